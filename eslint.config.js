@@ -1,0 +1,48 @@
+// Type-checked ESLint for the whole workspace.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+/**
+ * Workflow code is replayed deterministically inside Temporal's sandbox: it may import only
+ * types from activities and nothing that performs I/O. Exported so a test can prove the guard.
+ */
+export const workflowImportRestrictions = {
+  'no-restricted-imports': [
+    'error',
+    {
+      patterns: [
+        {
+          group: ['node:*'],
+          message: 'workflows must not import Node built-ins: do I/O in an activity.',
+        },
+        {
+          group: ['@aws-sdk/*', '@tensorflow/*', 'apache-arrow', 'apache-arrow/*', '@seqtrain/storage', '@seqtrain/dataset', '@seqtrain/model', '@seqtrain/backend', '@seqtrain/registry'],
+          message: 'workflows must not import I/O or compute libraries: call an activity instead.',
+        },
+        {
+          regex: '^(fs|path|os|child_process|net|http|https|crypto|stream|zlib|worker_threads|dgram|dns|tls|url|util)(/.*)?$',
+          message: 'workflows must not import Node built-ins: do I/O in an activity.',
+        },
+      ],
+    },
+  ],
+};
+
+export default tseslint.config(
+  { ignores: ['**/node_modules/**', '**/.tsbuild/**', '**/dist/**', 'eslint.config.js', 'vitest.config.ts', 'packages/cli/bin/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-syntax': ['error', { selector: 'ExportDefaultDeclaration', message: 'no default exports' }],
+    },
+  },
+  { files: ['workflows/**/*.ts'], ignores: ['workflows/**/*.test.ts'], rules: workflowImportRestrictions },
+);

@@ -1,0 +1,143 @@
+/**
+ * Process configuration: the SEQTRAIN_* environment of CLI.md, validated once at each entry point.
+ * Unknown SEQTRAIN_* keys are rejected so that a typo never silently falls back to a default.
+ * No Node imports here: workflows import this package and must stay deterministic.
+ */
+import { z } from 'zod';
+import { BadInputError } from './errors';
+
+export const BACKEND_NAMES = ['auto', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BackendNameSchema = z.enum(BACKEND_NAMES);
+export type BackendName = z.infer<typeof BackendNameSchema>;
+
+const KNOWN_KEYS = [
+  'SEQTRAIN_TEMPORAL_ADDRESS',
+  'SEQTRAIN_TEMPORAL_NAMESPACE',
+  'SEQTRAIN_S3_ENDPOINT',
+  'SEQTRAIN_S3_BUCKET',
+  'SEQTRAIN_S3_REGION',
+  'SEQTRAIN_BACKEND',
+  'SEQTRAIN_HOME',
+  'SEQTRAIN_TEMPORAL_CLI',
+  'SEQTRAIN_CACHE',
+  'SEQTRAIN_S3_PORT',
+  'SEQTRAIN_TEMPORAL_UI_PORT',
+  'SEQTRAIN_REGISTRY_TOKENS',
+  'SEQTRAIN_REGISTRY_URL',
+  'SEQTRAIN_REGISTRY_TOKEN',
+  'SEQTRAIN_LOG_LEVEL',
+  'SEQTRAIN_THREADS',
+] as const;
+export type KnownEnvKey = (typeof KNOWN_KEYS)[number];
+
+const hostPort = z
+  .string()
+  .regex(/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7233');
+
+export const ConfigSchema = z.object({
+  temporal: z.object({ address: hostPort, namespace: z.string().min(1), uiPort: z.number().int().positive() }),
+  s3: z.object({
+    /** undefined = AWS S3 */
+    endpoint: z.string().url().optional(),
+    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'not a valid S3 bucket name'),
+    region: z.string().min(1),
+    accessKeyId: z.string().min(1),
+    secretAccessKey: z.string().min(1),
+    /** port of the embedded local S3 server (only used by `seqtrain up`) */
+    localPort: z.number().int().positive(),
+  }),
+  backend: BackendNameSchema,
+  home: z.string().min(1),
+  cacheDir: z.string().min(1),
+  temporalCli: z.string().optional(),
+  registry: z.object({ url: z.string().url().optional(), token: z.string().optional(), tokens: z.string().optional() }),
+  threads: z.number().int().positive().optional(),
+  logLevel: z.enum(['debug', 'info', 'warn', 'error']),
+});
+export type Config = z.infer<typeof ConfigSchema>;
+
+export const LOCAL_ACCESS_KEY = 'S3RVER';
+export const LOCAL_SECRET_KEY = 'S3RVER';
+export const DEFAULT_S3_PORT = 4568;
+
+function intOrUndefined(key: string, value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!/^\d+$/.test(value)) throw new BadInputError(`${key}=${JSON.stringify(value)} is not a positive integer`);
+  return Number(value);
+}
+
+/** Reads and validates the environment. Pass `process.env` only from an entry point. */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
+  const unknown = Object.keys(env).filter(
+    (k) => k.startsWith('SEQTRAIN_') && !(KNOWN_KEYS as readonly string[]).includes(k),
+  );
+  if (unknown.length > 0) {
+    throw new BadInputError(
+      `unknown environment variable${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; known: ${KNOWN_KEYS.join(', ')}`,
+    );
+  }
+  const userHome = env.HOME ?? env.USERPROFILE ?? '/tmp';
+  const home = env.SEQTRAIN_HOME ?? `${userHome}/.local/share/seqtrain`;
+  const localPort = intOrUndefined('SEQTRAIN_S3_PORT', env.SEQTRAIN_S3_PORT) ?? DEFAULT_S3_PORT;
+  const endpointRaw = env.SEQTRAIN_S3_ENDPOINT;
+  // Unset endpoint means the embedded local server; the literal "aws" selects real AWS S3.
+  const endpoint = endpointRaw === 'aws' ? undefined : (endpointRaw ?? `http://127.0.0.1:${localPort}`);
+  const isLocal = endpoint !== undefined && endpointRaw === undefined;
+  const raw = {
+    temporal: {
+      address: env.SEQTRAIN_TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
+      namespace: env.SEQTRAIN_TEMPORAL_NAMESPACE ?? 'default',
+      uiPort: intOrUndefined('SEQTRAIN_TEMPORAL_UI_PORT', env.SEQTRAIN_TEMPORAL_UI_PORT) ?? 8233,
+    },
+    s3: {
+      endpoint,
+      bucket: env.SEQTRAIN_S3_BUCKET ?? 'seqtrain',
+      region: env.SEQTRAIN_S3_REGION ?? env.AWS_REGION ?? 'us-east-1',
+      accessKeyId: env.AWS_ACCESS_KEY_ID ?? (isLocal || endpoint ? LOCAL_ACCESS_KEY : ''),
+      secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? (isLocal || endpoint ? LOCAL_SECRET_KEY : ''),
+      localPort,
+    },
+    backend: env.SEQTRAIN_BACKEND ?? 'auto',
+    home,
+    cacheDir: env.SEQTRAIN_CACHE ?? `${userHome}/.cache/seqtrain`,
+    temporalCli: env.SEQTRAIN_TEMPORAL_CLI,
+    registry: {
+      url: env.SEQTRAIN_REGISTRY_URL,
+      token: env.SEQTRAIN_REGISTRY_TOKEN,
+      tokens: env.SEQTRAIN_REGISTRY_TOKENS,
+    },
+    threads: intOrUndefined('SEQTRAIN_THREADS', env.SEQTRAIN_THREADS),
+    logLevel: env.SEQTRAIN_LOG_LEVEL ?? 'info',
+  };
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new BadInputError(`invalid configuration: ${formatZodIssues(parsed.error, raw, ENV_NAMES)}`);
+  }
+  return parsed.data;
+}
+
+const ENV_NAMES: Record<string, string> = {
+  'temporal.address': 'SEQTRAIN_TEMPORAL_ADDRESS',
+  'temporal.namespace': 'SEQTRAIN_TEMPORAL_NAMESPACE',
+  's3.endpoint': 'SEQTRAIN_S3_ENDPOINT',
+  's3.bucket': 'SEQTRAIN_S3_BUCKET',
+  's3.region': 'SEQTRAIN_S3_REGION',
+  's3.accessKeyId': 'AWS_ACCESS_KEY_ID',
+  's3.secretAccessKey': 'AWS_SECRET_ACCESS_KEY',
+  backend: 'SEQTRAIN_BACKEND',
+  logLevel: 'SEQTRAIN_LOG_LEVEL',
+};
+
+/** Turns zod issues into "field=value: problem" lines; secrets are never echoed. */
+export function formatZodIssues(error: z.ZodError, input: unknown, names: Record<string, string> = {}): string {
+  return error.issues
+    .map((issue) => {
+      const dotted = issue.path.map(String).join('.');
+      const field = names[dotted] ?? (dotted || '(root)');
+      let value: unknown = input;
+      for (const k of issue.path) value = (value as Record<PropertyKey, unknown> | undefined)?.[k as PropertyKey];
+      const shown = /secret|token|password/i.test(dotted) ? '<redacted>' : JSON.stringify(value);
+      return `${field}=${shown}: ${issue.message}`;
+    })
+    .join('; ');
+}

@@ -1,0 +1,7 @@
+export type { BlobStore, BlobInfo, ByteRange, PutOptions, BlobStoreStats } from './blob-store';
+export { FsBlobStore, BlobExistsError } from './fs-store';
+export { S3BlobStore, createS3Client, isTransientS3Error } from './s3-store';
+export type { S3StoreOptions } from './s3-store';
+export { withRetry, DEFAULT_RETRY } from './retry';
+export type { RetryPolicy } from './retry';
+export { createBlobStore } from './from-config';
