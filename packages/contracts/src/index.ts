@@ -11,3 +11,39 @@ export {
 } from './errors';
 export { SmokeInputSchema } from './smoke';
 export type { SmokeInput, SmokeResult } from './smoke';
+export {
+  DATASET_KINDS,
+  DatasetKindSchema,
+  TensorDtypeSchema,
+  TensorSpecSchema,
+  VocabularySchema,
+  NormalizationSchema,
+  DatasetSignatureSchema,
+  BatchEntrySchema,
+  PartEntrySchema,
+  ArrowFieldSchema,
+  MANIFEST_FORMAT,
+  DatasetManifestSchema,
+  DatasetPointerSchema,
+  BatchRefSchema,
+  ShardSchema,
+  ShardPlanSchema,
+} from './dataset';
+export type {
+  DatasetKind,
+  TensorDtype,
+  TensorSpec,
+  Vocabulary,
+  Normalization,
+  DatasetSignature,
+  BatchEntry,
+  PartEntry,
+  ArrowField,
+  DatasetManifest,
+  DatasetPointer,
+  BatchRef,
+  Shard,
+  ShardPlan,
+  DatasetImportResult,
+  SequenceBatch,
+} from './dataset';
