@@ -12,6 +12,36 @@ export {
 export { SmokeInputSchema } from './smoke';
 export type { SmokeInput, SmokeResult } from './smoke';
 export {
+  CELL_NAMES,
+  TASK_NAMES,
+  CellSchema,
+  TaskSchema,
+  ModelSpecSchema,
+  OptimizerSpecSchema,
+  ScheduleSpecSchema,
+  OuterOptimizerSpecSchema,
+  EarlyStoppingSpecSchema,
+  TrainingSpecSchema,
+  TrainSpecSchema,
+  formatSpecIssues,
+  parseTrainSpec,
+  parseModelSpec,
+  parseTrainingSpec,
+} from './spec';
+export type {
+  Cell,
+  Task,
+  ModelSpec,
+  OptimizerSpec,
+  OptimizerName,
+  ScheduleSpec,
+  OuterOptimizerSpec,
+  EarlyStoppingSpec,
+  TrainingSpec,
+  TrainSpec,
+  TrainSpecInput,
+} from './spec';
+export {
   DATASET_KINDS,
   DatasetKindSchema,
   TensorDtypeSchema,
