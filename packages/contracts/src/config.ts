@@ -135,7 +135,7 @@ export function formatZodIssues(error: z.ZodError, input: unknown, names: Record
       const dotted = issue.path.map(String).join('.');
       const field = names[dotted] ?? (dotted || '(root)');
       let value: unknown = input;
-      for (const k of issue.path) value = (value as Record<PropertyKey, unknown> | undefined)?.[k as PropertyKey];
+      for (const k of issue.path) value = (value as Record<PropertyKey, unknown> | undefined)?.[k];
       const shown = /secret|token|password/i.test(dotted) ? '<redacted>' : JSON.stringify(value);
       return `${field}=${shown}: ${issue.message}`;
     })

@@ -11,7 +11,7 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
-  ListObjectsV2Command,
+  ListObjectsCommand,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
@@ -35,6 +35,8 @@ export interface S3StoreOptions {
   retry?: RetryPolicy;
   /** Per-request timeout. */
   requestTimeoutMs?: number;
+  /** Keys per LIST page (S3 caps it at 1000). */
+  listPageSize?: number;
   onRetry?: (message: string) => void;
 }
 
@@ -120,8 +122,8 @@ export class S3BlobStore implements BlobStore {
     const status = statusOf(err);
     const what = `${op} ${this.where(key)}`;
     const name = (err as AwsLikeError).name;
-    if (status === 404 || name === 'NoSuchKey' || name === 'NotFound') return new NotFoundError(`${what}: no such object`, { cause: err });
     if (name === 'NoSuchBucket') return new NotFoundError(`${what}: bucket ${this.bucket} does not exist`, { cause: err });
+    if (status === 404 || name === 'NoSuchKey' || name === 'NotFound') return new NotFoundError(`${what}: no such object`, { cause: err });
     if (status === 412) return new BlobExistsError(`${what}: object already exists`, { cause: err });
     if (status === 416) return new BadInputError(`${what}: requested range is outside the object`, { cause: err });
     if (isTransientS3Error(err)) return new TransientError(`${what} failed after ${this.retry.attempts} attempts: ${describeError(err)}`, { cause: err });
@@ -239,10 +241,14 @@ export class S3BlobStore implements BlobStore {
 
   async list(prefix: string): Promise<BlobInfo[]> {
     const out: BlobInfo[] = [];
-    let token: string | undefined;
+    // ListObjects (v1) with Marker = last key seen: equivalent on AWS, and s3rver's v2
+    // continuation tokens use DES, which OpenSSL 3 no longer offers (HTTP 500 on every page).
+    let startAfter: string | undefined;
+    let truncated: boolean | undefined;
     do {
+      const after = startAfter;
       const res = await this.call('LIST', `${prefix}*`, () =>
-        this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: 1000 })),
+        this.client.send(new ListObjectsCommand({ Bucket: this.bucket, Prefix: prefix, Marker: after, MaxKeys: this.options.listPageSize ?? 1000 })),
       );
       for (const o of res.Contents ?? []) {
         if (o.Key === undefined) continue;
@@ -253,8 +259,9 @@ export class S3BlobStore implements BlobStore {
           ...(o.LastModified ? { lastModified: o.LastModified } : {}),
         });
       }
-      token = res.IsTruncated ? res.NextContinuationToken : undefined;
-    } while (token);
+      truncated = res.IsTruncated === true && (res.Contents?.length ?? 0) > 0;
+      startAfter = res.Contents?.at(-1)?.Key;
+    } while (truncated && startAfter !== undefined);
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 

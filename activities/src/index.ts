@@ -1,0 +1,2 @@
+export { createSmokeActivities } from './smoke';
+export type { SmokeActivities, SmokeDeps } from './smoke';

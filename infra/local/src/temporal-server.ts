@@ -1,0 +1,151 @@
+/**
+ * The Temporal dev server (`temporal server start-dev`), SQLite-backed when given a file so that
+ * workflow history survives restarts. Health is checked through the CLI itself, so this package
+ * needs no Temporal SDK.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { freePort, isPortOpen, run, waitFor } from './exec';
+
+/** Registered at start so workflows can be listed by model, dataset and status. */
+export const SEARCH_ATTRIBUTES = {
+  SeqtrainModel: 'Keyword',
+  SeqtrainDataset: 'Keyword',
+  SeqtrainStatus: 'Keyword',
+  SeqtrainKind: 'Keyword',
+} as const;
+
+export interface TemporalServerOptions {
+  cli: string;
+  /** 0 or undefined picks a free port. */
+  port?: number;
+  uiPort?: number;
+  /** SQLite file; undefined keeps state in memory. */
+  dbFile?: string;
+  headless?: boolean;
+  namespace?: string;
+  /** Server output goes here (appended). */
+  logFile?: string;
+  /** Start in its own process group and outlive this process (`seqtrain up --detach`). */
+  detached?: boolean;
+}
+
+export interface TemporalServer {
+  address: string;
+  namespace: string;
+  port: number;
+  uiPort: number | undefined;
+  pid: number | undefined;
+  stop(): Promise<void>;
+  /** Stops and starts again on the same port and database (fault tests). */
+  restart(): Promise<void>;
+}
+
+export function startDevServerArgs(o: Required<Pick<TemporalServerOptions, 'port'>> & TemporalServerOptions): string[] {
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(o.port), '--log-level', 'warn', '--ui-disable-news-fetch'];
+  if (o.headless) args.push('--headless');
+  else if (o.uiPort) args.push('--ui-port', String(o.uiPort));
+  if (o.dbFile) args.push('--db-filename', o.dbFile);
+  if (o.namespace && o.namespace !== 'default') args.push('--namespace', o.namespace);
+  for (const [k, v] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${k}=${v}`);
+  // Workflows carry small state and continue-as-new, but fault tests replay long histories.
+  args.push('--dynamic-config-value', 'frontend.enableUpdateWorkflowExecution=true');
+  args.push('--dynamic-config-value', 'frontend.enableExecuteMultiOperation=true');
+  return args;
+}
+
+export async function checkTemporalHealth(cli: string, address: string, namespace = 'default'): Promise<boolean> {
+  try {
+    await run(cli, ['operator', 'namespace', 'describe', '--address', address, '--namespace', namespace, '--command-timeout', '3s']);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function startTemporal(options: TemporalServerOptions): Promise<TemporalServer> {
+  const port = options.port || (await freePort());
+  const uiPort = options.headless ? undefined : options.uiPort || port + 1000;
+  if (await isPortOpen(port)) {
+    throw new Error(`Temporal port 127.0.0.1:${port} is already in use by another program; set SEQTRAIN_TEMPORAL_ADDRESS to a free port`);
+  }
+  if (uiPort && (await isPortOpen(uiPort))) {
+    throw new Error(`Temporal UI port 127.0.0.1:${uiPort} is already in use by another program; set SEQTRAIN_TEMPORAL_UI_PORT to a free port`);
+  }
+  if (options.dbFile) await fsp.mkdir(path.dirname(options.dbFile), { recursive: true });
+  const address = `127.0.0.1:${port}`;
+  const namespace = options.namespace ?? 'default';
+  let child: ChildProcess | undefined;
+
+  const launch = async (): Promise<void> => {
+    const args = startDevServerArgs({ ...options, port, ...(uiPort ? { uiPort } : {}) });
+    let out: 'ignore' | number = 'ignore';
+    if (options.logFile) {
+      await fsp.mkdir(path.dirname(options.logFile), { recursive: true });
+      out = (await fsp.open(options.logFile, 'a')).fd;
+    }
+    const c = spawn(options.cli, args, { stdio: ['ignore', out, out], detached: options.detached ?? false });
+    child = c;
+    let exited: string | undefined;
+    c.once('exit', (code, signal) => {
+      exited = `exited with ${code ?? signal}`;
+    });
+    if (!options.detached) killOnExit(c);
+    else c.unref();
+    await waitFor(
+      `Temporal dev server on ${address}`,
+      async () => {
+        if (exited) throw new Error(`Temporal dev server ${exited}${options.logFile ? `; see ${options.logFile}` : ''}`);
+        return (await isPortOpen(port)) && (await checkTemporalHealth(options.cli, address, namespace));
+      },
+      60_000,
+      300,
+    );
+  };
+  await launch();
+
+  return {
+    address,
+    namespace,
+    port,
+    uiPort,
+    get pid() {
+      return child?.pid;
+    },
+    async stop() {
+      const c = child;
+      child = undefined;
+      if (c) await terminate(c);
+    },
+    async restart() {
+      const c = child;
+      child = undefined;
+      if (c) await terminate(c);
+      await waitFor(`port ${port} to close`, async () => !(await isPortOpen(port)), 20_000);
+      await launch();
+    },
+  };
+}
+
+const live = new Set<ChildProcess>();
+let hooked = false;
+function killOnExit(c: ChildProcess): void {
+  live.add(c);
+  c.once('exit', () => live.delete(c));
+  if (hooked) return;
+  hooked = true;
+  process.once('exit', () => {
+    for (const p of live) p.kill('SIGKILL');
+  });
+}
+
+export async function terminate(c: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return;
+  const done = new Promise<void>((r) => c.once('exit', () => r()));
+  c.kill('SIGTERM');
+  const timer = setTimeout(() => c.kill('SIGKILL'), graceMs);
+  await done;
+  clearTimeout(timer);
+}
+

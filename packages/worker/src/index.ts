@@ -1,0 +1,3 @@
+export { createSeqtrainWorker } from './worker';
+export type { SeqtrainWorker, SeqtrainWorkerOptions, WorkerRole } from './worker';
+export { getWorkflowBundle, workflowsPath } from './workflow-bundle';
