@@ -1,0 +1,115 @@
+/**
+ * Byte formats for checkpoints, gradient parts and local-SGD updates. Numbers never pass through
+ * JSON: the header (JSON) holds names, shapes, counts and the step; every float is stored as
+ * little-endian float32. Layout:
+ *   'SQT1' | u32 LE header length | header JSON (UTF-8, space-padded to 4 bytes) | float32 arrays | sha256 of all preceding bytes
+ */
+import { createHash } from 'node:crypto';
+import { CorruptDataError } from '@seqtrain/contracts';
+import type { OptimizerName } from '@seqtrain/contracts';
+import type { Checkpoint } from './checkpoint';
+import type { GradientPart } from './gradients';
+
+const MAGIC = [0x53, 0x51, 0x54, 0x31]; // 'SQT1'
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
+interface Bundle<H> {
+  header: H;
+  arrays: Float32Array[];
+}
+
+function encodeBundle(format: string, header: object, arrays: readonly Float32Array[]): Uint8Array {
+  let json = JSON.stringify({ format, ...header, arrays: arrays.map((a) => a.length) });
+  while (Buffer.byteLength(json) % 4 !== 0) json += ' ';
+  const headerBytes = Buffer.from(json, 'utf8');
+  const floats = arrays.reduce((a, x) => a + x.length, 0);
+  const out = new Uint8Array(8 + headerBytes.length + floats * 4 + 32);
+  out.set(MAGIC, 0);
+  const view = new DataView(out.buffer);
+  view.setUint32(4, headerBytes.length, true);
+  out.set(headerBytes, 8);
+  let pos = 8 + headerBytes.length;
+  for (const a of arrays) {
+    if (LITTLE_ENDIAN) out.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), pos);
+    else for (let i = 0; i < a.length; i++) view.setFloat32(pos + 4 * i, a[i]!, true);
+    pos += a.byteLength;
+  }
+  out.set(createHash('sha256').update(out.subarray(0, pos)).digest(), pos);
+  return out;
+}
+
+function decodeBundle<H>(bytes: Uint8Array, format: string): Bundle<H> {
+  if (bytes.length < 8 + 32 || MAGIC.some((b, i) => bytes[i] !== b)) throw new CorruptDataError(`not a seqtrain ${format} blob (bad magic)`);
+  const body = bytes.subarray(0, bytes.length - 32);
+  const digest = createHash('sha256').update(body).digest();
+  if (!digest.equals(bytes.subarray(bytes.length - 32))) throw new CorruptDataError(`${format}: sha256 mismatch (truncated or damaged)`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength = view.getUint32(4, true);
+  const parsed = JSON.parse(Buffer.from(bytes.subarray(8, 8 + headerLength)).toString('utf8')) as { format: string; arrays: number[] } & H;
+  if (parsed.format !== format) throw new CorruptDataError(`expected a ${format} blob, got ${parsed.format}`);
+  let pos = 8 + headerLength;
+  const arrays = parsed.arrays.map((len) => {
+    const a = new Float32Array(len);
+    for (let i = 0; i < len; i++) a[i] = view.getFloat32(pos + 4 * i, true);
+    pos += 4 * len;
+    return a;
+  });
+  if (pos !== body.length) throw new CorruptDataError(`${format}: ${body.length - pos} unexpected bytes after the arrays`);
+  return { header: parsed, arrays };
+}
+
+interface CheckpointHeader {
+  specHash: string;
+  step: number;
+  weightSpecs: { name: string; shape: number[] }[];
+  optimizer: OptimizerName;
+  slots: number;
+  outerMomentum: boolean;
+}
+
+export function encodeCheckpoint(c: Checkpoint): Uint8Array {
+  const header: CheckpointHeader = {
+    specHash: c.specHash,
+    step: c.step,
+    weightSpecs: c.weightSpecs,
+    optimizer: c.optimizer.name,
+    slots: c.optimizer.slots.length,
+    outerMomentum: c.outerMomentum !== undefined,
+  };
+  const arrays = [c.weights, ...c.optimizer.slots, c.optimizer.scalars, ...(c.outerMomentum ? [c.outerMomentum] : [])];
+  return encodeBundle('seqtrain.checkpoint/v1', header, arrays);
+}
+
+export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
+  const { header: h, arrays } = decodeBundle<CheckpointHeader>(bytes, 'seqtrain.checkpoint/v1');
+  const [weights, ...rest] = arrays;
+  const slots = rest.slice(0, h.slots);
+  const scalars = rest[h.slots];
+  if (!weights || !scalars) throw new CorruptDataError('seqtrain.checkpoint/v1: missing arrays');
+  const c: Checkpoint = { specHash: h.specHash, step: h.step, weightSpecs: h.weightSpecs, weights, optimizer: { name: h.optimizer, slots, scalars } };
+  if (h.outerMomentum) c.outerMomentum = rest[h.slots + 1];
+  return c;
+}
+
+interface GradientHeader {
+  specHash: string;
+  step: number;
+  size: number;
+  sampleCounts: number[];
+  /** reporting only; exact anyway because JSON round-trips doubles */
+  lossSums: number[];
+}
+
+export function encodeGradients(p: GradientPart): Uint8Array {
+  const header: GradientHeader = { specHash: p.specHash, step: p.step, size: p.size, sampleCounts: p.sampleCounts, lossSums: p.lossSums };
+  return encodeBundle('seqtrain.gradients/v1', header, [p.grads]);
+}
+
+export function decodeGradients(bytes: Uint8Array): GradientPart {
+  const { header: h, arrays } = decodeBundle<GradientHeader>(bytes, 'seqtrain.gradients/v1');
+  const grads = arrays[0];
+  if (!grads || grads.length !== h.size * h.sampleCounts.length) throw new CorruptDataError('seqtrain.gradients/v1: gradient buffer size does not match the header');
+  return { specHash: h.specHash, step: h.step, size: h.size, sampleCounts: h.sampleCounts, lossSums: h.lossSums, grads };
+}
+
+export { encodeBundle, decodeBundle };

@@ -1,0 +1,18 @@
+export { buildModel, getFlatWeights, setFlatWeights, specHashOf, canonicalJson } from './build-model';
+export type { SeqModel, ModelDefinition, WeightSpec } from './build-model';
+export { validateDefinition, TASK_FOR_KIND } from './validate';
+export { batchTensors, lossSum } from './batch-tensors';
+export type { BatchTensors, LossSum } from './batch-tensors';
+export { computeGradients, averageGradients, microBatchGradient } from './gradients';
+export type { GradientPart, AveragedGradient, ComputeOptions } from './gradients';
+export { initOptimizerState, learningRateAt, clipByGlobalNorm, optimizerStep } from './optimizers';
+export type { OptimizerState } from './optimizers';
+export { initCheckpoint, applyGradients } from './checkpoint';
+export type { Checkpoint, ApplyResult } from './checkpoint';
+export { encodeCheckpoint, decodeCheckpoint, encodeGradients, decodeGradients } from './codec';
+export { runLocalSteps, applyLocalUpdates, encodeLocalUpdate, decodeLocalUpdate } from './local-sgd';
+export type { LocalUpdate } from './local-sgd';
+export { mixSeed, createRng } from './seeded';
+export type { Rng } from './seeded';
+export { evaluate } from './evaluate';
+export type { EvalResult } from './evaluate';
