@@ -1,0 +1,80 @@
+/**
+ * Char and word tokenisers and deterministic vocabularies. Ids: 0 '<pad>', 1 '<unk>', then
+ * '<bos>'/'<eos>' when the dataset needs them, then the tokens sorted by code point, so the same
+ * corpus always gives the same ids.
+ */
+import { BadInputError, type Vocabulary } from '@seqtrain/contracts';
+
+export type TokenizerName = 'char' | 'word';
+
+export const PAD = '<pad>';
+export const UNK = '<unk>';
+export const BOS = '<bos>';
+export const EOS = '<eos>';
+
+// Words are runs of letters, digits, '_' and apostrophes; any other non-space character is a token.
+const WORD_RE = /[\p{L}\p{N}_']+|[^\s\p{L}\p{N}_']/gu;
+
+export function tokenize(text: string, tokenizer: TokenizerName, lowercase = false): string[] {
+  const t = lowercase ? text.toLowerCase() : text;
+  return tokenizer === 'char' ? Array.from(t) : (t.match(WORD_RE) ?? []);
+}
+
+export interface VocabularyOptions {
+  tokenizer: TokenizerName;
+  lowercase?: boolean;
+  /** add '<bos>' and '<eos>' ids */
+  boundaries?: boolean;
+  /** keep only the most frequent tokens (ties broken by token order) */
+  maxVocab?: number;
+  /** drop tokens seen fewer times */
+  minCount?: number;
+}
+
+/** Builds a vocabulary from token lists (training examples only, so validation stays unseen). */
+export function buildVocabulary(corpus: Iterable<readonly string[]>, options: VocabularyOptions): Vocabulary {
+  const counts = new Map<string, number>();
+  for (const tokens of corpus) for (const t of tokens) counts.set(t, (counts.get(t) ?? 0) + 1);
+  const specials = options.boundaries ? [PAD, UNK, BOS, EOS] : [PAD, UNK];
+  for (const s of specials) counts.delete(s);
+  let kept = [...counts.entries()].filter(([, c]) => c >= (options.minCount ?? 1));
+  if (options.maxVocab !== undefined) {
+    const room = options.maxVocab - specials.length;
+    if (room < 1) throw new BadInputError(`--max-vocab ${options.maxVocab} leaves no room for tokens next to ${specials.join(', ')}`);
+    kept = kept.sort((a, b) => b[1] - a[1] || compareCodePoints(a[0], b[0])).slice(0, room);
+  }
+  const tokens = kept.map(([t]) => t).sort(compareCodePoints);
+  return {
+    tokenizer: options.tokenizer,
+    tokens: [...specials, ...tokens],
+    pad: 0,
+    unk: 1,
+    ...(options.boundaries ? { bos: 2, eos: 3 } : {}),
+    ...(options.lowercase ? { lowercase: true } : {}),
+  };
+}
+
+function compareCodePoints(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function tokenIndex(vocab: Vocabulary): Map<string, number> {
+  return new Map(vocab.tokens.map((t, i) => [t, i]));
+}
+
+/** Token ids of a text; tokens outside the vocabulary become '<unk>'. */
+export function encodeText(vocab: Vocabulary, text: string, index = tokenIndex(vocab)): number[] {
+  return tokenize(text, vocab.tokenizer, vocab.lowercase).map((t) => index.get(t) ?? vocab.unk ?? 0);
+}
+
+/** Text of token ids: stops at '<eos>', skips pad and '<bos>'; words are joined by spaces. */
+export function decodeTokens(vocab: Vocabulary, ids: ArrayLike<number>): string {
+  const out: string[] = [];
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i] as number;
+    if (id === vocab.eos) break;
+    if (id === vocab.pad || id === vocab.bos) continue;
+    out.push(vocab.tokens[id] ?? UNK);
+  }
+  return out.join(vocab.tokenizer === 'char' ? '' : ' ');
+}
