@@ -1,0 +1,23 @@
+import { describe, expect, it } from 'vitest';
+import { getTf, initBackend } from './index';
+import { fitTinyLstm } from './test-support';
+
+describe('SEQTRAIN_BACKEND=cpu', () => {
+  it('initialises without native TensorFlow', async () => {
+    const info = await initBackend({ backend: 'cpu' });
+    expect(info).toMatchObject({
+      name: 'cpu',
+      requested: 'cpu',
+      nativeTfVersion: null,
+      numericsEnv: {},
+      skipped: [],
+    });
+    expect(getTf().getBackend()).toBe('cpu');
+  });
+
+  it('trains a small LSTM', async () => {
+    const loss = await fitTinyLstm(getTf());
+    expect(loss.every(Number.isFinite)).toBe(true);
+    expect(loss.at(-1)).toBeLessThan((loss[0] ?? 0) / 2);
+  });
+});
