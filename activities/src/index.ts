@@ -1,2 +1,3 @@
 export { createSmokeActivities } from './smoke';
 export type { SmokeActivities, SmokeDeps } from './smoke';
+export * from './registry';

@@ -118,5 +118,6 @@ export type {
   RegisterVersionResult,
   MoveAliasInput,
   RegistryState,
+  RegistryWorkflowArgs,
 } from './registry';
 export { ORCHESTRATOR_QUEUE, TRAINER_QUEUE, trainerQueueFor } from './queues';

@@ -167,6 +167,14 @@ export interface MoveAliasInput {
   request: MoveAliasRequest;
 }
 
+/** Arguments of the entity workflow (also its continue-as-new input). */
+export interface RegistryWorkflowArgs {
+  name: string;
+  state?: RegistryState;
+  /** The entity completes after this long without requests (ms); the next request restarts it. */
+  idleTimeoutMs?: number;
+}
+
 /** What the entity workflow remembers (also the continue-as-new argument). JSON-safe. */
 export interface RegistryState {
   name: string;

@@ -1,0 +1,110 @@
+/** Small response helpers for the registry HTTP server: JSON, cached bytes, errors, bodies. */
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BadInputError, CorruptDataError, NotFoundError, SeqtrainError, TransientError } from '@seqtrain/contracts';
+
+export class HttpError extends SeqtrainError {
+  override readonly name = 'HttpError';
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** Versions never change: clients and private caches may keep them forever. Bearer-protected, so not `public`. */
+export const IMMUTABLE = 'private, max-age=31536000, immutable';
+export const NO_CACHE = 'no-cache';
+
+export function aliasCacheControl(maxAgeSeconds: number): string {
+  return `private, max-age=${maxAgeSeconds}`;
+}
+
+export interface BodyOptions {
+  status?: number;
+  contentType: string;
+  cacheControl: string;
+  /** Strong validator; when given, If-None-Match is honoured with 304. */
+  etag?: string;
+  headers?: Record<string, string>;
+}
+
+export function etagOf(bytes: Uint8Array): string {
+  return `"${createHash('sha256').update(bytes).digest('hex')}"`;
+}
+
+function matchesIfNoneMatch(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header.trim() === '*') return true;
+  const bare = etag.replace(/^W\//, '');
+  return header.split(',').some((t) => t.trim().replace(/^W\//, '') === bare);
+}
+
+export function sendBytes(req: IncomingMessage, res: ServerResponse, body: Uint8Array, o: BodyOptions): void {
+  res.setHeader('Cache-Control', o.cacheControl);
+  for (const [k, v] of Object.entries(o.headers ?? {})) res.setHeader(k, v);
+  if (o.etag) {
+    res.setHeader('ETag', o.etag);
+    if (matchesIfNoneMatch(req.headers['if-none-match'], o.etag)) {
+      res.writeHead(304).end();
+      return;
+    }
+  }
+  res.setHeader('Content-Type', o.contentType);
+  res.setHeader('Content-Length', String(body.byteLength));
+  res.writeHead(o.status ?? 200);
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+export function sendJson(req: IncomingMessage, res: ServerResponse, value: unknown, o: Partial<BodyOptions> = {}): void {
+  const body = new TextEncoder().encode(`${JSON.stringify(value)}\n`);
+  sendBytes(req, res, body, { contentType: 'application/json; charset=utf-8', cacheControl: NO_CACHE, ...o });
+}
+
+export function statusOf(err: unknown): number {
+  if (err instanceof HttpError) return err.status;
+  if (err instanceof BadInputError) return 400;
+  if (err instanceof NotFoundError) return 404;
+  if (err instanceof TransientError) return 503;
+  if (err instanceof CorruptDataError) return 500;
+  return 500;
+}
+
+export function sendError(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+  const status = statusOf(err);
+  const type = err instanceof SeqtrainError ? err.name : 'InternalError';
+  // Unexpected errors are logged by the caller; their details stay out of the response.
+  const message = err instanceof SeqtrainError ? err.message : 'internal error';
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendJson(req, res, { error: { type, status, message } }, {
+    status,
+    headers: err instanceof HttpError ? err.headers : {},
+  });
+}
+
+/** Reads a JSON body of at most `limit` bytes; 413 beyond it, 415 for other content types. */
+export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (Number.isFinite(declared) && declared > limit) {
+    throw new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit} bytes`, { Connection: 'close' });
+  }
+  const type = req.headers['content-type'] ?? '';
+  if (!/^application\/json\b/i.test(type)) throw new HttpError(415, `content-type must be application/json, got ${JSON.stringify(type)}`);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    total += chunk.byteLength;
+    if (total > limit) throw new HttpError(413, `request body exceeds the limit of ${limit} bytes`, { Connection: 'close' });
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'request body is not valid JSON');
+  }
+}

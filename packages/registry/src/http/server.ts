@@ -1,0 +1,223 @@
+/**
+ * The registry HTTP API (CLI.md): node:http, no framework. Every path segment is validated against
+ * the name / version / file patterns before it reaches the store, so no request can address a key
+ * outside `registry/<model>/versions/<n>/`.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  assertAliasName,
+  assertModelName,
+  BadInputError,
+  MoveAliasRequestSchema,
+  parseVersionNumber,
+  SeqtrainError,
+} from '@seqtrain/contracts';
+import { assertFileName, CARD_FILE, MODEL_JSON } from '../layout';
+import type { ModelRegistry } from '../model-registry';
+import { authorize, type Scope, type TokenTable } from './auth';
+import { openApiDocument } from './openapi';
+import { aliasCacheControl, etagOf, HttpError, IMMUTABLE, readJsonBody, sendBytes, sendError, sendJson } from './respond';
+
+export interface RegistryServerOptions {
+  registry: ModelRegistry;
+  tokens: TokenTable;
+  /** Largest accepted request body (default 16 KiB; alias moves are tiny). */
+  maxBodyBytes?: number;
+  /** Access-Control-Allow-Origin: '*' (default) or an allow-list of origins. */
+  corsOrigins?: '*' | readonly string[];
+  /** max-age of alias resolutions (default 10 s): short, because aliases move. */
+  aliasMaxAgeSeconds?: number;
+  /** Unexpected (5xx) errors are reported here. */
+  onError?: (err: unknown, req: IncomingMessage) => void;
+}
+
+const MAX_URL_LENGTH = 2048;
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+export function createRegistryHandler(o: RegistryServerOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const maxBody = o.maxBodyBytes ?? 16 * 1024;
+  const aliasCache = aliasCacheControl(o.aliasMaxAgeSeconds ?? 10);
+  const registry = o.registry;
+
+  const cors = (req: IncomingMessage, res: ServerResponse): void => {
+    const origin = req.headers.origin;
+    if (o.corsOrigins === undefined || o.corsOrigins === '*') res.setHeader('Access-Control-Allow-Origin', '*');
+    else if (origin && o.corsOrigins.includes(origin)) {
+      res.setHeader('Access-Control-Allow-Origin', origin);
+      res.setHeader('Vary', 'Origin');
+    }
+    res.setHeader('Access-Control-Expose-Headers', 'ETag, X-Seqtrain-Version, Content-Length');
+  };
+
+  const need = (req: IncomingMessage, scope: Scope): string => {
+    const r = authorize(o.tokens, req.headers.authorization, scope);
+    if (!r.ok) {
+      throw new HttpError(r.status, r.message, r.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="seqtrain-registry"' } : {});
+    }
+    return r.entry.id;
+  };
+
+  /** Serves one file of a complete version; `viaAlias` rewrites model.json so weights stay on that version. */
+  const serveFile = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    name: string,
+    version: number,
+    file: string,
+    viaAlias: boolean,
+  ): Promise<void> => {
+    const { bytes, sha256 } = await registry.readFile(name, version, file);
+    const headers = { 'X-Seqtrain-Version': String(version) };
+    const contentType = file.endsWith('.json') ? 'application/json' : 'application/octet-stream';
+    if (!viaAlias) {
+      sendBytes(req, res, bytes, { contentType, cacheControl: IMMUTABLE, etag: `"${sha256}"`, headers });
+      return;
+    }
+    let body = bytes;
+    if (file === MODEL_JSON) {
+      // tf.loadLayersModel fetches weights relative to model.json. Pointing them at the immutable
+      // version (not the alias) means a promotion between the two fetches cannot mix two models.
+      const json = JSON.parse(new TextDecoder().decode(bytes)) as { weightsManifest: { paths: string[] }[] };
+      for (const group of json.weightsManifest) group.paths = group.paths.map((p) => `../../versions/${version}/${p}`);
+      body = new TextEncoder().encode(JSON.stringify(json));
+    }
+    sendBytes(req, res, body, { contentType, cacheControl: aliasCache, etag: etagOf(body), headers });
+  };
+
+  const route: Handler = async (req, res) => {
+    const url = req.url ?? '/';
+    if (url.length > MAX_URL_LENGTH) throw new HttpError(414, `request URL longer than ${MAX_URL_LENGTH} characters`);
+    const pathname = url.split('?')[0] ?? '/';
+    const query = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '');
+    const method = req.method ?? 'GET';
+    const read = method === 'GET' || method === 'HEAD';
+
+    if (pathname === '/openapi.json' && read) return sendJson(req, res, openApiDocument(), { cacheControl: 'public, max-age=300' });
+    if (pathname === '/healthz' && read) return sendJson(req, res, { ok: true });
+
+    const seg = pathname.split('/').slice(1);
+    if (seg[0] !== 'v1' || seg[1] !== 'models') throw new HttpError(404, `no route for ${method} ${pathname}`);
+    const rest = seg.slice(2);
+    if (rest.at(-1) === '') rest.pop();
+    if (rest.some((s) => s === '')) throw new BadInputError(`malformed path ${JSON.stringify(pathname)}`);
+
+    const allow = (methods: string): never => {
+      throw new HttpError(405, `${method} is not allowed on ${pathname}`, { Allow: methods });
+    };
+
+    if (rest.length === 0) {
+      if (!read) return allow('GET, HEAD');
+      need(req, 'read');
+      return sendJson(req, res, { models: await registry.listModels() });
+    }
+    const name = assertModelName(rest[0]);
+    if (rest.length === 1) {
+      if (!read) return allow('GET, HEAD');
+      need(req, 'read');
+      return sendJson(req, res, await registry.describeModel(name));
+    }
+    if (rest[1] === 'versions') {
+      if (!read) return allow('GET, HEAD');
+      if (rest.length === 2) {
+        need(req, 'read');
+        return sendJson(req, res, { name, versions: await registry.listVersions(name) });
+      }
+      const version = parseVersionNumber(rest[2] ?? '');
+      if (rest.length === 3) {
+        need(req, 'read');
+        const { bytes, sha256 } = await registry.readFile(name, version, CARD_FILE);
+        return sendBytes(req, res, bytes, { contentType: 'application/json', cacheControl: IMMUTABLE, etag: `"${sha256}"` });
+      }
+      if (rest.length === 4) {
+        const file = assertFileName(rest[3] ?? '');
+        need(req, 'read');
+        return serveFile(req, res, name, version, file, false);
+      }
+    }
+    if (rest[1] === 'aliases' && rest.length >= 3) {
+      const alias = assertAliasName(rest[2]);
+      if (rest.length === 3) {
+        if (method === 'POST') {
+          const actorId = need(req, 'write');
+          const body = await readJsonBody(req, maxBody);
+          const parsed = MoveAliasRequestSchema.safeParse(body);
+          if (!parsed.success) {
+            const issue = parsed.error.issues[0];
+            throw new BadInputError(`request body: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
+          }
+          const request = { ...parsed.data, actor: parsed.data.actor ?? `token:${actorId}` };
+          const event = await registry.coordinator.moveAlias({ name, alias, request });
+          return sendJson(req, res, event);
+        }
+        if (!read) return allow('GET, HEAD, POST');
+        need(req, 'read');
+        const r = await registry.resolve({ name, target: { kind: 'alias', alias } });
+        return sendJson(req, res, r.card, { cacheControl: aliasCache, headers: { 'X-Seqtrain-Version': String(r.version) } });
+      }
+      if (rest.length === 4) {
+        if (!read) return allow('GET, HEAD');
+        if (rest[3] === 'history') {
+          need(req, 'read');
+          const at = query.get('at');
+          if (at !== null) {
+            const t = new Date(at);
+            if (Number.isNaN(t.getTime())) throw new BadInputError(`query parameter at=${JSON.stringify(at)} is not an ISO time`);
+            return sendJson(req, res, { name, alias, at: t.toISOString(), version: await registry.aliasAt(name, alias, t) });
+          }
+          return sendJson(req, res, { name, alias, events: await registry.aliasHistory(name, alias) });
+        }
+        const file = assertFileName(rest[3] ?? '');
+        need(req, 'read');
+        const r = await registry.resolve({ name, target: { kind: 'alias', alias } });
+        return serveFile(req, res, name, r.version, file, true);
+      }
+    }
+    throw new HttpError(404, `no route for ${method} ${pathname}`);
+  };
+
+  return (req, res) => {
+    cors(req, res);
+    if (req.method === 'OPTIONS') {
+      res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, POST, OPTIONS');
+      res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type, If-None-Match');
+      res.setHeader('Access-Control-Max-Age', '600');
+      res.writeHead(204).end();
+      return;
+    }
+    route(req, res).catch((err: unknown) => {
+      if (!(err instanceof SeqtrainError) || (err instanceof HttpError && err.status >= 500)) o.onError?.(err, req);
+      sendError(req, res, err);
+      // An oversized body is not read: close the connection once the 413 is out.
+      if (err instanceof HttpError && err.status === 413) res.once('finish', () => req.destroy());
+    });
+  };
+}
+
+export interface RunningRegistryServer {
+  url: string;
+  port: number;
+  server: Server;
+  close(): Promise<void>;
+}
+
+export async function startRegistryServer(o: RegistryServerOptions & { port?: number; host?: string }): Promise<RunningRegistryServer> {
+  const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 }, createRegistryHandler(o));
+  const host = o.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port ?? 0, host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    server,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * Workflow tier: the real Temporal dev server, a real worker running the registry entity workflow,
+ * real local S3. Proves that Temporal is a sound serialisation point for concurrent registrations.
+ */
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestStack, type TestStack } from '@seqtrain/local-stack';
+import { BadInputError } from '@seqtrain/contracts';
+import { createBlobStore, type S3BlobStore } from '@seqtrain/storage';
+import { createRegistryActivities, ModelRegistry, sha256Hex, TemporalCoordinator } from './index';
+import { buildTinyLstm, modelFiles, testCard } from './test-model';
+
+// The bundler needs the workflow source file; it is the worker's bundle entry in production too.
+const WORKFLOWS = fileURLToPath(new URL('../../../workflows/src/registry.ts', import.meta.url));
+const TASK_QUEUE = 'registry-test';
+
+let stack: TestStack;
+let store: S3BlobStore;
+let worker: Worker;
+let running: Promise<void>;
+let connection: Connection;
+let registry: ModelRegistry;
+
+beforeAll(async () => {
+  stack = await startTestStack({ temporal: true });
+  store = createBlobStore(stack.config);
+  const address = stack.config.temporal.address;
+  worker = await Worker.create({
+    connection: await NativeConnection.connect({ address }),
+    taskQueue: TASK_QUEUE,
+    workflowsPath: WORKFLOWS,
+    activities: createRegistryActivities({ store }),
+  });
+  running = worker.run();
+  connection = await Connection.connect({ address });
+  registry = new ModelRegistry(store, new TemporalCoordinator(new Client({ connection }), { taskQueue: TASK_QUEUE }));
+});
+
+afterAll(async () => {
+  worker?.shutdown();
+  await running;
+  await connection?.close();
+  store?.destroy();
+  await stack?.stop();
+});
+
+describe('registry entity workflow on Temporal + local S3', () => {
+  it('numbers 20 concurrent registrations 1..20 with intact cards; retries keep their versions', async () => {
+    const models = await Promise.all(Array.from({ length: 20 }, (_, i) => modelFiles(buildTinyLstm(100 + i))));
+    const results = await Promise.all(
+      models.map((artifacts, i) =>
+        registry.registerModel({ name: 'concurrent', runKey: `wf-${i}`, artifacts, card: testCard({ workflowId: `wf-${i}` }) }),
+      ),
+    );
+    const versions = results.map((r) => r.version);
+    expect([...versions].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(await registry.listVersions('concurrent')).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+
+    for (const [i, r] of results.entries()) {
+      const card = await registry.getCard('concurrent', r.version);
+      expect(card).toMatchObject({ name: 'concurrent', version: r.version, runKey: `wf-${i}`, workflowId: `wf-${i}` });
+      // Each version holds exactly the weights its own run registered.
+      const weights = (models[i]?.weightFiles as Map<string, Uint8Array>).get('weights.bin') ?? new Uint8Array();
+      expect(card.files.find((f) => f.name === 'weights.bin')?.sha256).toBe(sha256Hex(weights));
+      expect((await registry.readFile('concurrent', r.version, 'weights.bin')).bytes).toEqual(weights);
+    }
+
+    // Retried / replayed registrations of the same runs, concurrently: same versions, nothing new.
+    const retried = await Promise.all(
+      [3, 11, 3].map((i) => registry.registerModel({ name: 'concurrent', runKey: `wf-${i}`, artifacts: models[i]!, card: testCard() })),
+    );
+    expect(retried.map((r) => r.version)).toEqual([versions[3], versions[11], versions[3]]);
+    expect(retried.every((r) => !r.created)).toBe(true);
+    expect(await registry.listVersions('concurrent')).toHaveLength(20);
+  });
+
+  it('moves aliases through the entity and reports failures with the error taxonomy', async () => {
+    const files = await modelFiles(buildTinyLstm(7));
+    await registry.registerModel({ name: 'aliased', runKey: 'a', artifacts: files, card: testCard() });
+    await registry.registerModel({ name: 'aliased', runKey: 'b', artifacts: files, card: testCard() });
+    const e1 = await registry.promote('aliased', 'production', 1, { reason: 'first', actor: 'ci' });
+    const e2 = await registry.promote('aliased', 'production', 2, { reason: 'better', actor: 'ci' });
+    const e3 = await registry.rollback('aliased', 'production', { reason: 'regression', actor: 'oncall' });
+    expect([e1, e2, e3].map((e) => [e.seq, e.from, e.to])).toEqual([
+      [1, null, 1],
+      [2, 1, 2],
+      [3, 2, 1],
+    ]);
+    expect((await registry.resolve('aliased@production')).version).toBe(1);
+    await expect(registry.promote('aliased', 'production', 9, { reason: 'no such version' })).rejects.toBeInstanceOf(BadInputError);
+    // The failed request left the entity healthy.
+    expect((await registry.promote('aliased', 'staging', 2, { reason: 'try' })).seq).toBe(1);
+  });
+});

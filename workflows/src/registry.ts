@@ -1,0 +1,145 @@
+/**
+ * The registry entity workflow: one per model name, the single serialisation point for version
+ * numbers and alias events (S3 has no compare-and-swap to do it there). Requests arrive as Updates
+ * via update-with-start and are applied strictly one at a time: decide (pure, in contracts) ->
+ * write through an activity -> commit to state. A number is committed only after its write
+ * succeeded, so a failed publish leaves no gap. History stays bounded by continue-as-new; an idle
+ * entity completes and the next request starts a new one, which reloads its state from the store.
+ */
+import {
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineUpdate,
+  proxyActivities,
+  setHandler,
+  TemporalFailure,
+  workflowInfo,
+} from '@temporalio/workflow';
+import {
+  allocateVersion,
+  applyAliasEvent,
+  MOVE_ALIAS_UPDATE,
+  NON_RETRYABLE_ERROR_TYPES,
+  planAliasMove,
+  REGISTER_VERSION_UPDATE,
+  REGISTRY_STATE_QUERY,
+  SeqtrainError,
+  type AliasEvent,
+  type MoveAliasInput,
+  type RegisterVersionInput,
+  type RegisterVersionResult,
+  type RegistryState,
+  type RegistryWorkflowArgs,
+} from '@seqtrain/contracts';
+import type { RegistryActivities } from '@seqtrain/activities';
+
+const registerVersionUpdate = defineUpdate<RegisterVersionResult, [RegisterVersionInput]>(REGISTER_VERSION_UPDATE);
+const moveAliasUpdate = defineUpdate<AliasEvent, [MoveAliasInput]>(MOVE_ALIAS_UPDATE);
+const registryStateQuery = defineQuery<RegistryState>(REGISTRY_STATE_QUERY);
+
+const acts = proxyActivities<RegistryActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '500 ms', maximumInterval: '30 seconds', nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
+});
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** Roll over well before Temporal's own limits; a registration costs about a dozen events. */
+const MAX_HISTORY_EVENTS = 5_000;
+
+/** Errors thrown by the pure transitions become Update failures (a plain Error would fail the task). */
+function asFailure(err: unknown): unknown {
+  if (err instanceof TemporalFailure) return err;
+  if (err instanceof SeqtrainError) return ApplicationFailure.create({ type: err.name, message: err.message, nonRetryable: true });
+  return err;
+}
+
+export async function modelRegistryWorkflow(args: RegistryWorkflowArgs): Promise<RegistryState> {
+  const name = args.name;
+  let state: RegistryState | undefined = args.state;
+  // A ticket lock: several waiters can see a boolean flag free in the same activation, tickets cannot.
+  let nextTicket = 0;
+  let serving = 0;
+  const busy = (): boolean => serving !== nextTicket;
+  let handled = 0;
+
+  const serial = async <T>(fn: (s: RegistryState) => Promise<T>): Promise<T> => {
+    const ticket = nextTicket++;
+    await condition(() => serving === ticket && state !== undefined);
+    try {
+      return await fn(state as RegistryState);
+    } catch (err) {
+      throw asFailure(err);
+    } finally {
+      serving++;
+      handled++;
+    }
+  };
+
+  const sameModel = (input: { name: string }): void => {
+    if (input?.name !== name) {
+      throw ApplicationFailure.create({ type: 'BadInputError', message: `request for model ${JSON.stringify(input?.name)} sent to the registry entity of ${name}`, nonRetryable: true });
+    }
+  };
+
+  setHandler(
+    registerVersionUpdate,
+    (input) =>
+      serial(async (s) => {
+        const known = s.runs[input.runKey];
+        if (known !== undefined) return { name, version: known, created: false };
+        const version = s.lastVersion + 1;
+        await acts.registryPublishVersion({
+          name,
+          version,
+          runKey: input.runKey,
+          sourcePrefix: input.sourcePrefix,
+          card: input.card,
+          createdAt: new Date().toISOString(),
+        });
+        return allocateVersion(s, input.runKey);
+      }),
+    {
+      validator: (input: RegisterVersionInput) => {
+        sameModel(input);
+        if (typeof input.runKey !== 'string' || input.runKey.length === 0) {
+          throw ApplicationFailure.create({ type: 'BadInputError', message: 'runKey must be a non-empty string', nonRetryable: true });
+        }
+      },
+    },
+  );
+
+  setHandler(
+    moveAliasUpdate,
+    (input) =>
+      serial(async (s) => {
+        const event = planAliasMove(s, input, Date.now());
+        const written = await acts.registryWriteAliasEvent(event);
+        applyAliasEvent(s, written);
+        return written;
+      }),
+    { validator: sameModel },
+  );
+
+  setHandler(registryStateQuery, () => state ?? { name, lastVersion: 0, runs: {}, aliases: {} });
+
+  if (state === undefined) state = await acts.registryLoadState(name);
+
+  const idleMs = args.idleTimeoutMs ?? DAY_MS;
+  for (;;) {
+    const seen = handled;
+    const rollOver = (): boolean => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > MAX_HISTORY_EVENTS;
+    const active = await condition(() => handled !== seen || busy() || rollOver(), idleMs);
+    if (rollOver()) {
+      await condition(() => !busy() && allHandlersFinished());
+      await continueAsNew<typeof modelRegistryWorkflow>({ name, state, idleTimeoutMs: idleMs });
+    }
+    if (!active) {
+      await condition(allHandlersFinished);
+      return state;
+    }
+    if (busy()) await condition(() => !busy());
+  }
+}
