@@ -4,7 +4,7 @@
  * needs no Temporal SDK.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { promises as fsp } from 'node:fs';
+import { closeSync, openSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { freePort, isPortOpen, run, waitFor } from './exec';
 
@@ -83,9 +83,11 @@ export async function startTemporal(options: TemporalServerOptions): Promise<Tem
     let out: 'ignore' | number = 'ignore';
     if (options.logFile) {
       await fsp.mkdir(path.dirname(options.logFile), { recursive: true });
-      out = (await fsp.open(options.logFile, 'a')).fd;
+      out = openSync(options.logFile, 'a');
     }
     const c = spawn(options.cli, args, { stdio: ['ignore', out, out], detached: options.detached ?? false });
+    // The child has its own copy of the descriptor.
+    if (typeof out === 'number') closeSync(out);
     child = c;
     let exited: string | undefined;
     c.once('exit', (code, signal) => {

@@ -1,0 +1,75 @@
+/**
+ * The `seqtrain` command. The only place (with the worker) that reads process.env: the
+ * environment is validated once here and handed to command handlers through CliContext.
+ */
+import { errorMessage, loadConfig, SeqtrainError } from '@seqtrain/contracts';
+import { createBlobStore } from '@seqtrain/storage';
+import type { BlobStore } from '@seqtrain/storage';
+import { EXIT_FAILURE, type CliContext, type CommandHandler } from './context';
+import { runDemo } from './commands/demo';
+import { runDown, runStatus, runUp } from './commands/stack';
+import { runWorkerCommand } from './commands/worker';
+
+const COMMANDS: Record<string, { handler: CommandHandler; summary: string }> = {
+  up: { handler: runUp, summary: 'start the embedded stack (Temporal dev server, local S3, workers)' },
+  down: { handler: runDown, summary: 'stop what `up` started' },
+  status: { handler: runStatus, summary: 'what is running, backends of the workers' },
+  demo: { handler: runDemo, summary: 'the end-to-end demo on the embedded stack' },
+  worker: { handler: runWorkerCommand, summary: 'run a worker: --role orchestrator|trainer' },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  return ['usage: seqtrain <command> [options]', '', 'commands:', ...Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(width)}  ${v.summary}`)].join('\n');
+}
+
+// The AWS SDK warns on every start that Node 20 support ends in 2027; say it once in the README instead.
+const emitWarning = process.emitWarning.bind(process);
+process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+  const text = typeof warning === 'string' ? warning : warning.name + warning.message;
+  const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
+  if (type === 'NodeVersionSupportWarning' || /NodeVersionSupportWarning/.test(text)) return;
+  (emitWarning as (...a: unknown[]) => void)(warning, ...rest);
+});
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    return command ? 0 : EXIT_FAILURE;
+  }
+  const entry = COMMANDS[command];
+  if (!entry) {
+    process.stderr.write(`seqtrain: unknown command ${JSON.stringify(command)}\n\n${usage()}\n`);
+    return EXIT_FAILURE;
+  }
+  let store: BlobStore | undefined;
+  const config = loadConfig(env);
+  const ctx: CliContext = {
+    config,
+    env,
+    cwd: process.cwd(),
+    io: {
+      out: (t) => process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
+      err: (t) => process.stderr.write(t),
+      isTTY: Boolean(process.stderr.isTTY),
+    },
+    store: () => (store ??= createBlobStore(config, { onRetry: (m) => process.stderr.write(`[s3] ${m}\n`) })),
+  };
+  return entry.handler(rest, ctx);
+}
+
+const isEntry = process.argv[1] !== undefined && /[\\/]main\.ts$/.test(process.argv[1]);
+if (isEntry) {
+  main(process.argv.slice(2), process.env).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      const known = err instanceof SeqtrainError || (err instanceof Error && err.name === 'TypeError' && 'code' in err && String((err as { code: unknown }).code).startsWith('ERR_PARSE_ARGS'));
+      process.stderr.write(`seqtrain: error: ${errorMessage(err)}\n`);
+      if (!known && process.env.SEQTRAIN_LOG_LEVEL === 'debug' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+      process.exitCode = EXIT_FAILURE;
+    },
+  );
+}
