@@ -119,11 +119,17 @@ export const DatasetManifestSchema = z.object({
 export type DatasetManifest = z.infer<typeof DatasetManifestSchema>;
 
 /** `datasets/<name>/latest.json` */
-export const DatasetPointerSchema = z.object({ name: z.string(), digest: z.string().regex(/^[0-9a-f]{64}$/) });
+export const DatasetPointerSchema = z.object({
+  name: z.string(),
+  digest: z.string().regex(/^[0-9a-f]{64}$/),
+});
 export type DatasetPointer = z.infer<typeof DatasetPointerSchema>;
 
 /** A reference to one record batch of a dataset version. */
-export const BatchRefSchema = z.object({ part: z.number().int().nonnegative(), batch: z.number().int().nonnegative() });
+export const BatchRefSchema = z.object({
+  part: z.number().int().nonnegative(),
+  batch: z.number().int().nonnegative(),
+});
 export type BatchRef = z.infer<typeof BatchRefSchema>;
 
 export const ShardSchema = z.object({

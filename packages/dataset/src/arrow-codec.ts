@@ -22,7 +22,13 @@ import {
   type DataType,
 } from 'apache-arrow';
 import { FileBlock, Footer } from 'apache-arrow/ipc/metadata/file';
-import { CorruptDataError, type ArrowField, type DatasetSignature, type SequenceBatch, type TensorSpec } from '@seqtrain/contracts';
+import {
+  CorruptDataError,
+  type ArrowField,
+  type DatasetSignature,
+  type SequenceBatch,
+  type TensorSpec,
+} from '@seqtrain/contracts';
 import { elementCount, type ExampleSet } from './examples';
 
 const MAGIC = new TextEncoder().encode('ARROW1');
@@ -35,13 +41,17 @@ function elementType(dtype: TensorSpec['dtype']): Float32 | Int32 {
 /** Nested FixedSizeList per dimension: [W, F] float32 -> FixedSizeList[W]<FixedSizeList[F]<Float32>>. */
 function tensorType(spec: TensorSpec): DataType {
   let t: DataType = elementType(spec.dtype);
-  for (let d = spec.shape.length - 1; d >= 0; d--) t = new FixedSizeList(spec.shape[d] as number, new Field('item', t, false));
+  for (let d = spec.shape.length - 1; d >= 0; d--)
+    t = new FixedSizeList(spec.shape[d] as number, new Field('item', t, false));
   return t;
 }
 
 /** The Arrow schema of a dataset: x, y, then the optional per-row columns the kind uses. */
 export function arrowSchemaFor(signature: DatasetSignature): Schema {
-  const fields = [new Field('x', tensorType(signature.x), false), new Field('y', tensorType(signature.y), false)];
+  const fields = [
+    new Field('x', tensorType(signature.x), false),
+    new Field('y', tensorType(signature.y), false),
+  ];
   const tokens = signature.x.dtype === 'int32';
   if (tokens) fields.push(new Field('x_length', new Int32(), false));
   if (signature.kind === 'seq2seq') fields.push(new Field('y_length', new Int32(), false));
@@ -78,7 +88,10 @@ export function recordBatchOf(schema: Schema, set: ExampleSet): RecordBatch {
     if (!values) throw new Error(`internal: column ${f.name} missing from examples`);
     return tensorData(f.type as DataType, set.rows, values);
   });
-  return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: set.rows, nullCount: 0, children }));
+  return new RecordBatch(
+    schema,
+    makeData({ type: new Struct(schema.fields), length: set.rows, nullCount: 0, children }),
+  );
 }
 
 export interface EncodedPart {
@@ -106,7 +119,12 @@ export function encodePart(schema: Schema, batches: RecordBatch[]): EncodedPart 
     return block;
   });
   const footer = Footer.encode(
-    new Footer(schema, MetadataVersion.V5, blocks.map((b) => new FileBlock(b.metadataLength, b.bodyLength, b.offset)), []),
+    new Footer(
+      schema,
+      MetadataVersion.V5,
+      blocks.map((b) => new FileBlock(b.metadataLength, b.bodyLength, b.offset)),
+      [],
+    ),
   );
   const footerLen = new Uint8Array(4);
   new DataView(footerLen.buffer).setInt32(0, footer.length, true);
@@ -137,7 +155,12 @@ function flatValues(data: Data, width: number): Float32Array | Int32Array {
  * Decodes one record batch message (with its part's schema message) into a SequenceBatch.
  * `where` names the part and batch in error messages.
  */
-export function decodeBatch(schemaMessage: Uint8Array, batchMessage: Uint8Array, signature: DatasetSignature, where: string): SequenceBatch {
+export function decodeBatch(
+  schemaMessage: Uint8Array,
+  batchMessage: Uint8Array,
+  signature: DatasetSignature,
+  where: string,
+): SequenceBatch {
   const stream = new Uint8Array(schemaMessage.length + batchMessage.length + EOS.length);
   stream.set(schemaMessage, 0);
   stream.set(batchMessage, schemaMessage.length);
@@ -146,10 +169,13 @@ export function decodeBatch(schemaMessage: Uint8Array, batchMessage: Uint8Array,
   try {
     table = tableFromIPC(stream);
   } catch (err) {
-    throw new CorruptDataError(`${where}: not a decodable Arrow record batch: ${(err as Error).message}`, { cause: err });
+    throw new CorruptDataError(`${where}: not a decodable Arrow record batch: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   const batch = table.batches[0];
-  if (!batch || table.batches.length !== 1) throw new CorruptDataError(`${where}: expected one record batch, found ${table.batches.length}`);
+  if (!batch || table.batches.length !== 1)
+    throw new CorruptDataError(`${where}: expected one record batch, found ${table.batches.length}`);
   const rows = batch.numRows;
   const column = (name: string): Data => {
     const child = batch.getChild(name);
@@ -164,12 +190,19 @@ export function decodeBatch(schemaMessage: Uint8Array, batchMessage: Uint8Array,
   const expectType = (arr: Float32Array | Int32Array, spec: TensorSpec, name: string): void => {
     const ok = spec.dtype === 'float32' ? arr instanceof Float32Array : arr instanceof Int32Array;
     if (!ok || arr.length !== rows * elementCount(spec.shape)) {
-      throw new CorruptDataError(`${where}: column ${name} does not match the signature (${spec.dtype} ${JSON.stringify(spec.shape)})`);
+      throw new CorruptDataError(
+        `${where}: column ${name} does not match the signature (${spec.dtype} ${JSON.stringify(spec.shape)})`,
+      );
     }
   };
   expectType(x, signature.x, 'x');
   expectType(y, signature.y, 'y');
-  const out: SequenceBatch = { rows, x: { data: x, shape: [rows, ...signature.x.shape] }, y: { data: y, shape: [rows, ...signature.y.shape] } };
-  if (signature.condition) out.condition = { data: flatValues(column('condition'), 1).slice() as Int32Array, shape: [rows] };
+  const out: SequenceBatch = {
+    rows,
+    x: { data: x, shape: [rows, ...signature.x.shape] },
+    y: { data: y, shape: [rows, ...signature.y.shape] },
+  };
+  if (signature.condition)
+    out.condition = { data: flatValues(column('condition'), 1).slice() as Int32Array, shape: [rows] };
   return out;
 }

@@ -47,7 +47,9 @@ export function parseCsv(text: string, file: string): CsvTable {
     }
     if (c === '"') {
       if (field.length > 0 || quotedField) {
-        throw new BadInputError(`${file}: line ${line}: malformed CSV: unexpected '"' inside an unquoted field`);
+        throw new BadInputError(
+          `${file}: line ${line}: malformed CSV: unexpected '"' inside an unquoted field`,
+        );
       }
       inQuotes = true;
       quotedField = true;
@@ -58,11 +60,13 @@ export function parseCsv(text: string, file: string): CsvTable {
       line++;
       recordLine = line;
     } else {
-      if (quotedField) throw new BadInputError(`${file}: line ${line}: malformed CSV: text after a closing quote`);
+      if (quotedField)
+        throw new BadInputError(`${file}: line ${line}: malformed CSV: text after a closing quote`);
       field += c;
     }
   }
-  if (inQuotes) throw new BadInputError(`${file}: line ${recordLine}: malformed CSV: unterminated quoted field`);
+  if (inQuotes)
+    throw new BadInputError(`${file}: line ${recordLine}: malformed CSV: unterminated quoted field`);
   if (field.length > 0 || fields.length > 0 || quotedField) endRecord();
   const head = records.shift();
   if (!head) throw new BadInputError(`${file}: empty input: no header row`);
@@ -85,7 +89,9 @@ export function parseCsv(text: string, file: string): CsvTable {
 export function columnIndex(table: CsvTable, column: string, file: string, option: string): number {
   const i = table.header.indexOf(column);
   if (i < 0) {
-    throw new BadInputError(`${file}: ${option} column ${JSON.stringify(column)} not found; columns: ${table.header.join(', ')}`);
+    throw new BadInputError(
+      `${file}: ${option} column ${JSON.stringify(column)} not found; columns: ${table.header.join(', ')}`,
+    );
   }
   return i;
 }
@@ -98,8 +104,15 @@ export function numericColumn(table: CsvTable, column: string, file: string, opt
     const raw = (table.rows[r]?.[idx] ?? '').trim();
     const v = raw === '' ? NaN : Number(raw);
     if (!Number.isFinite(v)) {
-      const what = raw === '' ? 'empty value' : /^[+-]?(nan|inf(inity)?)$/i.test(raw) ? 'non-finite value' : 'non-numeric value';
-      throw new BadInputError(`${file}: line ${table.lines[r]}, column ${JSON.stringify(column)}: ${what} ${JSON.stringify(raw)}`);
+      const what =
+        raw === ''
+          ? 'empty value'
+          : /^[+-]?(nan|inf(inity)?)$/i.test(raw)
+            ? 'non-finite value'
+            : 'non-numeric value';
+      throw new BadInputError(
+        `${file}: line ${table.lines[r]}, column ${JSON.stringify(column)}: ${what} ${JSON.stringify(raw)}`,
+      );
     }
     out[r] = v;
   }

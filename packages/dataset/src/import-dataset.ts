@@ -49,7 +49,8 @@ export interface ImportOptions extends LayoutOptions {
 }
 
 function positiveInt(value: number | undefined, option: string): void {
-  if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw new BadInputError(`${option} must be a positive integer, got ${value}`);
+  if (value !== undefined && (!Number.isInteger(value) || value < 1))
+    throw new BadInputError(`${option} must be a positive integer, got ${value}`);
 }
 
 function checkOptions(o: ImportOptions): void {
@@ -68,16 +69,43 @@ function checkOptions(o: ImportOptions): void {
   ] as const) {
     positiveInt(v, name);
   }
-  if (o.valFraction !== undefined && !(o.valFraction >= 0 && o.valFraction < 1)) throw new BadInputError(`--val-fraction must be in [0, 1), got ${o.valFraction}`);
-  if (o.seed !== undefined && !Number.isInteger(o.seed)) throw new BadInputError(`--seed must be an integer, got ${o.seed}`);
-  const tsOnly = { timeColumn: '--time-column', valueColumns: '--value-columns', targetColumn: '--target-column', window: '--window', horizon: '--horizon', stride: '--stride', perStep: '--per-step', normalize: '--normalize' } as const;
-  const tokenOnly = { tokenizer: '--tokenizer', maxLength: '--max-length', maxVocab: '--max-vocab', minCount: '--min-count', textField: '--text-field' } as const;
-  const misplaced = (table: Record<string, string>): string[] => Object.entries(table).filter(([k]) => o[k as keyof ImportOptions] !== undefined).map(([, flag]) => flag);
+  if (o.valFraction !== undefined && !(o.valFraction >= 0 && o.valFraction < 1))
+    throw new BadInputError(`--val-fraction must be in [0, 1), got ${o.valFraction}`);
+  if (o.seed !== undefined && !Number.isInteger(o.seed))
+    throw new BadInputError(`--seed must be an integer, got ${o.seed}`);
+  const tsOnly = {
+    timeColumn: '--time-column',
+    valueColumns: '--value-columns',
+    targetColumn: '--target-column',
+    window: '--window',
+    horizon: '--horizon',
+    stride: '--stride',
+    perStep: '--per-step',
+    normalize: '--normalize',
+  } as const;
+  const tokenOnly = {
+    tokenizer: '--tokenizer',
+    maxLength: '--max-length',
+    maxVocab: '--max-vocab',
+    minCount: '--min-count',
+    textField: '--text-field',
+  } as const;
+  const misplaced = (table: Record<string, string>): string[] =>
+    Object.entries(table)
+      .filter(([k]) => o[k as keyof ImportOptions] !== undefined)
+      .map(([, flag]) => flag);
   const wrong = o.kind === 'timeseries' ? misplaced(tokenOnly) : misplaced(tsOnly);
-  if (wrong.length > 0) throw new BadInputError(`${wrong.join(', ')} ${wrong.length > 1 ? 'do' : 'does'} not apply to --kind ${o.kind}`);
+  if (wrong.length > 0)
+    throw new BadInputError(
+      `${wrong.join(', ')} ${wrong.length > 1 ? 'do' : 'does'} not apply to --kind ${o.kind}`,
+    );
 }
 
-function fields(records: readonly RawRecord[], where: string, specs: { field: string; option: string }[]): string[][] {
+function fields(
+  records: readonly RawRecord[],
+  where: string,
+  specs: { field: string; option: string }[],
+): string[][] {
   return records.map((r, i) => specs.map((s) => stringField(r, s.field, where, i, s.option)));
 }
 
@@ -88,11 +116,15 @@ export async function buildDataset(o: ImportOptions): Promise<BuiltDataset> {
   const valFraction = o.valFraction ?? 0.1;
   const seed = o.seed ?? 0;
   const split = { valFraction, seed, ...(o.limit !== undefined ? { limit: o.limit } : {}) };
-  const vocabOpts = { ...(o.maxVocab !== undefined ? { maxVocab: o.maxVocab } : {}), ...(o.minCount !== undefined ? { minCount: o.minCount } : {}) };
+  const vocabOpts = {
+    ...(o.maxVocab !== undefined ? { maxVocab: o.maxVocab } : {}),
+    ...(o.minCount !== undefined ? { minCount: o.minCount } : {}),
+  };
   let built: BuiltDataset;
   switch (o.kind) {
     case 'timeseries': {
-      if (!o.valueColumns?.length && !o.targetColumn) throw new BadInputError('--kind timeseries needs --value-columns (and optionally --target-column)');
+      if (!o.valueColumns?.length && !o.targetColumn)
+        throw new BadInputError('--kind timeseries needs --value-columns (and optionally --target-column)');
       const { file, text } = await loadCsvSource(o.source, cwd);
       const valueColumns = o.valueColumns?.length ? o.valueColumns : [o.targetColumn as string];
       built = buildTimeseries(parseCsv(text, file), {
@@ -121,7 +153,13 @@ export async function buildDataset(o: ImportOptions): Promise<BuiltDataset> {
       ]);
       built = buildTextClass(
         rows.map(([text, label]) => ({ text: text!, label: label! })),
-        { ...split, ...vocabOpts, tokenizer: o.tokenizer ?? 'word', lowercase: o.lowercase ?? true, maxLength: o.maxLength ?? 256 },
+        {
+          ...split,
+          ...vocabOpts,
+          tokenizer: o.tokenizer ?? 'word',
+          lowercase: o.lowercase ?? true,
+          maxLength: o.maxLength ?? 256,
+        },
       );
       break;
     }
@@ -167,7 +205,8 @@ export async function buildDataset(o: ImportOptions): Promise<BuiltDataset> {
       break;
     }
   }
-  if (built.train.rows === 0) throw new BadInputError(`${o.source}: no training examples (empty input or --val-fraction too large)`);
+  if (built.train.rows === 0)
+    throw new BadInputError(`${o.source}: no training examples (empty input or --val-fraction too large)`);
   // The source name is recorded, but not the machine-specific absolute path, so digests are portable.
   built.source = { source: o.source, kind: o.kind, ...built.source };
   return built;

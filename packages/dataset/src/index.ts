@@ -20,10 +20,22 @@ export { planShards } from './shard-plan';
 export { ShardReader, BatchCache, concatBatches } from './shard-reader';
 export type { ShardReaderOptions } from './shard-reader';
 export { encodeForInference, decodePrediction, assertSignatureFitsTask } from './inference';
-export type { TaskName, InferenceInput, InferenceContext, EncodedInput, DecodedPrediction } from './inference';
+export type {
+  TaskName,
+  InferenceInput,
+  InferenceContext,
+  EncodedInput,
+  DecodedPrediction,
+} from './inference';
 export { tokenize, buildVocabulary, encodeText, decodeTokens } from './tokenizer';
 export type { TokenizerName } from './tokenizer';
 export { parseCsv } from './csv';
 export { BUILTIN_SOURCES } from './sources';
 export type { BuiltDataset, ExampleSet } from './examples';
-export type { SequenceBatch, DatasetSignature, DatasetManifest, ShardPlan, DatasetImportResult } from '@seqtrain/contracts';
+export type {
+  SequenceBatch,
+  DatasetSignature,
+  DatasetManifest,
+  ShardPlan,
+  DatasetImportResult,
+} from '@seqtrain/contracts';

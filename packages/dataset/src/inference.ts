@@ -22,7 +22,10 @@ function describe(s: DatasetSignature): string {
 /** Throws a BadInputError when a dataset cannot train a model for the task. */
 export function assertSignatureFitsTask(signature: DatasetSignature, task: TaskName): void {
   const want = KIND_OF_TASK[task];
-  if (!want) throw new BadInputError(`task ${JSON.stringify(task)} is unknown; known: ${Object.keys(KIND_OF_TASK).join(', ')}`);
+  if (!want)
+    throw new BadInputError(
+      `task ${JSON.stringify(task)} is unknown; known: ${Object.keys(KIND_OF_TASK).join(', ')}`,
+    );
   const fail = (why: string): never => {
     throw new BadInputError(`dataset ${describe(signature)} does not fit task '${task}': ${why}`);
   };
@@ -32,23 +35,35 @@ export function assertSignatureFitsTask(signature: DatasetSignature, task: TaskN
     case 'timeseries':
       if (x.dtype !== 'float32' || x.shape.length !== 2) fail('x must be float32 [window, features]');
       if (y.dtype !== 'float32' || y.shape.length !== 1) fail('y must be float32 [horizon] or [window]');
-      if (signature.perStep && y.shape[0] !== x.shape[0]) fail('per-step y must have one value per input step');
-      if (!signature.normalization || signature.normalization.featureColumns.length !== x.shape[1]) fail('normalization statistics must cover every feature');
+      if (signature.perStep && y.shape[0] !== x.shape[0])
+        fail('per-step y must have one value per input step');
+      if (!signature.normalization || signature.normalization.featureColumns.length !== x.shape[1])
+        fail('normalization statistics must cover every feature');
       break;
     case 'text-class':
       if (x.dtype !== 'int32' || x.shape.length !== 1) fail('x must be int32 [maxLength] token ids');
       if (y.dtype !== 'int32' || y.shape.length !== 0) fail('y must be an int32 class index');
       if (!signature.vocab) fail('the signature has no vocabulary');
-      if ((signature.classes?.length ?? 0) < 2) fail(`classification needs at least 2 classes, found ${signature.classes?.length ?? 0}`);
+      if ((signature.classes?.length ?? 0) < 2)
+        fail(`classification needs at least 2 classes, found ${signature.classes?.length ?? 0}`);
       break;
     case 'sequence':
-      if (x.dtype !== 'int32' || y.dtype !== 'int32' || x.shape.length !== 1 || JSON.stringify(x.shape) !== JSON.stringify(y.shape)) fail('x and y must be int32 [maxLength] of the same length');
-      if (signature.vocab?.bos === undefined || signature.vocab.eos === undefined) fail('the vocabulary needs <bos> and <eos>');
+      if (
+        x.dtype !== 'int32' ||
+        y.dtype !== 'int32' ||
+        x.shape.length !== 1 ||
+        JSON.stringify(x.shape) !== JSON.stringify(y.shape)
+      )
+        fail('x and y must be int32 [maxLength] of the same length');
+      if (signature.vocab?.bos === undefined || signature.vocab.eos === undefined)
+        fail('the vocabulary needs <bos> and <eos>');
       break;
     case 'seq2seq':
-      if (x.dtype !== 'int32' || y.dtype !== 'int32' || x.shape.length !== 1 || y.shape.length !== 1) fail('x and y must be int32 token id vectors');
+      if (x.dtype !== 'int32' || y.dtype !== 'int32' || x.shape.length !== 1 || y.shape.length !== 1)
+        fail('x and y must be int32 token id vectors');
       if (!signature.vocab) fail('the signature has no source vocabulary');
-      if (signature.targetVocab?.bos === undefined || signature.targetVocab.eos === undefined) fail('the target vocabulary needs <bos> and <eos>');
+      if (signature.targetVocab?.bos === undefined || signature.targetVocab.eos === undefined)
+        fail('the target vocabulary needs <bos> and <eos>');
       break;
   }
 }
@@ -75,11 +90,19 @@ function tokenRow(vocab: Vocabulary, text: string, width: number, prefix: number
   return row;
 }
 
-function encodeWindow(signature: DatasetSignature, input: InferenceInput, i: number): { x: Float32Array; anchor: number } {
+function encodeWindow(
+  signature: DatasetSignature,
+  input: InferenceInput,
+  i: number,
+): { x: Float32Array; anchor: number } {
   const norm = signature.normalization!;
   const [W, F] = signature.x.shape as [number, number];
-  if (!Array.isArray(input)) throw new BadInputError(`input ${i}: expected a window of ${W} rows of ${norm.featureColumns.join(', ')}`);
-  if (input.length < W) throw new BadInputError(`input ${i}: the window has ${input.length} rows, the model needs ${W}`);
+  if (!Array.isArray(input))
+    throw new BadInputError(
+      `input ${i}: expected a window of ${W} rows of ${norm.featureColumns.join(', ')}`,
+    );
+  if (input.length < W)
+    throw new BadInputError(`input ${i}: the window has ${input.length} rows, the model needs ${W}`);
   const rows = input.slice(input.length - W);
   const columns = [...new Set([...norm.featureColumns, norm.targetColumn])];
   const raw = rows.map((row, t) =>
@@ -87,10 +110,16 @@ function encodeWindow(signature: DatasetSignature, input: InferenceInput, i: num
       const fi = norm.featureColumns.indexOf(c);
       let v: unknown;
       if (Array.isArray(row)) {
-        if (fi < 0) throw new BadInputError(`input ${i}: the target column ${c} is not a feature; give rows as records keyed by column`);
+        if (fi < 0)
+          throw new BadInputError(
+            `input ${i}: the target column ${c} is not a feature; give rows as records keyed by column`,
+          );
         v = row[fi];
       } else v = row[c];
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw new BadInputError(`input ${i}, row ${t}, column ${JSON.stringify(columns[f])}: expected a finite number, got ${JSON.stringify(v)}`);
+      if (typeof v !== 'number' || !Number.isFinite(v))
+        throw new BadInputError(
+          `input ${i}, row ${t}, column ${JSON.stringify(columns[f])}: expected a finite number, got ${JSON.stringify(v)}`,
+        );
       return v;
     }),
   );
@@ -108,7 +137,10 @@ function encodeWindow(signature: DatasetSignature, input: InferenceInput, i: num
 }
 
 /** Applies the dataset's scaling or tokenisation to raw inputs, giving a model-ready batch. */
-export function encodeForInference(signature: DatasetSignature, inputs: readonly InferenceInput[]): EncodedInput {
+export function encodeForInference(
+  signature: DatasetSignature,
+  inputs: readonly InferenceInput[],
+): EncodedInput {
   const width = elementCount(signature.x.shape);
   const rows = inputs.length;
   const shape = [rows, ...signature.x.shape];
@@ -126,7 +158,10 @@ export function encodeForInference(signature: DatasetSignature, inputs: readonly
     case 'seq2seq': {
       const data = new Int32Array(rows * width);
       inputs.forEach((input, i) => {
-        if (typeof input !== 'string') throw new BadInputError(`input ${i}: expected a string, got ${JSON.stringify(input)?.slice(0, 60)}`);
+        if (typeof input !== 'string')
+          throw new BadInputError(
+            `input ${i}: expected a string, got ${JSON.stringify(input)?.slice(0, 60)}`,
+          );
         data.set(tokenRow(signature.vocab!, input, width), i * width);
       });
       return { x: { data, shape }, contexts: inputs.map(() => ({})) };
@@ -143,12 +178,18 @@ export function encodeForInference(signature: DatasetSignature, inputs: readonly
           const labels = signature.condition.labels;
           const idx = typeof c === 'number' ? c : labels.indexOf(String(c));
           if (!Number.isInteger(idx) || idx < 0 || idx >= signature.condition.numValues) {
-            throw new BadInputError(`input ${i}: condition ${JSON.stringify(c)} is not one of ${labels.join(', ')}`);
+            throw new BadInputError(
+              `input ${i}: condition ${JSON.stringify(c)} is not one of ${labels.join(', ')}`,
+            );
           }
           condition[i] = idx;
         }
       });
-      return { x: { data, shape }, ...(signature.condition ? { condition: { data: condition, shape: [rows] as [number] } } : {}), contexts: inputs.map(() => ({})) };
+      return {
+        x: { data, shape },
+        ...(signature.condition ? { condition: { data: condition, shape: [rows] as [number] } } : {}),
+        contexts: inputs.map(() => ({})),
+      };
     }
   }
 }
@@ -164,10 +205,15 @@ export type DecodedPrediction =
  * anchor + v * targetStd). text-class: class probabilities -> label. sequence/seq2seq: token
  * ids (one row of generated ids) -> text, stopping at <eos>.
  */
-export function decodePrediction(signature: DatasetSignature, output: { data: ArrayLike<number>; shape: readonly number[] }, contexts: readonly InferenceContext[] = []): DecodedPrediction[] {
+export function decodePrediction(
+  signature: DatasetSignature,
+  output: { data: ArrayLike<number>; shape: readonly number[] },
+  contexts: readonly InferenceContext[] = [],
+): DecodedPrediction[] {
   const rows = output.shape[0] ?? 0;
   const width = rows === 0 ? 0 : output.data.length / rows;
-  const row = (r: number): number[] => Array.from({ length: width }, (_, k) => output.data[r * width + k] as number);
+  const row = (r: number): number[] =>
+    Array.from({ length: width }, (_, k) => output.data[r * width + k] as number);
   const out: DecodedPrediction[] = [];
   for (let r = 0; r < rows; r++) {
     const v = row(r);
@@ -177,7 +223,10 @@ export function decodePrediction(signature: DatasetSignature, output: { data: Ar
         let base = n.targetMean;
         if (n.mode === 'last-value') {
           const anchor = contexts[r]?.anchor;
-          if (anchor === undefined) throw new BadInputError(`prediction ${r}: 'last-value' scaling needs the window's anchor from encodeForInference`);
+          if (anchor === undefined)
+            throw new BadInputError(
+              `prediction ${r}: 'last-value' scaling needs the window's anchor from encodeForInference`,
+            );
           base = anchor;
         }
         out.push({ kind: 'timeseries', values: v.map((p) => base + p * n.targetStd) });
@@ -185,9 +234,15 @@ export function decodePrediction(signature: DatasetSignature, output: { data: Ar
       }
       case 'text-class': {
         const classes = signature.classes ?? [];
-        if (v.length !== classes.length) throw new BadInputError(`prediction ${r}: ${v.length} scores for ${classes.length} classes`);
+        if (v.length !== classes.length)
+          throw new BadInputError(`prediction ${r}: ${v.length} scores for ${classes.length} classes`);
         const index = v.reduce((best, p, i) => (p > v[best]! ? i : best), 0);
-        out.push({ kind: 'text-class', label: classes[index]!, index, probabilities: Object.fromEntries(classes.map((c, i) => [c, v[i]!])) });
+        out.push({
+          kind: 'text-class',
+          label: classes[index]!,
+          index,
+          probabilities: Object.fromEntries(classes.map((c, i) => [c, v[i]!])),
+        });
         break;
       }
       case 'sequence':

@@ -22,12 +22,15 @@ const NAME_RE = /^[a-z0-9][a-z0-9._-]{0,99}$/;
 
 export function assertDatasetName(name: string): void {
   if (!NAME_RE.test(name) || name.includes('..')) {
-    throw new BadInputError(`--name ${JSON.stringify(name)}: dataset names are 1-100 characters of a-z, 0-9, '.', '_', '-', starting with a letter or digit`);
+    throw new BadInputError(
+      `--name ${JSON.stringify(name)}: dataset names are 1-100 characters of a-z, 0-9, '.', '_', '-', starting with a letter or digit`,
+    );
   }
 }
 
 export const datasetPrefix = (name: string, digest: string): string => `datasets/${name}/${digest}`;
-export const manifestKey = (name: string, digest: string): string => `${datasetPrefix(name, digest)}/manifest.json`;
+export const manifestKey = (name: string, digest: string): string =>
+  `${datasetPrefix(name, digest)}/manifest.json`;
 export const pointerKey = (name: string): string => `datasets/${name}/latest.json`;
 export const partKey = (manifest: Pick<DatasetManifest, 'name' | 'digest'>, relative: string): string =>
   `${datasetPrefix(manifest.name, manifest.digest)}/${relative}`;
@@ -36,7 +39,9 @@ export const partKey = (manifest: Pick<DatasetManifest, 'name' | 'digest'>, rela
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>
     v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
       : v,
   );
 }
@@ -57,7 +62,10 @@ export function parseDatasetRef(ref: string): { name: string; digest?: string } 
   assertDatasetName(name);
   if (at < 0) return { name };
   const digest = ref.slice(at + 1);
-  if (!/^[0-9a-f]{8,64}$/.test(digest)) throw new BadInputError(`dataset ${JSON.stringify(ref)}: the digest after '@' must be 8-64 hex characters`);
+  if (!/^[0-9a-f]{8,64}$/.test(digest))
+    throw new BadInputError(
+      `dataset ${JSON.stringify(ref)}: the digest after '@' must be 8-64 hex characters`,
+    );
   return { name, digest };
 }
 
@@ -74,11 +82,16 @@ export async function readManifest(store: BlobStore, name: string, digest: strin
   const key = manifestKey(name, digest);
   const raw = parseJson(await store.get(key), `${store.describe}/${key}`);
   const parsed = DatasetManifestSchema.safeParse(raw);
-  if (!parsed.success) throw new CorruptDataError(`${store.describe}/${key} is not a valid manifest: ${formatZodIssues(parsed.error, raw)}`);
+  if (!parsed.success)
+    throw new CorruptDataError(
+      `${store.describe}/${key} is not a valid manifest: ${formatZodIssues(parsed.error, raw)}`,
+    );
   const m = parsed.data;
   const actual = manifestDigest(m);
   if (actual !== digest || m.digest !== digest || m.name !== name) {
-    throw new CorruptDataError(`${store.describe}/${key}: content hashes to ${actual}, expected ${digest} (manifest edited or damaged)`);
+    throw new CorruptDataError(
+      `${store.describe}/${key}: content hashes to ${actual}, expected ${digest} (manifest edited or damaged)`,
+    );
   }
   return m;
 }
@@ -88,7 +101,10 @@ export async function readPointer(store: BlobStore, name: string): Promise<Datas
   if (!(await store.head(key))) return undefined;
   const raw = parseJson(await store.get(key), `${store.describe}/${key}`);
   const parsed = DatasetPointerSchema.safeParse(raw);
-  if (!parsed.success) throw new CorruptDataError(`${store.describe}/${key} is not a valid pointer: ${formatZodIssues(parsed.error, raw)}`);
+  if (!parsed.success)
+    throw new CorruptDataError(
+      `${store.describe}/${key} is not a valid pointer: ${formatZodIssues(parsed.error, raw)}`,
+    );
   return parsed.data;
 }
 
@@ -105,16 +121,22 @@ export async function loadManifest(store: BlobStore, ref: string): Promise<Datas
   const { name, digest } = parseDatasetRef(ref);
   if (digest === undefined) {
     const pointer = await readPointer(store, name);
-    if (!pointer) throw new NotFoundError(`dataset ${JSON.stringify(name)} not found in ${store.describe} (no ${pointerKey(name)}); import it with 'seqtrain dataset import'`);
+    if (!pointer)
+      throw new NotFoundError(
+        `dataset ${JSON.stringify(name)} not found in ${store.describe} (no ${pointerKey(name)}); import it with 'seqtrain dataset import'`,
+      );
     return readManifest(store, name, pointer.digest);
   }
   if (digest.length === 64) {
-    if (!(await store.head(manifestKey(name, digest)))) throw new NotFoundError(`dataset ${name}@${digest} not found in ${store.describe}`);
+    if (!(await store.head(manifestKey(name, digest))))
+      throw new NotFoundError(`dataset ${name}@${digest} not found in ${store.describe}`);
     return readManifest(store, name, digest);
   }
   const matches = (await listVersions(store, name)).filter((d) => d.startsWith(digest));
-  if (matches.length === 0) throw new NotFoundError(`dataset ${name}@${digest} not found in ${store.describe}`);
-  if (matches.length > 1) throw new BadInputError(`dataset ${name}@${digest} is ambiguous: ${matches.join(', ')}`);
+  if (matches.length === 0)
+    throw new NotFoundError(`dataset ${name}@${digest} not found in ${store.describe}`);
+  if (matches.length > 1)
+    throw new BadInputError(`dataset ${name}@${digest} is ambiguous: ${matches.join(', ')}`);
   return readManifest(store, name, matches[0] as string);
 }
 

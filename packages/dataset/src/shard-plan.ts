@@ -8,8 +8,13 @@
 import { BadInputError, type BatchRef, type DatasetManifest, type ShardPlan } from '@seqtrain/contracts';
 import { permutation } from './examples';
 
-export function planShards(manifest: Pick<DatasetManifest, 'name' | 'digest' | 'parts'>, shardCount: number, seed = 0): ShardPlan {
-  if (!Number.isInteger(shardCount) || shardCount < 1) throw new BadInputError(`shard count must be a positive integer, got ${shardCount}`);
+export function planShards(
+  manifest: Pick<DatasetManifest, 'name' | 'digest' | 'parts'>,
+  shardCount: number,
+  seed = 0,
+): ShardPlan {
+  if (!Number.isInteger(shardCount) || shardCount < 1)
+    throw new BadInputError(`shard count must be a positive integer, got ${shardCount}`);
   if (!Number.isInteger(seed)) throw new BadInputError(`seed must be an integer, got ${seed}`);
   const train: (BatchRef & { rows: number })[] = [];
   const validation: BatchRef[] = [];
@@ -31,12 +36,22 @@ export function planShards(manifest: Pick<DatasetManifest, 'name' | 'digest' | '
   const order = permutation(train.length, seed).map((i) => train[i]!);
   // Stable sort keeps the seeded order among batches of equal size.
   order.sort((a, b) => b.rows - a.rows);
-  const shards = Array.from({ length: shardCount }, (_, index) => ({ index, rows: 0, batches: [] as BatchRef[] }));
+  const shards = Array.from({ length: shardCount }, (_, index) => ({
+    index,
+    rows: 0,
+    batches: [] as BatchRef[],
+  }));
   for (const b of order) {
     let target = shards[0]!;
     for (const s of shards) if (s.rows < target.rows) target = s;
     target.batches.push({ part: b.part, batch: b.batch });
     target.rows += b.rows;
   }
-  return { name: manifest.name, digest: manifest.digest, seed, shards, validation: { rows: valRows, batches: validation } };
+  return {
+    name: manifest.name,
+    digest: manifest.digest,
+    seed,
+    shards,
+    validation: { rows: valRows, batches: validation },
+  };
 }

@@ -5,7 +5,15 @@
  * (verifyParts) check the part's sha256. Decoded batches are kept in a byte-bounded LRU cache
  * that can be shared by all readers of a process.
  */
-import { BadInputError, CorruptDataError, NotFoundError, SeqtrainError, type BatchRef, type DatasetManifest, type SequenceBatch } from '@seqtrain/contracts';
+import {
+  BadInputError,
+  CorruptDataError,
+  NotFoundError,
+  SeqtrainError,
+  type BatchRef,
+  type DatasetManifest,
+  type SequenceBatch,
+} from '@seqtrain/contracts';
 import type { BlobStore } from '@seqtrain/storage';
 import { tableFromIPC } from 'apache-arrow';
 import { decodeBatch, describeSchema } from './arrow-codec';
@@ -89,15 +97,25 @@ export class ShardReader {
     const p = this.manifest.parts[part]!;
     let bytes: Uint8Array;
     try {
-      bytes = await this.store.getRange(partKey(this.manifest, p.key), { start: offset, end: offset + length - 1 });
+      bytes = await this.store.getRange(partKey(this.manifest, p.key), {
+        start: offset,
+        end: offset + length - 1,
+      });
     } catch (err) {
-      if (err instanceof NotFoundError) throw new CorruptDataError(`${what}: the part is missing from the store`, { cause: err });
+      if (err instanceof NotFoundError)
+        throw new CorruptDataError(`${what}: the part is missing from the store`, { cause: err });
       // A range past the end means the stored part is shorter than the manifest says.
-      if (err instanceof BadInputError) throw new CorruptDataError(`${what}: the part is truncated (bytes ${offset}-${offset + length - 1} not available)`, { cause: err });
+      if (err instanceof BadInputError)
+        throw new CorruptDataError(
+          `${what}: the part is truncated (bytes ${offset}-${offset + length - 1} not available)`,
+          { cause: err },
+        );
       throw err;
     }
     if (bytes.length !== length) {
-      throw new CorruptDataError(`${what}: the part is truncated (expected ${length} bytes at offset ${offset}, got ${bytes.length})`);
+      throw new CorruptDataError(
+        `${what}: the part is truncated (expected ${length} bytes at offset ${offset}, got ${bytes.length})`,
+      );
     }
     return bytes;
   }
@@ -116,10 +134,15 @@ export class ShardReader {
           stream.set(eos, bytes.length);
           fields = JSON.stringify(describeSchema(tableFromIPC(stream).schema));
         } catch (err) {
-          throw new CorruptDataError(`${where}: not a decodable Arrow schema message: ${(err as Error).message}`, { cause: err });
+          throw new CorruptDataError(
+            `${where}: not a decodable Arrow schema message: ${(err as Error).message}`,
+            { cause: err },
+          );
         }
         if (fields !== JSON.stringify(this.manifest.arrowSchema)) {
-          throw new CorruptDataError(`${where}: the part's schema ${fields} differs from the manifest's ${JSON.stringify(this.manifest.arrowSchema)}`);
+          throw new CorruptDataError(
+            `${where}: the part's schema ${fields} differs from the manifest's ${JSON.stringify(this.manifest.arrowSchema)}`,
+          );
         }
         return bytes;
       });
@@ -133,7 +156,9 @@ export class ShardReader {
   private checkRef(ref: BatchRef): void {
     const p = this.manifest.parts[ref.part];
     if (!p || !p.batches[ref.batch]) {
-      throw new BadInputError(`dataset ${this.manifest.name}@${this.manifest.digest.slice(0, 12)} has no record batch ${ref.batch} in part ${ref.part}`);
+      throw new BadInputError(
+        `dataset ${this.manifest.name}@${this.manifest.digest.slice(0, 12)} has no record batch ${ref.batch} in part ${ref.part}`,
+      );
     }
   }
 
@@ -150,9 +175,13 @@ export class ShardReader {
       this.range(ref.part, entry.offset, entry.metadataLength + entry.bodyLength, where),
     ]);
     const actual = sha256Hex(message);
-    if (actual !== entry.sha256) throw new CorruptDataError(`${where}: sha256 mismatch (stored bytes hash to ${actual}, manifest says ${entry.sha256})`);
+    if (actual !== entry.sha256)
+      throw new CorruptDataError(
+        `${where}: sha256 mismatch (stored bytes hash to ${actual}, manifest says ${entry.sha256})`,
+      );
     const batch = decodeBatch(schema, message, this.manifest.signature, where);
-    if (batch.rows !== entry.rows) throw new CorruptDataError(`${where}: ${batch.rows} rows, manifest says ${entry.rows}`);
+    if (batch.rows !== entry.rows)
+      throw new CorruptDataError(`${where}: ${batch.rows} rows, manifest says ${entry.rows}`);
     this.cache.set(key, batch);
     return batch;
   }
@@ -186,12 +215,19 @@ export class ShardReader {
       try {
         bytes = await this.store.get(partKey(this.manifest, p.key));
       } catch (err) {
-        if (err instanceof NotFoundError) throw new CorruptDataError(`${this.where(i)}: the part is missing from the store`, { cause: err });
+        if (err instanceof NotFoundError)
+          throw new CorruptDataError(`${this.where(i)}: the part is missing from the store`, { cause: err });
         throw err instanceof SeqtrainError ? err : new SeqtrainError(String(err), { cause: err });
       }
-      if (bytes.length !== p.bytes) throw new CorruptDataError(`${this.where(i)}: ${bytes.length} bytes, manifest says ${p.bytes} (truncated or replaced)`);
+      if (bytes.length !== p.bytes)
+        throw new CorruptDataError(
+          `${this.where(i)}: ${bytes.length} bytes, manifest says ${p.bytes} (truncated or replaced)`,
+        );
       const actual = sha256Hex(bytes);
-      if (actual !== p.sha256) throw new CorruptDataError(`${this.where(i)}: sha256 mismatch (stored bytes hash to ${actual}, manifest says ${p.sha256})`);
+      if (actual !== p.sha256)
+        throw new CorruptDataError(
+          `${this.where(i)}: sha256 mismatch (stored bytes hash to ${actual}, manifest says ${p.sha256})`,
+        );
     }
   }
 }

@@ -14,7 +14,14 @@ import { BadInputError, NotFoundError } from '@seqtrain/contracts';
 
 export type RawRecord = Record<string, unknown>;
 
-export const BUILTIN_SOURCES = ['npm:vega-datasets/<file>.csv', 'npm:spam-assassin', 'npm:first-names', 'npm:female-first-names', 'npm:male-first-names', 'npm:cmudict'] as const;
+export const BUILTIN_SOURCES = [
+  'npm:vega-datasets/<file>.csv',
+  'npm:spam-assassin',
+  'npm:first-names',
+  'npm:female-first-names',
+  'npm:male-first-names',
+  'npm:cmudict',
+] as const;
 
 /** Finds an installed package's folder by walking up from cwd and from this module. */
 export function packageDir(pkg: string, cwd: string): string {
@@ -26,7 +33,9 @@ export function packageDir(pkg: string, cwd: string): string {
       if (path.dirname(dir) === dir) break;
     }
   }
-  throw new NotFoundError(`npm package ${pkg} is not installed (looked under node_modules from ${cwd}); install it to use its built-in source`);
+  throw new NotFoundError(
+    `npm package ${pkg} is not installed (looked under node_modules from ${cwd}); install it to use its built-in source`,
+  );
 }
 
 async function readText(file: string): Promise<string> {
@@ -35,7 +44,8 @@ async function readText(file: string): Promise<string> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new NotFoundError(`${file}: no such file`, { cause: err });
-    if (code === 'EISDIR') throw new BadInputError(`${file} is a folder, a file was expected here`, { cause: err });
+    if (code === 'EISDIR')
+      throw new BadInputError(`${file} is a folder, a file was expected here`, { cause: err });
     throw err;
   }
 }
@@ -45,7 +55,10 @@ export async function loadCsvSource(source: string, cwd: string): Promise<{ file
   let file: string;
   if (source.startsWith('npm:')) {
     const m = /^npm:vega-datasets\/([\w.-]+\.csv)$/.exec(source);
-    if (!m) throw new BadInputError(`source ${JSON.stringify(source)}: CSV built-ins are npm:vega-datasets/<file>.csv`);
+    if (!m)
+      throw new BadInputError(
+        `source ${JSON.stringify(source)}: CSV built-ins are npm:vega-datasets/<file>.csv`,
+      );
     file = path.join(packageDir('vega-datasets', cwd), 'data', m[1]!);
   } else file = path.resolve(cwd, source);
   return { file, text: await readText(file) };
@@ -88,7 +101,13 @@ async function cmudict(cwd: string): Promise<RawRecord[]> {
 }
 
 /** Default field names of built-in sources, so `--text-field` etc. can be left out. */
-export function builtinDefaults(source: string): { textField?: string; labelField?: string; conditionField?: string; sourceField?: string; targetField?: string } {
+export function builtinDefaults(source: string): {
+  textField?: string;
+  labelField?: string;
+  conditionField?: string;
+  sourceField?: string;
+  targetField?: string;
+} {
   switch (source) {
     case 'npm:spam-assassin':
       return { textField: 'text', labelField: 'label' };
@@ -108,7 +127,9 @@ function parseJsonRecords(text: string, file: string): RawRecord[] {
   const toRecord = (v: unknown, where: string): RawRecord => {
     if (typeof v === 'string') return { text: v };
     if (v && typeof v === 'object' && !Array.isArray(v)) return v as RawRecord;
-    throw new BadInputError(`${file}: ${where}: expected an object or a string, got ${JSON.stringify(v)?.slice(0, 60)}`);
+    throw new BadInputError(
+      `${file}: ${where}: expected an object or a string, got ${JSON.stringify(v)?.slice(0, 60)}`,
+    );
   };
   if (file.endsWith('.jsonl') || file.endsWith('.ndjson')) {
     return text.split(/\r?\n/).flatMap((line, i) => {
@@ -117,7 +138,9 @@ function parseJsonRecords(text: string, file: string): RawRecord[] {
         return [toRecord(JSON.parse(line), `line ${i + 1}`)];
       } catch (err) {
         if (err instanceof BadInputError) throw err;
-        throw new BadInputError(`${file}: line ${i + 1}: invalid JSON: ${(err as Error).message}`, { cause: err });
+        throw new BadInputError(`${file}: line ${i + 1}: invalid JSON: ${(err as Error).message}`, {
+          cause: err,
+        });
       }
     });
   }
@@ -134,11 +157,16 @@ function parseJsonRecords(text: string, file: string): RawRecord[] {
 /** A folder: *.json/*.jsonl files of records, and sub-folders named by label holding text files. */
 async function folderRecords(dir: string, labelField: string): Promise<RawRecord[]> {
   const out: RawRecord[] = [];
-  const entries = (await fsp.readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
+  const entries = (await fsp.readdir(dir, { withFileTypes: true })).sort((a, b) =>
+    a.name < b.name ? -1 : 1,
+  );
   for (const e of entries) {
     const full = path.join(dir, e.name);
     if (e.isDirectory()) {
-      const files = (await fsp.readdir(full, { withFileTypes: true })).filter((f) => f.isFile()).map((f) => f.name).sort();
+      const files = (await fsp.readdir(full, { withFileTypes: true }))
+        .filter((f) => f.isFile())
+        .map((f) => f.name)
+        .sort();
       for (const f of files) out.push({ text: await readText(path.join(full, f)), [labelField]: e.name });
     } else if (e.isFile() && /\.(json|jsonl|ndjson)$/.test(e.name)) {
       out.push(...parseJsonRecords(await readText(full), full));
@@ -148,7 +176,11 @@ async function folderRecords(dir: string, labelField: string): Promise<RawRecord
 }
 
 /** Records of a non-CSV source: built-in, folder, JSON/JSONL, or a text file (one string or tab-separated pair per line). */
-export async function loadRecords(source: string, cwd: string, opts: { labelField?: string } = {}): Promise<{ where: string; records: RawRecord[] }> {
+export async function loadRecords(
+  source: string,
+  cwd: string,
+  opts: { labelField?: string } = {},
+): Promise<{ where: string; records: RawRecord[] }> {
   switch (source) {
     case 'npm:spam-assassin':
       return { where: source, records: await spamAssassin(cwd) };
@@ -163,13 +195,17 @@ export async function loadRecords(source: string, cwd: string, opts: { labelFiel
     default:
       break;
   }
-  if (source.startsWith('npm:')) throw new BadInputError(`unknown built-in source ${JSON.stringify(source)}; known: ${BUILTIN_SOURCES.join(', ')}`);
+  if (source.startsWith('npm:'))
+    throw new BadInputError(
+      `unknown built-in source ${JSON.stringify(source)}; known: ${BUILTIN_SOURCES.join(', ')}`,
+    );
   const file = path.resolve(cwd, source);
   const st = await fsp.stat(file).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') throw new NotFoundError(`${file}: no such file or folder`, { cause: err });
     throw err;
   });
-  if (st.isDirectory()) return { where: file, records: await folderRecords(file, opts.labelField ?? 'label') };
+  if (st.isDirectory())
+    return { where: file, records: await folderRecords(file, opts.labelField ?? 'label') };
   const text = await readText(file);
   if (/\.(json|jsonl|ndjson)$/.test(file)) return { where: file, records: parseJsonRecords(text, file) };
   // Plain text: one string per line, or "source<TAB>target" pairs.
@@ -183,12 +219,22 @@ export async function loadRecords(source: string, cwd: string, opts: { labelFiel
 }
 
 /** A string field of a record; numbers and booleans are accepted as their text. */
-export function stringField(record: RawRecord, field: string, where: string, index: number, option: string): string {
+export function stringField(
+  record: RawRecord,
+  field: string,
+  where: string,
+  index: number,
+  option: string,
+): string {
   const v = record[field];
   if (typeof v === 'string') return v;
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   if (v === undefined || v === null) {
-    throw new BadInputError(`${where}: record ${index}: missing field ${JSON.stringify(field)} (${option}); fields: ${Object.keys(record).join(', ') || '(none)'}`);
+    throw new BadInputError(
+      `${where}: record ${index}: missing field ${JSON.stringify(field)} (${option}); fields: ${Object.keys(record).join(', ') || '(none)'}`,
+    );
   }
-  throw new BadInputError(`${where}: record ${index}: field ${JSON.stringify(field)} (${option}) is not a string: ${JSON.stringify(v).slice(0, 60)}`);
+  throw new BadInputError(
+    `${where}: record ${index}: field ${JSON.stringify(field)} (${option}) is not a string: ${JSON.stringify(v).slice(0, 60)}`,
+  );
 }

@@ -50,11 +50,18 @@ export interface LabelledText {
   label: string;
 }
 
-export function buildTextClass(records: readonly LabelledText[], o: SplitOptions & VocabOptions & { maxLength: number }): BuiltDataset {
+export function buildTextClass(
+  records: readonly LabelledText[],
+  o: SplitOptions & VocabOptions & { maxLength: number },
+): BuiltDataset {
   if (records.length === 0) throw new BadInputError('empty input: no labelled texts');
   const [train, val] = split(records, o);
   const tok = (r: LabelledText): string[] => tokenize(r.text, o.tokenizer, o.lowercase);
-  const vocab = buildVocabulary(train.map(tok), { tokenizer: o.tokenizer, lowercase: o.lowercase, ...pick(o) });
+  const vocab = buildVocabulary(train.map(tok), {
+    tokenizer: o.tokenizer,
+    lowercase: o.lowercase,
+    ...pick(o),
+  });
   const classes = sortedLabels(records.map((r) => r.label));
   const classIndex = new Map(classes.map((c, i) => [c, i]));
   const index = tokenIndex(vocab);
@@ -71,12 +78,26 @@ export function buildTextClass(records: readonly LabelledText[], o: SplitOptions
     });
     return { rows: rows.length, x, y, xLength };
   };
-  const classCounts = Object.fromEntries(classes.map((c) => [c, records.filter((r) => r.label === c).length]));
+  const classCounts = Object.fromEntries(
+    classes.map((c) => [c, records.filter((r) => r.label === c).length]),
+  );
   const built = { train: encode(train), val: encode(val) };
   return {
-    signature: { kind: 'text-class', x: { dtype: 'int32', shape: [o.maxLength] }, y: { dtype: 'int32', shape: [] }, vocab, classes },
+    signature: {
+      kind: 'text-class',
+      x: { dtype: 'int32', shape: [o.maxLength] },
+      y: { dtype: 'int32', shape: [] },
+      vocab,
+      classes,
+    },
     ...built,
-    source: { tokenizer: o.tokenizer, lowercase: o.lowercase, maxLength: o.maxLength, ...pick(o), ...splitSource(o) },
+    source: {
+      tokenizer: o.tokenizer,
+      lowercase: o.lowercase,
+      maxLength: o.maxLength,
+      ...pick(o),
+      ...splitSource(o),
+    },
     stats: { classCounts, vocabSize: vocab.tokens.length, tokens: lengthStats(lengths, o.maxLength) },
   };
 }
@@ -86,16 +107,25 @@ export interface ConditionedText {
   condition?: string;
 }
 
-export function buildSequence(records: readonly ConditionedText[], o: SplitOptions & VocabOptions & { maxLength?: number; conditionField?: string }): BuiltDataset {
+export function buildSequence(
+  records: readonly ConditionedText[],
+  o: SplitOptions & VocabOptions & { maxLength?: number; conditionField?: string },
+): BuiltDataset {
   if (records.length === 0) throw new BadInputError('empty input: no strings');
   const conditioned = o.conditionField !== undefined;
   if (conditioned) {
     const i = records.findIndex((r) => r.condition === undefined);
-    if (i >= 0) throw new BadInputError(`record ${i}: missing condition field ${JSON.stringify(o.conditionField)}`);
+    if (i >= 0)
+      throw new BadInputError(`record ${i}: missing condition field ${JSON.stringify(o.conditionField)}`);
   }
   const [train, val] = split(records, o);
   const tok = (r: ConditionedText): string[] => tokenize(r.text, o.tokenizer, o.lowercase);
-  const vocab = buildVocabulary(train.map(tok), { tokenizer: o.tokenizer, lowercase: o.lowercase, boundaries: true, ...pick(o) });
+  const vocab = buildVocabulary(train.map(tok), {
+    tokenizer: o.tokenizer,
+    lowercase: o.lowercase,
+    boundaries: true,
+    ...pick(o),
+  });
   const longest = records.reduce((m, r) => Math.max(m, tok(r).length), 0);
   // x = <bos> + tokens, y = tokens + <eos>: one slot more than the longest string.
   const L = Math.min(longest + 1, o.maxLength ?? Infinity);
@@ -125,12 +155,25 @@ export function buildSequence(records: readonly ConditionedText[], o: SplitOptio
     vocab,
     ...(conditioned ? { condition: { numValues: labels.length, labels } } : {}),
   };
-  const conditionCounts = conditioned ? Object.fromEntries(labels.map((c) => [c, records.filter((r) => r.condition === c).length])) : undefined;
+  const conditionCounts = conditioned
+    ? Object.fromEntries(labels.map((c) => [c, records.filter((r) => r.condition === c).length]))
+    : undefined;
   return {
     signature,
     ...built,
-    source: { tokenizer: o.tokenizer, lowercase: o.lowercase, maxLength: L, conditionField: o.conditionField ?? null, ...pick(o), ...splitSource(o) },
-    stats: { vocabSize: vocab.tokens.length, tokens: lengthStats(lengths, L), ...(conditionCounts ? { conditionCounts } : {}) },
+    source: {
+      tokenizer: o.tokenizer,
+      lowercase: o.lowercase,
+      maxLength: L,
+      conditionField: o.conditionField ?? null,
+      ...pick(o),
+      ...splitSource(o),
+    },
+    stats: {
+      vocabSize: vocab.tokens.length,
+      tokens: lengthStats(lengths, L),
+      ...(conditionCounts ? { conditionCounts } : {}),
+    },
   };
 }
 
@@ -141,16 +184,27 @@ export interface TextPair {
 
 export function buildSeq2seq(
   records: readonly TextPair[],
-  o: SplitOptions & VocabOptions & { maxLength?: number; targetTokenizer: TokenizerName; maxTargetLength?: number },
+  o: SplitOptions &
+    VocabOptions & { maxLength?: number; targetTokenizer: TokenizerName; maxTargetLength?: number },
 ): BuiltDataset {
   if (records.length === 0) throw new BadInputError('empty input: no source/target pairs');
   const [train, val] = split(records, o);
   const src = (r: TextPair): string[] => tokenize(r.source, o.tokenizer, o.lowercase);
   const tgt = (r: TextPair): string[] => tokenize(r.target, o.targetTokenizer, false);
-  const vocab: Vocabulary = buildVocabulary(train.map(src), { tokenizer: o.tokenizer, lowercase: o.lowercase, ...pick(o) });
+  const vocab: Vocabulary = buildVocabulary(train.map(src), {
+    tokenizer: o.tokenizer,
+    lowercase: o.lowercase,
+    ...pick(o),
+  });
   const targetVocab = buildVocabulary(train.map(tgt), { tokenizer: o.targetTokenizer, boundaries: true });
-  const S = Math.min(records.reduce((m, r) => Math.max(m, src(r).length), 0), o.maxLength ?? Infinity);
-  const T = Math.min(records.reduce((m, r) => Math.max(m, tgt(r).length), 0) + 2, o.maxTargetLength ?? Infinity);
+  const S = Math.min(
+    records.reduce((m, r) => Math.max(m, src(r).length), 0),
+    o.maxLength ?? Infinity,
+  );
+  const T = Math.min(
+    records.reduce((m, r) => Math.max(m, tgt(r).length), 0) + 2,
+    o.maxTargetLength ?? Infinity,
+  );
   const si = tokenIndex(vocab);
   const ti = tokenIndex(targetVocab);
   const srcLengths: number[] = [];
@@ -172,9 +226,23 @@ export function buildSeq2seq(
   };
   const built = { train: encode(train), val: encode(val) };
   return {
-    signature: { kind: 'seq2seq', x: { dtype: 'int32', shape: [S] }, y: { dtype: 'int32', shape: [T] }, vocab, targetVocab },
+    signature: {
+      kind: 'seq2seq',
+      x: { dtype: 'int32', shape: [S] },
+      y: { dtype: 'int32', shape: [T] },
+      vocab,
+      targetVocab,
+    },
     ...built,
-    source: { tokenizer: o.tokenizer, targetTokenizer: o.targetTokenizer, lowercase: o.lowercase, maxLength: S, maxTargetLength: T, ...pick(o), ...splitSource(o) },
+    source: {
+      tokenizer: o.tokenizer,
+      targetTokenizer: o.targetTokenizer,
+      lowercase: o.lowercase,
+      maxLength: S,
+      maxTargetLength: T,
+      ...pick(o),
+      ...splitSource(o),
+    },
     stats: {
       vocabSize: vocab.tokens.length,
       targetVocabSize: targetVocab.tokens.length,
@@ -185,7 +253,10 @@ export function buildSeq2seq(
 }
 
 function pick(o: { maxVocab?: number; minCount?: number }): { maxVocab?: number; minCount?: number } {
-  return { ...(o.maxVocab !== undefined ? { maxVocab: o.maxVocab } : {}), ...(o.minCount !== undefined ? { minCount: o.minCount } : {}) };
+  return {
+    ...(o.maxVocab !== undefined ? { maxVocab: o.maxVocab } : {}),
+    ...(o.minCount !== undefined ? { minCount: o.minCount } : {}),
+  };
 }
 
 function splitSource(o: SplitOptions): Record<string, unknown> {

@@ -50,19 +50,26 @@ function meanStd(values: Float64Array, from: number, to: number): { mean: number
 
 export function buildTimeseries(input: CsvTable, o: TimeseriesOptions): BuiltDataset {
   let table = input;
-  if (o.limit !== undefined) table = { ...table, rows: table.rows.slice(0, o.limit), lines: table.lines.slice(0, o.limit) };
+  if (o.limit !== undefined)
+    table = { ...table, rows: table.rows.slice(0, o.limit), lines: table.lines.slice(0, o.limit) };
   if (o.timeColumn !== undefined) {
     const ti = columnIndex(table, o.timeColumn, o.file, '--time-column');
     const times = table.rows.map((r, i) => {
       const t = parseTime(r[ti] ?? '');
       if (!Number.isFinite(t)) {
-        throw new BadInputError(`${o.file}: line ${table.lines[i]}, column ${JSON.stringify(o.timeColumn)}: not a time or number ${JSON.stringify(r[ti])}`);
+        throw new BadInputError(
+          `${o.file}: line ${table.lines[i]}, column ${JSON.stringify(o.timeColumn)}: not a time or number ${JSON.stringify(r[ti])}`,
+        );
       }
       return t;
     });
     // Stable sort by time: forecasting windows must follow time, whatever the file order.
     const order = times.map((_, i) => i).sort((a, b) => (times[a] as number) - (times[b] as number) || a - b);
-    table = { header: table.header, rows: order.map((i) => table.rows[i] as string[]), lines: order.map((i) => table.lines[i] as number) };
+    table = {
+      header: table.header,
+      rows: order.map((i) => table.rows[i] as string[]),
+      lines: order.map((i) => table.lines[i] as number),
+    };
   }
   const features = o.valueColumns.map((c) => numericColumn(table, c, o.file, '--value-columns'));
   const target = numericColumn(table, o.targetColumn, o.file, '--target-column');
@@ -71,15 +78,21 @@ export function buildTimeseries(input: CsvTable, o: TimeseriesOptions): BuiltDat
   const W = o.window;
   const span = W + H;
   if (span > n) {
-    throw new BadInputError(`${o.file}: --window ${W} + ${o.perStep ? 'next-step target' : `--horizon ${H}`} needs ${span} rows, longer than the series (${n} rows)`);
+    throw new BadInputError(
+      `${o.file}: --window ${W} + ${o.perStep ? 'next-step target' : `--horizon ${H}`} needs ${span} rows, longer than the series (${n} rows)`,
+    );
   }
   const valRowCount = Math.round(o.valFraction * n);
   const trainEnd = n - valRowCount;
   if (trainEnd < span) {
-    throw new BadInputError(`${o.file}: the training part (${trainEnd} of ${n} rows, --val-fraction ${o.valFraction}) is shorter than --window ${W} + horizon ${H}`);
+    throw new BadInputError(
+      `${o.file}: the training part (${trainEnd} of ${n} rows, --val-fraction ${o.valFraction}) is shorter than --window ${W} + horizon ${H}`,
+    );
   }
   if (valRowCount > 0 && valRowCount < span) {
-    throw new BadInputError(`${o.file}: the validation part (${valRowCount} rows, --val-fraction ${o.valFraction}) is shorter than --window ${W} + horizon ${H}; raise --val-fraction or shorten the window`);
+    throw new BadInputError(
+      `${o.file}: the validation part (${valRowCount} rows, --val-fraction ${o.valFraction}) is shorter than --window ${W} + horizon ${H}; raise --val-fraction or shorten the window`,
+    );
   }
   const featureStats = features.map((f) => meanStd(f, 0, trainEnd));
   const targetStats = meanStd(target, 0, trainEnd);
@@ -172,7 +185,10 @@ export function buildTimeseries(input: CsvTable, o: TimeseriesOptions): BuiltDat
       trainWindows: trainStarts.length,
       valWindows: valStarts.length,
       ...(timeIdx >= 0
-        ? { timeRange: [table.rows[0]?.[timeIdx] ?? null, table.rows[n - 1]?.[timeIdx] ?? null], valFrom: table.rows[trainEnd]?.[timeIdx] ?? null }
+        ? {
+            timeRange: [table.rows[0]?.[timeIdx] ?? null, table.rows[n - 1]?.[timeIdx] ?? null],
+            valFrom: table.rows[trainEnd]?.[timeIdx] ?? null,
+          }
         : {}),
       columns: columnStats,
     },

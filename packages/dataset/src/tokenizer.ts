@@ -40,7 +40,10 @@ export function buildVocabulary(corpus: Iterable<readonly string[]>, options: Vo
   let kept = [...counts.entries()].filter(([, c]) => c >= (options.minCount ?? 1));
   if (options.maxVocab !== undefined) {
     const room = options.maxVocab - specials.length;
-    if (room < 1) throw new BadInputError(`--max-vocab ${options.maxVocab} leaves no room for tokens next to ${specials.join(', ')}`);
+    if (room < 1)
+      throw new BadInputError(
+        `--max-vocab ${options.maxVocab} leaves no room for tokens next to ${specials.join(', ')}`,
+      );
     kept = kept.sort((a, b) => b[1] - a[1] || compareCodePoints(a[0], b[0])).slice(0, room);
   }
   const tokens = kept.map(([t]) => t).sort(compareCodePoints);

@@ -3,11 +3,27 @@
  * the latest pointer, so a reader never sees a manifest whose parts are missing. An identical
  * import finds its manifest already there and writes nothing.
  */
-import { MANIFEST_FORMAT, type BatchEntry, type DatasetImportResult, type DatasetManifest, type PartEntry } from '@seqtrain/contracts';
+import {
+  MANIFEST_FORMAT,
+  type BatchEntry,
+  type DatasetImportResult,
+  type DatasetManifest,
+  type PartEntry,
+} from '@seqtrain/contracts';
 import type { BlobStore } from '@seqtrain/storage';
 import { arrowSchemaFor, describeSchema, encodePart, recordBatchOf } from './arrow-codec';
 import { elementCount, sliceRows, type BuiltDataset, type ExampleSet } from './examples';
-import { assertDatasetName, canonicalJson, datasetPrefix, manifestDigest, manifestKey, partKey, pointerKey, readPointer, sha256Hex } from './manifest';
+import {
+  assertDatasetName,
+  canonicalJson,
+  datasetPrefix,
+  manifestDigest,
+  manifestKey,
+  partKey,
+  pointerKey,
+  readPointer,
+  sha256Hex,
+} from './manifest';
 
 export interface LayoutOptions {
   /** rows per Arrow record batch (the unit of sharding and ranged reads) */
@@ -24,26 +40,43 @@ interface PendingPart {
   bytes: Uint8Array;
 }
 
-function chunks(set: ExampleSet, rowsPerBatch: number, split: BatchEntry['split']): { set: ExampleSet; split: BatchEntry['split'] }[] {
+function chunks(
+  set: ExampleSet,
+  rowsPerBatch: number,
+  split: BatchEntry['split'],
+): { set: ExampleSet; split: BatchEntry['split'] }[] {
   const out: { set: ExampleSet; split: BatchEntry['split'] }[] = [];
-  for (let from = 0; from < set.rows; from += rowsPerBatch) out.push({ set: sliceRows(set, from, Math.min(set.rows, from + rowsPerBatch)), split });
+  for (let from = 0; from < set.rows; from += rowsPerBatch)
+    out.push({ set: sliceRows(set, from, Math.min(set.rows, from + rowsPerBatch)), split });
   return out;
 }
 
 /** Lays out record batches into parts and computes the manifest (pure, no I/O). */
-export function layoutDataset(name: string, built: BuiltDataset, options: LayoutOptions = {}): { manifest: DatasetManifest; parts: Uint8Array[] } {
+export function layoutDataset(
+  name: string,
+  built: BuiltDataset,
+  options: LayoutOptions = {},
+): { manifest: DatasetManifest; parts: Uint8Array[] } {
   assertDatasetName(name);
   const rowsPerBatch = options.rowsPerBatch ?? DEFAULT_ROWS_PER_BATCH;
   const targetPartBytes = options.targetPartBytes ?? DEFAULT_PART_BYTES;
   const schema = arrowSchemaFor(built.signature);
   // Training batches never mix with validation batches: a split is a set of whole batches.
   const batches = [...chunks(built.train, rowsPerBatch, 'train'), ...chunks(built.val, rowsPerBatch, 'val')];
-  const rowBytes = 4 * (elementCount(built.signature.x.shape) + elementCount(built.signature.y.shape) + schema.fields.length - 2);
+  const rowBytes =
+    4 *
+    (elementCount(built.signature.x.shape) +
+      elementCount(built.signature.y.shape) +
+      schema.fields.length -
+      2);
   const perPart = Math.max(1, Math.floor(targetPartBytes / Math.max(1, rowBytes * rowsPerBatch)));
   const parts: PendingPart[] = [];
   for (let i = 0; i < batches.length; i += perPart) {
     const group = batches.slice(i, i + perPart);
-    const encoded = encodePart(schema, group.map((b) => recordBatchOf(schema, b.set)));
+    const encoded = encodePart(
+      schema,
+      group.map((b) => recordBatchOf(schema, b.set)),
+    );
     const entries: BatchEntry[] = encoded.blocks.map((blk, j) => ({
       rows: group[j]!.set.rows,
       offset: blk.offset,
@@ -55,7 +88,14 @@ export function layoutDataset(name: string, built: BuiltDataset, options: Layout
     const key = `part-${String(parts.length).padStart(5, '0')}.arrow`;
     parts.push({
       bytes: encoded.bytes,
-      entry: { key, bytes: encoded.bytes.length, sha256: sha256Hex(encoded.bytes), rows: entries.reduce((n, b) => n + b.rows, 0), schema: encoded.schema, batches: entries },
+      entry: {
+        key,
+        bytes: encoded.bytes.length,
+        sha256: sha256Hex(encoded.bytes),
+        rows: entries.reduce((n, b) => n + b.rows, 0),
+        schema: encoded.schema,
+        batches: entries,
+      },
     });
   }
   const content: Omit<DatasetManifest, 'digest'> = {
@@ -77,7 +117,11 @@ export function layoutDataset(name: string, built: BuiltDataset, options: Layout
   return { manifest, parts: parts.map((p) => p.bytes) };
 }
 
-export function importResult(store: BlobStore, manifest: DatasetManifest, created: boolean): DatasetImportResult {
+export function importResult(
+  store: BlobStore,
+  manifest: DatasetManifest,
+  created: boolean,
+): DatasetImportResult {
   return {
     name: manifest.name,
     digest: manifest.digest,
@@ -92,21 +136,43 @@ export function importResult(store: BlobStore, manifest: DatasetManifest, create
   };
 }
 
-async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+/** Runs fn over items with bounded concurrency; after a failure no new item starts, and it
+ * returns only once every started call has settled, so cleanup sees everything written. */
+async function inParallel<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
+  let failed = false;
   const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++] as T);
+    while (!failed && next < items.length) {
+      try {
+        await fn(items[next++] as T);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (rejected) throw rejected.reason;
 }
 
 /** Stores a laid-out dataset; returns created=false when that exact version already existed. */
-export async function writeDataset(store: BlobStore, manifest: DatasetManifest, parts: readonly Uint8Array[], log: (msg: string) => void = () => {}): Promise<DatasetImportResult> {
+export async function writeDataset(
+  store: BlobStore,
+  manifest: DatasetManifest,
+  parts: readonly Uint8Array[],
+  log: (msg: string) => void = () => {},
+): Promise<DatasetImportResult> {
   const mKey = manifestKey(manifest.name, manifest.digest);
   const pointerBody = canonicalJson({ name: manifest.name, digest: manifest.digest });
   if (await store.head(mKey)) {
     const pointer = await readPointer(store, manifest.name);
-    if (pointer?.digest !== manifest.digest) await store.put(pointerKey(manifest.name), pointerBody, { contentType: 'application/json' });
+    if (pointer?.digest !== manifest.digest)
+      await store.put(pointerKey(manifest.name), pointerBody, { contentType: 'application/json' });
     log(`dataset ${manifest.name}@${manifest.digest.slice(0, 12)} already exists; nothing written`);
     return importResult(store, manifest, false);
   }

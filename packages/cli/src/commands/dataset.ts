@@ -56,7 +56,11 @@ const USAGE = `usage:
 sources: a file, a folder, or ${BUILTIN_SOURCES.join(', ')}`;
 
 /** parseArgs stops at the first unknown option; this names all of them. */
-function parse<O extends OptionSpec>(argv: string[], options: O, command: string): ReturnType<typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: true }>> {
+function parse<O extends OptionSpec>(
+  argv: string[],
+  options: O,
+  command: string,
+): ReturnType<typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: true }>> {
   const known = new Set(Object.keys(options));
   const unknown = argv
     .filter((a) => a.startsWith('-') && a !== '-' && a !== '--')
@@ -73,7 +77,8 @@ function parse<O extends OptionSpec>(argv: string[], options: O, command: string
 function int(value: string | undefined, option: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) throw new BadInputError(`${option}=${JSON.stringify(value)}: expected an integer`);
+  if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n))
+    throw new BadInputError(`${option}=${JSON.stringify(value)}: expected an integer`);
   return n;
 }
 
@@ -85,26 +90,39 @@ function size(value: string | undefined, option: string): number | undefined {
   return Number(m[1]) * unit;
 }
 
-function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], option: string): T | undefined {
+function oneOf<T extends string>(
+  value: string | undefined,
+  allowed: readonly T[],
+  option: string,
+): T | undefined {
   if (value === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(value)) throw new BadInputError(`${option}=${JSON.stringify(value)}: expected one of ${allowed.join(', ')}`);
+  if (!(allowed as readonly string[]).includes(value))
+    throw new BadInputError(`${option}=${JSON.stringify(value)}: expected one of ${allowed.join(', ')}`);
   return value as T;
 }
 
 function human(bytes: number): string {
-  return bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(1)} MiB` : bytes >= 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${bytes} B`;
+  return bytes >= 2 ** 20
+    ? `${(bytes / 2 ** 20).toFixed(1)} MiB`
+    : bytes >= 1024
+      ? `${(bytes / 1024).toFixed(1)} KiB`
+      : `${bytes} B`;
 }
 
 async function runImport(argv: string[], ctx: CliContext): Promise<number> {
   const { values: v, positionals } = parse(argv, IMPORT_OPTIONS, 'import');
-  if (positionals.length !== 1) throw new BadInputError(`dataset import takes exactly one <source>, got ${positionals.length}\n${USAGE}`);
+  if (positionals.length !== 1)
+    throw new BadInputError(`dataset import takes exactly one <source>, got ${positionals.length}\n${USAGE}`);
   if (!v.name) throw new BadInputError('dataset import: --name is required');
   const kind: DatasetKind | undefined = oneOf(v.kind, DATASET_KINDS, '--kind');
   if (!kind) throw new BadInputError(`dataset import: --kind is required (${DATASET_KINDS.join(', ')})`);
-  if (v.lowercase && v['no-lowercase']) throw new BadInputError('--lowercase and --no-lowercase contradict each other');
+  if (v.lowercase && v['no-lowercase'])
+    throw new BadInputError('--lowercase and --no-lowercase contradict each other');
   const valFraction = v['val-fraction'] === undefined ? undefined : Number(v['val-fraction']);
-  if (valFraction !== undefined && !Number.isFinite(valFraction)) throw new BadInputError(`--val-fraction=${JSON.stringify(v['val-fraction'])}: expected a number`);
-  const defined = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined)) as T;
+  if (valFraction !== undefined && !Number.isFinite(valFraction))
+    throw new BadInputError(`--val-fraction=${JSON.stringify(v['val-fraction'])}: expected a number`);
+  const defined = <T extends object>(o: T): T =>
+    Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined)) as T;
   const options: ImportOptions = {
     source: positionals[0]!,
     name: v.name,
@@ -113,7 +131,10 @@ async function runImport(argv: string[], ctx: CliContext): Promise<number> {
     log: (m) => ctx.io.err(`${m}\n`),
     ...defined({
       timeColumn: v['time-column'],
-      valueColumns: v['value-columns']?.split(',').map((c) => c.trim()).filter(Boolean),
+      valueColumns: v['value-columns']
+        ?.split(',')
+        .map((c) => c.trim())
+        .filter(Boolean),
       targetColumn: v['target-column'],
       window: int(v.window, '--window'),
       horizon: int(v.horizon, '--horizon'),
@@ -182,7 +203,8 @@ function summary(m: DatasetManifest, store: BlobStore): DatasetSummary {
 
 async function runList(argv: string[], ctx: CliContext): Promise<number> {
   const { values, positionals } = parse(argv, { json: { type: 'boolean' } }, 'list');
-  if (positionals.length > 0) throw new BadInputError(`dataset list takes no arguments, got ${positionals.join(' ')}`);
+  if (positionals.length > 0)
+    throw new BadInputError(`dataset list takes no arguments, got ${positionals.join(' ')}`);
   const store = ctx.store();
   const rows: (DatasetSummary & { versions: number })[] = [];
   for (const name of await listDatasetNames(store)) {
@@ -198,16 +220,42 @@ async function runList(argv: string[], ctx: CliContext): Promise<number> {
     return EXIT_OK;
   }
   const table = [['NAME', 'DIGEST', 'KIND', 'ROWS', 'TRAIN', 'VAL', 'PARTS', 'SIZE', 'VERSIONS']].concat(
-    rows.map((r) => [r.name, r.digest.slice(0, 12), r.kind, r.rows, r.trainRows, r.valRows, r.parts, human(r.bytes), r.versions].map(String)),
+    rows.map((r) =>
+      [
+        r.name,
+        r.digest.slice(0, 12),
+        r.kind,
+        r.rows,
+        r.trainRows,
+        r.valRows,
+        r.parts,
+        human(r.bytes),
+        r.versions,
+      ].map(String),
+    ),
   );
   const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
-  ctx.io.out(table.map((row) => row.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd()).join('\n'));
+  ctx.io.out(
+    table
+      .map((row) =>
+        row
+          .map((cell, c) => cell.padEnd(widths[c]!))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n'),
+  );
   return EXIT_OK;
 }
 
 async function runInspect(argv: string[], ctx: CliContext): Promise<number> {
-  const { values, positionals } = parse(argv, { json: { type: 'boolean' }, verify: { type: 'boolean' } }, 'inspect');
-  if (positionals.length !== 1) throw new BadInputError(`dataset inspect takes exactly one NAME[@DIGEST], got ${positionals.length}`);
+  const { values, positionals } = parse(
+    argv,
+    { json: { type: 'boolean' }, verify: { type: 'boolean' } },
+    'inspect',
+  );
+  if (positionals.length !== 1)
+    throw new BadInputError(`dataset inspect takes exactly one NAME[@DIGEST], got ${positionals.length}`);
   const store = ctx.store();
   const m = await loadManifest(store, positionals[0]!);
   if (values.verify) {
@@ -223,7 +271,13 @@ async function runInspect(argv: string[], ctx: CliContext): Promise<number> {
     arrowSchema: m.arrowSchema,
     stats: m.stats,
     source: m.source,
-    partList: m.parts.map((p) => ({ key: p.key, bytes: p.bytes, rows: p.rows, batches: p.batches.length, sha256: p.sha256 })),
+    partList: m.parts.map((p) => ({
+      key: p.key,
+      bytes: p.bytes,
+      rows: p.rows,
+      batches: p.batches.length,
+      sha256: p.sha256,
+    })),
   };
   if (values.json) {
     ctx.io.out(JSON.stringify(info));
@@ -236,12 +290,20 @@ async function runInspect(argv: string[], ctx: CliContext): Promise<number> {
     `  rows     ${m.rows} (${m.trainRows} train, ${m.valRows} val) in ${info.batches} record batches, ${m.parts.length} part(s), ${human(m.bytes)}`,
     `  x        ${sig.x.dtype} ${JSON.stringify(sig.x.shape)}`,
     `  y        ${sig.y.dtype} ${JSON.stringify(sig.y.shape)}${sig.perStep ? ' (per step)' : ''}`,
-    ...(sig.vocab ? [`  vocab    ${sig.vocab.tokenizer}, ${sig.vocab.tokens.length} tokens${sig.vocab.lowercase ? ', lower-cased' : ''}`] : []),
-    ...(sig.targetVocab ? [`  target   ${sig.targetVocab.tokenizer}, ${sig.targetVocab.tokens.length} tokens`] : []),
+    ...(sig.vocab
+      ? [
+          `  vocab    ${sig.vocab.tokenizer}, ${sig.vocab.tokens.length} tokens${sig.vocab.lowercase ? ', lower-cased' : ''}`,
+        ]
+      : []),
+    ...(sig.targetVocab
+      ? [`  target   ${sig.targetVocab.tokenizer}, ${sig.targetVocab.tokens.length} tokens`]
+      : []),
     ...(sig.classes ? [`  classes  ${sig.classes.join(', ')}`] : []),
     ...(sig.condition ? [`  condition ${sig.condition.labels.join(', ')}`] : []),
     ...(sig.normalization
-      ? [`  scaling  ${sig.normalization.mode}; features ${sig.normalization.featureColumns.join(', ')}; target ${sig.normalization.targetColumn}`]
+      ? [
+          `  scaling  ${sig.normalization.mode}; features ${sig.normalization.featureColumns.join(', ')}; target ${sig.normalization.targetColumn}`,
+        ]
       : []),
     '  arrow    ' + m.arrowSchema.map((f) => `${f.name}: ${f.type}`).join(', '),
     '  stats    ' + JSON.stringify(m.stats),
@@ -261,7 +323,9 @@ export const runDatasetCommand: CommandHandler = async (argv, ctx) => {
       return runInspect(rest, ctx);
     case undefined:
     default:
-      ctx.io.err(`${sub === undefined ? 'dataset: a subcommand is required' : `dataset: unknown subcommand ${JSON.stringify(sub)}`}\n${USAGE}\n`);
+      ctx.io.err(
+        `${sub === undefined ? 'dataset: a subcommand is required' : `dataset: unknown subcommand ${JSON.stringify(sub)}`}\n${USAGE}\n`,
+      );
       return EXIT_FAILURE;
   }
 };
