@@ -36,13 +36,19 @@ import {
 } from '@seqtrain/contracts';
 import type { RegistryActivities } from '@seqtrain/activities';
 
-const registerVersionUpdate = defineUpdate<RegisterVersionResult, [RegisterVersionInput]>(REGISTER_VERSION_UPDATE);
+const registerVersionUpdate = defineUpdate<RegisterVersionResult, [RegisterVersionInput]>(
+  REGISTER_VERSION_UPDATE,
+);
 const moveAliasUpdate = defineUpdate<AliasEvent, [MoveAliasInput]>(MOVE_ALIAS_UPDATE);
 const registryStateQuery = defineQuery<RegistryState>(REGISTRY_STATE_QUERY);
 
 const acts = proxyActivities<RegistryActivities>({
   startToCloseTimeout: '2 minutes',
-  retry: { initialInterval: '500 ms', maximumInterval: '30 seconds', nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
+  retry: {
+    initialInterval: '500 ms',
+    maximumInterval: '30 seconds',
+    nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES],
+  },
 });
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -52,7 +58,8 @@ const MAX_HISTORY_EVENTS = 5_000;
 /** Errors thrown by the pure transitions become Update failures (a plain Error would fail the task). */
 function asFailure(err: unknown): unknown {
   if (err instanceof TemporalFailure) return err;
-  if (err instanceof SeqtrainError) return ApplicationFailure.create({ type: err.name, message: err.message, nonRetryable: true });
+  if (err instanceof SeqtrainError)
+    return ApplicationFailure.create({ type: err.name, message: err.message, nonRetryable: true });
   return err;
 }
 
@@ -80,7 +87,11 @@ export async function modelRegistryWorkflow(args: RegistryWorkflowArgs): Promise
 
   const sameModel = (input: { name: string }): void => {
     if (input?.name !== name) {
-      throw ApplicationFailure.create({ type: 'BadInputError', message: `request for model ${JSON.stringify(input?.name)} sent to the registry entity of ${name}`, nonRetryable: true });
+      throw ApplicationFailure.create({
+        type: 'BadInputError',
+        message: `request for model ${JSON.stringify(input?.name)} sent to the registry entity of ${name}`,
+        nonRetryable: true,
+      });
     }
   };
 
@@ -105,7 +116,11 @@ export async function modelRegistryWorkflow(args: RegistryWorkflowArgs): Promise
       validator: (input: RegisterVersionInput) => {
         sameModel(input);
         if (typeof input.runKey !== 'string' || input.runKey.length === 0) {
-          throw ApplicationFailure.create({ type: 'BadInputError', message: 'runKey must be a non-empty string', nonRetryable: true });
+          throw ApplicationFailure.create({
+            type: 'BadInputError',
+            message: 'runKey must be a non-empty string',
+            nonRetryable: true,
+          });
         }
       },
     },
@@ -130,7 +145,8 @@ export async function modelRegistryWorkflow(args: RegistryWorkflowArgs): Promise
   const idleMs = args.idleTimeoutMs ?? DAY_MS;
   for (;;) {
     const seen = handled;
-    const rollOver = (): boolean => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > MAX_HISTORY_EVENTS;
+    const rollOver = (): boolean =>
+      workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > MAX_HISTORY_EVENTS;
     const active = await condition(() => handled !== seen || busy() || rollOver(), idleMs);
     if (rollOver()) {
       await condition(() => !busy() && allHandlersFinished());

@@ -15,7 +15,9 @@ export const WEIGHT_FILE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** `name@latest` always means the newest complete version; it cannot be assigned. */
 export const RESERVED_ALIASES = ['latest'] as const;
 
-export const ModelNameSchema = z.string().regex(MODEL_NAME_PATTERN, 'model name must match ^[a-z0-9][a-z0-9._-]{0,62}$');
+export const ModelNameSchema = z
+  .string()
+  .regex(MODEL_NAME_PATTERN, 'model name must match ^[a-z0-9][a-z0-9._-]{0,62}$');
 export const AliasNameSchema = z
   .string()
   .regex(ALIAS_NAME_PATTERN, 'alias must match ^[a-z][a-z0-9._-]{0,62}$')
@@ -24,14 +26,18 @@ export const VersionNumberSchema = z.number().int().positive().max(Number.MAX_SA
 
 export function assertModelName(name: unknown, field = 'model name'): string {
   if (typeof name !== 'string' || !MODEL_NAME_PATTERN.test(name)) {
-    throw new BadInputError(`${field} ${JSON.stringify(name)} is invalid: expected ^[a-z0-9][a-z0-9._-]{0,62}$`);
+    throw new BadInputError(
+      `${field} ${JSON.stringify(name)} is invalid: expected ^[a-z0-9][a-z0-9._-]{0,62}$`,
+    );
   }
   return name;
 }
 
 export function assertAliasName(alias: unknown, field = 'alias'): string {
   if (typeof alias !== 'string' || !ALIAS_NAME_PATTERN.test(alias)) {
-    throw new BadInputError(`${field} ${JSON.stringify(alias)} is invalid: expected ^[a-z][a-z0-9._-]{0,62}$`);
+    throw new BadInputError(
+      `${field} ${JSON.stringify(alias)} is invalid: expected ^[a-z][a-z0-9._-]{0,62}$`,
+    );
   }
   return alias;
 }
@@ -44,7 +50,8 @@ export function parseVersionNumber(text: string, field = 'version'): number {
   return Number(text);
 }
 
-export type ModelRefTarget = { kind: 'version'; version: number } | { kind: 'alias'; alias: string } | { kind: 'latest' };
+export type ModelRefTarget =
+  { kind: 'version'; version: number } | { kind: 'alias'; alias: string } | { kind: 'latest' };
 export interface ModelRef {
   name: string;
   target: ModelRefTarget;
@@ -57,7 +64,8 @@ export function parseModelRef(text: string): ModelRef {
   if (at < 0) return { name, target: { kind: 'latest' } };
   const suffix = text.slice(at + 1);
   if (suffix === 'latest') return { name, target: { kind: 'latest' } };
-  if (/^[0-9]/.test(suffix)) return { name, target: { kind: 'version', version: parseVersionNumber(suffix) } };
+  if (/^[0-9]/.test(suffix))
+    return { name, target: { kind: 'version', version: parseVersionNumber(suffix) } };
   return { name, target: { kind: 'alias', alias: assertAliasName(suffix) } };
 }
 
@@ -214,7 +222,9 @@ export function planAliasMove(state: RegistryState, input: MoveAliasInput, nowMs
   const parsed = MoveAliasRequestSchema.safeParse(input.request);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new BadInputError(`alias move request: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
+    throw new BadInputError(
+      `alias move request: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
+    );
   }
   const req = parsed.data;
   const current = state.aliases[alias];
@@ -226,14 +236,18 @@ export function planAliasMove(state: RegistryState, input: MoveAliasInput, nowMs
   let to: number;
   if (req.kind === 'rollback') {
     const previous = req.version ?? current?.previous ?? null;
-    if (previous === null) throw new BadInputError(`alias ${state.name}@${alias} has no previous version to roll back to`);
+    if (previous === null)
+      throw new BadInputError(`alias ${state.name}@${alias} has no previous version to roll back to`);
     to = previous;
   } else {
-    if (req.version === undefined) throw new BadInputError(`alias move request: version is required to promote`);
+    if (req.version === undefined)
+      throw new BadInputError(`alias move request: version is required to promote`);
     to = req.version;
   }
   if (to > state.lastVersion) {
-    throw new BadInputError(`version ${to} of model ${state.name} does not exist (latest is ${state.lastVersion || 'none'})`);
+    throw new BadInputError(
+      `version ${to} of model ${state.name} does not exist (latest is ${state.lastVersion || 'none'})`,
+    );
   }
   const prevMs = current ? Date.parse(current.at) : -Infinity;
   return {

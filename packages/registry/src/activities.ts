@@ -2,11 +2,22 @@
  * Activities of the registry entity workflow, built over injected ports. They write only what the
  * workflow has already decided (version number, event sequence), and are idempotent on retry.
  */
-import type { AliasEvent, RegisterVersionInput, RegisterVersionResult, RegistryState } from '@seqtrain/contracts';
+import type {
+  AliasEvent,
+  RegisterVersionInput,
+  RegisterVersionResult,
+  RegistryState,
+} from '@seqtrain/contracts';
 import { SeqtrainError } from '@seqtrain/contracts';
 import type { BlobStore } from '@seqtrain/storage';
 import type { RegistryCoordinator } from './coordinator';
-import { loadRegistryState, publishVersion, writeAliasEvent, type PublishOptions, type PublishVersionInput } from './publish';
+import {
+  loadRegistryState,
+  publishVersion,
+  writeAliasEvent,
+  type PublishOptions,
+  type PublishVersionInput,
+} from './publish';
 
 export interface RegistryActivityDeps extends PublishOptions {
   store: BlobStore;
@@ -20,7 +31,9 @@ export function createRegistryActivities(deps: RegistryActivityDeps) {
     registryLoadState(name: string): Promise<RegistryState> {
       return loadRegistryState(store, name);
     },
-    async registryPublishVersion(input: PublishVersionInput): Promise<{ name: string; version: number; runKey: string }> {
+    async registryPublishVersion(
+      input: PublishVersionInput,
+    ): Promise<{ name: string; version: number; runKey: string }> {
       const card = await publishVersion(store, input, deps);
       // Only the identity goes back into workflow history; the card lives in the store.
       return { name: card.name, version: card.version, runKey: card.runKey };
@@ -30,7 +43,8 @@ export function createRegistryActivities(deps: RegistryActivityDeps) {
     },
     /** For training workflows: registers the model under `sourcePrefix` through the entity workflow. */
     registerModel(input: RegisterVersionInput): Promise<RegisterVersionResult> {
-      if (!deps.coordinator) throw new SeqtrainError('registerModel activity needs a registry coordinator (TemporalCoordinator)');
+      if (!deps.coordinator)
+        throw new SeqtrainError('registerModel activity needs a registry coordinator (TemporalCoordinator)');
       return deps.coordinator.registerVersion(input);
     },
   };

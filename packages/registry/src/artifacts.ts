@@ -37,7 +37,8 @@ export function modelArtifactsToFiles(artifacts: io.ModelArtifacts, weightsFile 
     weightsManifest: [{ paths: [weightsFile], weights: artifacts.weightSpecs ?? [] }],
   };
   if (artifacts.trainingConfig !== undefined) modelJson.trainingConfig = artifacts.trainingConfig;
-  if (artifacts.userDefinedMetadata !== undefined) modelJson.userDefinedMetadata = artifacts.userDefinedMetadata;
+  if (artifacts.userDefinedMetadata !== undefined)
+    modelJson.userDefinedMetadata = artifacts.userDefinedMetadata;
   return { modelJson: JSON.stringify(modelJson), weightFiles: new Map([[weightsFile, weights]]) };
 }
 
@@ -45,18 +46,28 @@ export function modelArtifactsToFiles(artifacts: io.ModelArtifacts, weightsFile 
 export function weightPathsOf(modelJsonBytes: Uint8Array | string, where: string): string[] {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(typeof modelJsonBytes === 'string' ? modelJsonBytes : new TextDecoder().decode(modelJsonBytes));
+    parsed = JSON.parse(
+      typeof modelJsonBytes === 'string' ? modelJsonBytes : new TextDecoder().decode(modelJsonBytes),
+    );
   } catch (err) {
     throw new CorruptDataError(`${where}: model.json is not valid JSON`, { cause: err });
   }
   const m = parsed as { modelTopology?: unknown; weightsManifest?: unknown };
-  if (typeof m !== 'object' || m === null || typeof m.modelTopology !== 'object' || !Array.isArray(m.weightsManifest)) {
-    throw new CorruptDataError(`${where}: model.json has no modelTopology/weightsManifest (not a tfjs LayersModel)`);
+  if (
+    typeof m !== 'object' ||
+    m === null ||
+    typeof m.modelTopology !== 'object' ||
+    !Array.isArray(m.weightsManifest)
+  ) {
+    throw new CorruptDataError(
+      `${where}: model.json has no modelTopology/weightsManifest (not a tfjs LayersModel)`,
+    );
   }
   const paths: string[] = [];
   for (const group of m.weightsManifest as unknown[]) {
     const groupPaths = (group as { paths?: unknown }).paths;
-    if (!Array.isArray(groupPaths)) throw new CorruptDataError(`${where}: weightsManifest group without paths`);
+    if (!Array.isArray(groupPaths))
+      throw new CorruptDataError(`${where}: weightsManifest group without paths`);
     for (const p of groupPaths) {
       if (typeof p !== 'string' || p === MODEL_JSON || p === CARD_FILE) {
         throw new CorruptDataError(`${where}: weight path ${JSON.stringify(p)} is not allowed`);
@@ -64,7 +75,9 @@ export function weightPathsOf(modelJsonBytes: Uint8Array | string, where: string
       try {
         paths.push(assertFileName(p));
       } catch (err) {
-        throw new CorruptDataError(`${where}: weight path ${JSON.stringify(p)} must be a plain file name`, { cause: err });
+        throw new CorruptDataError(`${where}: weight path ${JSON.stringify(p)} must be a plain file name`, {
+          cause: err,
+        });
       }
     }
   }
@@ -80,10 +93,13 @@ export async function writeModelFiles(store: BlobStore, prefix: string, files: M
   const wanted = weightPathsOf(files.modelJson, `${store.describe}/${prefix}`);
   const weights = files.weightFiles instanceof Map ? files.weightFiles : new Map(files.weightFiles);
   for (const name of wanted) {
-    if (!weights.has(name)) throw new CorruptDataError(`model.json refers to weight file ${name}, which was not given`);
+    if (!weights.has(name))
+      throw new CorruptDataError(`model.json refers to weight file ${name}, which was not given`);
   }
   for (const name of wanted) {
-    await store.put(`${prefix}${name}`, weights.get(name) as Uint8Array, { contentType: 'application/octet-stream' });
+    await store.put(`${prefix}${name}`, weights.get(name) as Uint8Array, {
+      contentType: 'application/octet-stream',
+    });
   }
   await store.put(`${prefix}${MODEL_JSON}`, files.modelJson, { contentType: 'application/json' });
   return prefix;

@@ -66,12 +66,20 @@ export class InProcessCoordinator implements RegistryCoordinator {
     const name = assertModelName(input.name);
     return this.serial(name, async (state) => {
       const known = state.runs[input.runKey];
-      if (known !== undefined && (await readCard(this.store, name, known))) return { name, version: known, created: false };
+      if (known !== undefined && (await readCard(this.store, name, known)))
+        return { name, version: known, created: false };
       // Commit the number only after the card is written: a failed publish leaves no gap.
       const version = state.lastVersion + 1;
       await publishVersion(
         this.store,
-        { name, version, runKey: input.runKey, sourcePrefix: input.sourcePrefix, card: input.card, createdAt: new Date(this.clock()).toISOString() },
+        {
+          name,
+          version,
+          runKey: input.runKey,
+          sourcePrefix: input.sourcePrefix,
+          card: input.card,
+          createdAt: new Date(this.clock()).toISOString(),
+        },
         this.options,
       );
       return allocateVersion(state, input.runKey);

@@ -8,7 +8,15 @@ export { publishVersion, writeAliasEvent, loadRegistryState, readCard } from './
 export type { PublishVersionInput, PublishOptions } from './publish';
 export { modelArtifactsToFiles, writeModelFiles, weightPathsOf, sha256Hex } from './artifacts';
 export type { ModelFiles } from './artifacts';
-export { versionPrefix, versionFileKey, aliasEventKey, modelPrefix, REGISTRY_ROOT, CARD_FILE, MODEL_JSON } from './layout';
+export {
+  versionPrefix,
+  versionFileKey,
+  aliasEventKey,
+  modelPrefix,
+  REGISTRY_ROOT,
+  CARD_FILE,
+  MODEL_JSON,
+} from './layout';
 export { createRegistryHandler, startRegistryServer } from './http/server';
 export type { RegistryServerOptions, RunningRegistryServer } from './http/server';
 export { parseRegistryTokens, authorize } from './http/auth';

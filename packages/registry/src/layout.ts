@@ -13,7 +13,8 @@ export function modelPrefix(name: string): string {
 }
 
 export function versionPrefix(name: string, version: number): string {
-  if (!Number.isSafeInteger(version) || version < 1) throw new BadInputError(`version ${version} is not a positive integer`);
+  if (!Number.isSafeInteger(version) || version < 1)
+    throw new BadInputError(`version ${version} is not a positive integer`);
   return `${modelPrefix(name)}versions/${version}/`;
 }
 
@@ -32,7 +33,9 @@ export function aliasEventKey(name: string, alias: string, seq: number): string 
 
 export function assertFileName(file: string): string {
   if (!WEIGHT_FILE_PATTERN.test(file)) {
-    throw new BadInputError(`file name ${JSON.stringify(file)} is invalid: expected ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`);
+    throw new BadInputError(
+      `file name ${JSON.stringify(file)} is invalid: expected ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`,
+    );
   }
   return file;
 }

@@ -45,11 +45,14 @@ export class ModelRegistry extends RegistryReader {
 
   async registerModel(input: RegisterModelInput): Promise<RegisterVersionResult> {
     const name = assertModelName(input.name);
-    if (typeof input.runKey !== 'string' || input.runKey.length === 0) throw new BadInputError(`runKey must be a non-empty string`);
+    if (typeof input.runKey !== 'string' || input.runKey.length === 0)
+      throw new BadInputError(`runKey must be a non-empty string`);
     const card = ModelCardInputSchema.safeParse(input.card);
     if (!card.success) {
       const issue = card.error.issues[0];
-      throw new BadInputError(`model card: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
+      throw new BadInputError(
+        `model card: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
+      );
     }
     if ((input.artifacts === undefined) === (input.sourcePrefix === undefined)) {
       throw new BadInputError('registerModel needs exactly one of artifacts or sourcePrefix');
@@ -59,12 +62,21 @@ export class ModelRegistry extends RegistryReader {
     if (input.artifacts) {
       // Staging is keyed by the run, so a retried registration rewrites the same objects.
       const runHash = createHash('sha256').update(input.runKey).digest('hex').slice(0, 32);
-      sourcePrefix = await writeModelFiles(this.store, `${modelPrefix(name)}staging/${runHash}/`, input.artifacts);
+      sourcePrefix = await writeModelFiles(
+        this.store,
+        `${modelPrefix(name)}staging/${runHash}/`,
+        input.artifacts,
+      );
       staged = true;
     } else {
       sourcePrefix = normalisePrefix(input.sourcePrefix ?? '');
     }
-    const result = await this.coordinator.registerVersion({ name, runKey: input.runKey, sourcePrefix, card: card.data });
+    const result = await this.coordinator.registerVersion({
+      name,
+      runKey: input.runKey,
+      sourcePrefix,
+      card: card.data,
+    });
     if (staged) {
       const keys = (await this.store.list(sourcePrefix)).map((b) => b.key);
       await this.store.deleteMany(keys).catch(() => undefined);
@@ -81,7 +93,11 @@ export class ModelRegistry extends RegistryReader {
   }
 
   /** Moves the alias back to where it pointed before its last move (or to `version`). */
-  rollback(name: string, alias: string, options: AliasMoveOptions & { version?: number }): Promise<AliasEvent> {
+  rollback(
+    name: string,
+    alias: string,
+    options: AliasMoveOptions & { version?: number },
+  ): Promise<AliasEvent> {
     return this.coordinator.moveAlias({
       name: assertModelName(name),
       alias: assertAliasName(alias),

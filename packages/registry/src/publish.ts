@@ -51,7 +51,11 @@ async function readJson(store: BlobStore, key: string): Promise<unknown> {
   }
 }
 
-export async function readCard(store: BlobStore, name: string, version: number): Promise<ModelCard | undefined> {
+export async function readCard(
+  store: BlobStore,
+  name: string,
+  version: number,
+): Promise<ModelCard | undefined> {
   const key = `${versionPrefix(name, version)}${CARD_FILE}`;
   let raw: unknown;
   try {
@@ -61,7 +65,8 @@ export async function readCard(store: BlobStore, name: string, version: number):
     throw err;
   }
   const parsed = ModelCardSchema.safeParse(raw);
-  if (!parsed.success) throw new CorruptDataError(`${store.describe}/${key} is not a valid model card: ${parsed.error.message}`);
+  if (!parsed.success)
+    throw new CorruptDataError(`${store.describe}/${key} is not a valid model card: ${parsed.error.message}`);
   return parsed.data;
 }
 
@@ -76,7 +81,11 @@ function sameRunOrThrow(card: ModelCard, input: PublishVersionInput, where: stri
  * Copies the model into `registry/<name>/versions/<n>/` and writes card.json last: a reader that
  * sees the card sees every file. Idempotent for the same runKey (retries, replays).
  */
-export async function publishVersion(store: BlobStore, input: PublishVersionInput, options: PublishOptions = {}): Promise<ModelCard> {
+export async function publishVersion(
+  store: BlobStore,
+  input: PublishVersionInput,
+  options: PublishOptions = {},
+): Promise<ModelCard> {
   const prefix = versionPrefix(input.name, input.version);
   const where = `${store.describe}/${prefix}`;
   const existing = await readCard(store, input.name, input.version);
@@ -98,7 +107,9 @@ export async function publishVersion(store: BlobStore, input: PublishVersionInpu
   // A writer that crashed before its card (in-process mode reuses the number) may have left files
   // that this version does not have; remove them so the directory is exactly the card's files.
   const keep = new Set(files.map((f) => `${prefix}${f.name}`));
-  const stale = (await store.list(prefix)).map((b) => b.key).filter((k) => !keep.has(k) && !k.endsWith(`/${CARD_FILE}`));
+  const stale = (await store.list(prefix))
+    .map((b) => b.key)
+    .filter((k) => !keep.has(k) && !k.endsWith(`/${CARD_FILE}`));
   if (stale.length > 0) await store.deleteMany(stale);
 
   const card = ModelCardSchema.parse({
@@ -124,10 +135,16 @@ export async function publishVersion(store: BlobStore, input: PublishVersionInpu
 }
 
 /** Writes one alias event object; refuses to point an alias at an incomplete version. */
-export async function writeAliasEvent(store: BlobStore, event: AliasEvent, options: PublishOptions = {}): Promise<AliasEvent> {
+export async function writeAliasEvent(
+  store: BlobStore,
+  event: AliasEvent,
+  options: PublishOptions = {},
+): Promise<AliasEvent> {
   const parsed = AliasEventSchema.parse(event);
   if (!(await store.head(`${versionPrefix(parsed.model, parsed.to)}${CARD_FILE}`))) {
-    throw new NotFoundError(`version ${parsed.to} of model ${parsed.model} does not exist or is not complete`);
+    throw new NotFoundError(
+      `version ${parsed.to} of model ${parsed.model} does not exist or is not complete`,
+    );
   }
   const key = aliasEventKey(parsed.model, parsed.alias, parsed.seq);
   try {
@@ -162,7 +179,9 @@ export async function loadRegistryState(store: BlobStore, name: string): Promise
       }
       continue;
     }
-    const m = /^registry\/[^/]+\/aliases\/([^/]+)\/events\/\d{12}\.json$/.exec(key.startsWith(prefix) ? key : '');
+    const m = /^registry\/[^/]+\/aliases\/([^/]+)\/events\/\d{12}\.json$/.exec(
+      key.startsWith(prefix) ? key : '',
+    );
     if (m?.[1]) {
       const prev = lastEvent.get(m[1]);
       if (prev === undefined || key > prev) lastEvent.set(m[1], key);

@@ -16,7 +16,15 @@ import {
 } from '@seqtrain/contracts';
 import type { BlobStore } from '@seqtrain/storage';
 import { sha256Hex } from './artifacts';
-import { aliasEventsPrefix, assertFileName, CARD_FILE, modelPrefix, parseCardKey, REGISTRY_ROOT, versionPrefix } from './layout';
+import {
+  aliasEventsPrefix,
+  assertFileName,
+  CARD_FILE,
+  modelPrefix,
+  parseCardKey,
+  REGISTRY_ROOT,
+  versionPrefix,
+} from './layout';
 import { readCard } from './publish';
 
 export interface AliasPointer {
@@ -87,7 +95,9 @@ export class RegistryReader {
 
   /** Alias events in sequence order. */
   async aliasHistory(name: string, alias: string): Promise<AliasEvent[]> {
-    const keys = (await this.store.list(aliasEventsPrefix(name, alias))).map((b) => b.key).filter((k) => k.endsWith('.json'));
+    const keys = (await this.store.list(aliasEventsPrefix(name, alias)))
+      .map((b) => b.key)
+      .filter((k) => k.endsWith('.json'));
     return Promise.all(keys.map((k) => this.readEvent(k)));
   }
 
@@ -102,7 +112,9 @@ export class RegistryReader {
   }
 
   async currentAlias(name: string, alias: string): Promise<AliasPointer | undefined> {
-    const keys = (await this.store.list(aliasEventsPrefix(name, alias))).map((b) => b.key).filter((k) => k.endsWith('.json'));
+    const keys = (await this.store.list(aliasEventsPrefix(name, alias)))
+      .map((b) => b.key)
+      .filter((k) => k.endsWith('.json'));
     const last = keys.at(-1);
     if (last === undefined) return undefined;
     const e = await this.readEvent(last);
@@ -140,7 +152,11 @@ export class RegistryReader {
     const r = typeof ref === 'string' ? parseModelRef(ref) : ref;
     switch (r.target.kind) {
       case 'version':
-        return { name: r.name, version: r.target.version, card: await this.getCard(r.name, r.target.version) };
+        return {
+          name: r.name,
+          version: r.target.version,
+          card: await this.getCard(r.name, r.target.version),
+        };
       case 'latest': {
         const latest = (await this.listVersions(r.name)).at(-1);
         if (latest === undefined) throw new NotFoundError(`model ${r.name} is not registered`);
@@ -149,13 +165,22 @@ export class RegistryReader {
       case 'alias': {
         const p = await this.currentAlias(r.name, assertAliasName(r.target.alias));
         if (!p) throw new NotFoundError(`model ${r.name} has no alias ${r.target.alias}`);
-        return { name: r.name, version: p.version, card: await this.getCard(r.name, p.version), alias: p.alias };
+        return {
+          name: r.name,
+          version: p.version,
+          card: await this.getCard(r.name, p.version),
+          alias: p.alias,
+        };
       }
     }
   }
 
   /** A file of a complete version, checked against the card's sha256. */
-  async readFile(name: string, version: number, file: string): Promise<{ bytes: Uint8Array; sha256: string }> {
+  async readFile(
+    name: string,
+    version: number,
+    file: string,
+  ): Promise<{ bytes: Uint8Array; sha256: string }> {
     assertFileName(file);
     const card = await this.getCard(name, version);
     if (file === CARD_FILE) {
@@ -166,7 +191,9 @@ export class RegistryReader {
     if (!entry) throw new NotFoundError(`model ${name} version ${version} has no file ${file}`);
     const bytes = await this.store.get(`${versionPrefix(name, version)}${file}`);
     if (sha256Hex(bytes) !== entry.sha256) {
-      throw new CorruptDataError(`${this.store.describe}/${versionPrefix(name, version)}${file} does not match its card's sha256`);
+      throw new CorruptDataError(
+        `${this.store.describe}/${versionPrefix(name, version)}${file} does not match its card's sha256`,
+      );
     }
     return { bytes, sha256: entry.sha256 };
   }
@@ -180,7 +207,8 @@ export class RegistryReader {
       throw new CorruptDataError(`${this.store.describe}/${key} is not valid JSON`, { cause: err });
     }
     const parsed = AliasEventSchema.safeParse(raw);
-    if (!parsed.success) throw new CorruptDataError(`${this.store.describe}/${key} is not a valid alias event`);
+    if (!parsed.success)
+      throw new CorruptDataError(`${this.store.describe}/${key} is not a valid alias event`);
     return parsed.data;
   }
 }

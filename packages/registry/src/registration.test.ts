@@ -21,10 +21,17 @@ describe('registration (in-process coordinator)', () => {
     const files = await modelFiles(buildTinyLstm(1));
     const results = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
-        registry.registerModel({ name: 'tiny', runKey: `run-${i}`, artifacts: files, card: testCard({ workflowId: `run-${i}` }) }),
+        registry.registerModel({
+          name: 'tiny',
+          runKey: `run-${i}`,
+          artifacts: files,
+          card: testCard({ workflowId: `run-${i}` }),
+        }),
       ),
     );
-    expect(results.map((r) => r.version).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(results.map((r) => r.version).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
     expect(results.every((r) => r.created)).toBe(true);
     expect(await registry.listVersions('tiny')).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
 
@@ -32,12 +39,24 @@ describe('registration (in-process coordinator)', () => {
     for (const r of results) {
       const card = await registry.getCard('tiny', r.version);
       const runIndex = results.indexOf(r);
-      expect(card).toMatchObject({ name: 'tiny', version: r.version, runKey: `run-${runIndex}`, workflowId: `run-${runIndex}` });
-      expect(card.files.find((f) => f.name === 'weights.bin')?.sha256).toBe(sha256Hex(weights ?? new Uint8Array()));
+      expect(card).toMatchObject({
+        name: 'tiny',
+        version: r.version,
+        runKey: `run-${runIndex}`,
+        workflowId: `run-${runIndex}`,
+      });
+      expect(card.files.find((f) => f.name === 'weights.bin')?.sha256).toBe(
+        sha256Hex(weights ?? new Uint8Array()),
+      );
       expect((await registry.readFile('tiny', r.version, 'weights.bin')).bytes).toEqual(weights);
     }
 
-    const retried = await registry.registerModel({ name: 'tiny', runKey: 'run-7', artifacts: files, card: testCard() });
+    const retried = await registry.registerModel({
+      name: 'tiny',
+      runKey: 'run-7',
+      artifacts: files,
+      card: testCard(),
+    });
     expect(retried).toEqual({ name: 'tiny', version: results[7]?.version, created: false });
     expect(await registry.listVersions('tiny')).toHaveLength(20);
     // Staging objects are cleaned up after registration.
@@ -51,17 +70,28 @@ describe('registration (in-process coordinator)', () => {
     await first.registerModel({ name: 'm', runKey: 'a', artifacts: files, card: testCard() });
     await first.registerModel({ name: 'm', runKey: 'b', artifacts: files, card: testCard() });
     const second = new ModelRegistry(store, new InProcessCoordinator(store));
-    expect(await second.registerModel({ name: 'm', runKey: 'a', artifacts: files, card: testCard() })).toMatchObject({ version: 1, created: false });
-    expect(await second.registerModel({ name: 'm', runKey: 'c', artifacts: files, card: testCard() })).toMatchObject({ version: 3, created: true });
+    expect(
+      await second.registerModel({ name: 'm', runKey: 'a', artifacts: files, card: testCard() }),
+    ).toMatchObject({ version: 1, created: false });
+    expect(
+      await second.registerModel({ name: 'm', runKey: 'c', artifacts: files, card: testCard() }),
+    ).toMatchObject({ version: 3, created: true });
   });
 
   it('rejects bad names and cards with messages naming the field', async () => {
     const store = new FsBlobStore(path.join(dir, 'bad'));
     const registry = new ModelRegistry(store, new InProcessCoordinator(store));
     const files = await modelFiles(buildTinyLstm(3));
-    await expect(registry.registerModel({ name: '../etc', runKey: 'x', artifacts: files, card: testCard() })).rejects.toThrow(/model name "..\/etc"/);
     await expect(
-      registry.registerModel({ name: 'ok', runKey: 'x', artifacts: files, card: { ...testCard(), codeVersion: '' } }),
+      registry.registerModel({ name: '../etc', runKey: 'x', artifacts: files, card: testCard() }),
+    ).rejects.toThrow(/model name "..\/etc"/);
+    await expect(
+      registry.registerModel({
+        name: 'ok',
+        runKey: 'x',
+        artifacts: files,
+        card: { ...testCard(), codeVersion: '' },
+      }),
     ).rejects.toThrow(/codeVersion/);
   });
 });

@@ -47,7 +47,9 @@ export class TemporalCoordinator implements RegistryCoordinator {
     this.taskQueue = options.taskQueue ?? REGISTRY_TASK_QUEUE;
   }
 
-  private startOperation(name: string): WithStartWorkflowOperation<(args: RegistryWorkflowArgs) => Promise<RegistryState>> {
+  private startOperation(
+    name: string,
+  ): WithStartWorkflowOperation<(args: RegistryWorkflowArgs) => Promise<RegistryState>> {
     return new WithStartWorkflowOperation(REGISTRY_WORKFLOW_TYPE, {
       workflowId: registryWorkflowId(name),
       taskQueue: this.taskQueue,
@@ -58,25 +60,29 @@ export class TemporalCoordinator implements RegistryCoordinator {
 
   registerVersion(input: RegisterVersionInput): Promise<RegisterVersionResult> {
     return mapFailure(() =>
-      this.client.workflow.executeUpdateWithStart<(args: RegistryWorkflowArgs) => Promise<RegistryState>, RegisterVersionResult, [RegisterVersionInput]>(
-        REGISTER_VERSION_UPDATE,
-        { args: [input], startWorkflowOperation: this.startOperation(input.name) },
-      ),
+      this.client.workflow.executeUpdateWithStart<
+        (args: RegistryWorkflowArgs) => Promise<RegistryState>,
+        RegisterVersionResult,
+        [RegisterVersionInput]
+      >(REGISTER_VERSION_UPDATE, { args: [input], startWorkflowOperation: this.startOperation(input.name) }),
     );
   }
 
   moveAlias(input: MoveAliasInput): Promise<AliasEvent> {
     return mapFailure(() =>
-      this.client.workflow.executeUpdateWithStart<(args: RegistryWorkflowArgs) => Promise<RegistryState>, AliasEvent, [MoveAliasInput]>(
-        MOVE_ALIAS_UPDATE,
-        { args: [input], startWorkflowOperation: this.startOperation(input.name) },
-      ),
+      this.client.workflow.executeUpdateWithStart<
+        (args: RegistryWorkflowArgs) => Promise<RegistryState>,
+        AliasEvent,
+        [MoveAliasInput]
+      >(MOVE_ALIAS_UPDATE, { args: [input], startWorkflowOperation: this.startOperation(input.name) }),
     );
   }
 
   /** The entity's in-memory state (for diagnostics). */
   state(name: string): Promise<RegistryState> {
-    return this.client.workflow.getHandle(registryWorkflowId(name)).query<RegistryState>(REGISTRY_STATE_QUERY);
+    return this.client.workflow
+      .getHandle(registryWorkflowId(name))
+      .query<RegistryState>(REGISTRY_STATE_QUERY);
   }
 }
 

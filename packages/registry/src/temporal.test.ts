@@ -35,7 +35,10 @@ beforeAll(async () => {
   });
   running = worker.run();
   connection = await Connection.connect({ address });
-  registry = new ModelRegistry(store, new TemporalCoordinator(new Client({ connection }), { taskQueue: TASK_QUEUE }));
+  registry = new ModelRegistry(
+    store,
+    new TemporalCoordinator(new Client({ connection }), { taskQueue: TASK_QUEUE }),
+  );
 });
 
 afterAll(async () => {
@@ -48,10 +51,17 @@ afterAll(async () => {
 
 describe('registry entity workflow on Temporal + local S3', () => {
   it('numbers 20 concurrent registrations 1..20 with intact cards; retries keep their versions', async () => {
-    const models = await Promise.all(Array.from({ length: 20 }, (_, i) => modelFiles(buildTinyLstm(100 + i))));
+    const models = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => modelFiles(buildTinyLstm(100 + i))),
+    );
     const results = await Promise.all(
       models.map((artifacts, i) =>
-        registry.registerModel({ name: 'concurrent', runKey: `wf-${i}`, artifacts, card: testCard({ workflowId: `wf-${i}` }) }),
+        registry.registerModel({
+          name: 'concurrent',
+          runKey: `wf-${i}`,
+          artifacts,
+          card: testCard({ workflowId: `wf-${i}` }),
+        }),
       ),
     );
     const versions = results.map((r) => r.version);
@@ -60,16 +70,29 @@ describe('registry entity workflow on Temporal + local S3', () => {
 
     for (const [i, r] of results.entries()) {
       const card = await registry.getCard('concurrent', r.version);
-      expect(card).toMatchObject({ name: 'concurrent', version: r.version, runKey: `wf-${i}`, workflowId: `wf-${i}` });
+      expect(card).toMatchObject({
+        name: 'concurrent',
+        version: r.version,
+        runKey: `wf-${i}`,
+        workflowId: `wf-${i}`,
+      });
       // Each version holds exactly the weights its own run registered.
-      const weights = (models[i]?.weightFiles as Map<string, Uint8Array>).get('weights.bin') ?? new Uint8Array();
+      const weights =
+        (models[i]?.weightFiles as Map<string, Uint8Array>).get('weights.bin') ?? new Uint8Array();
       expect(card.files.find((f) => f.name === 'weights.bin')?.sha256).toBe(sha256Hex(weights));
       expect((await registry.readFile('concurrent', r.version, 'weights.bin')).bytes).toEqual(weights);
     }
 
     // Retried / replayed registrations of the same runs, concurrently: same versions, nothing new.
     const retried = await Promise.all(
-      [3, 11, 3].map((i) => registry.registerModel({ name: 'concurrent', runKey: `wf-${i}`, artifacts: models[i]!, card: testCard() })),
+      [3, 11, 3].map((i) =>
+        registry.registerModel({
+          name: 'concurrent',
+          runKey: `wf-${i}`,
+          artifacts: models[i]!,
+          card: testCard(),
+        }),
+      ),
     );
     expect(retried.map((r) => r.version)).toEqual([versions[3], versions[11], versions[3]]);
     expect(retried.every((r) => !r.created)).toBe(true);
@@ -89,7 +112,9 @@ describe('registry entity workflow on Temporal + local S3', () => {
       [3, 2, 1],
     ]);
     expect((await registry.resolve('aliased@production')).version).toBe(1);
-    await expect(registry.promote('aliased', 'production', 9, { reason: 'no such version' })).rejects.toBeInstanceOf(BadInputError);
+    await expect(
+      registry.promote('aliased', 'production', 9, { reason: 'no such version' }),
+    ).rejects.toBeInstanceOf(BadInputError);
     // The failed request left the entity healthy.
     expect((await registry.promote('aliased', 'staging', 2, { reason: 'try' })).seq).toBe(1);
   });

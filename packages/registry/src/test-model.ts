@@ -16,7 +16,9 @@ export function buildTinyLstm(seed: number): tf.LayersModel {
       recurrentInitializer: tf.initializers.orthogonal({ seed: seed + 1 }),
     }),
   );
-  model.add(tf.layers.dense({ units: 1, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 2 }) }));
+  model.add(
+    tf.layers.dense({ units: 1, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 2 }) }),
+  );
   return model;
 }
 

@@ -29,12 +29,16 @@ export function parseRegistryTokens(spec: string | undefined): TokenTable {
     const token = colon < 0 ? '' : item.slice(0, colon).trim();
     const scopeText = colon < 0 ? '' : item.slice(colon + 1).trim();
     if (token.length < 8) {
-      throw new BadInputError(`SEQTRAIN_REGISTRY_TOKENS entry ${i + 1}: expected TOKEN:SCOPES with a token of at least 8 characters`);
+      throw new BadInputError(
+        `SEQTRAIN_REGISTRY_TOKENS entry ${i + 1}: expected TOKEN:SCOPES with a token of at least 8 characters`,
+      );
     }
     const scopes = new Set<Scope>();
     for (const s of scopeText.split('+')) {
       if (s !== 'read' && s !== 'write') {
-        throw new BadInputError(`SEQTRAIN_REGISTRY_TOKENS entry ${i + 1}: scope ${JSON.stringify(s)} is not read or write`);
+        throw new BadInputError(
+          `SEQTRAIN_REGISTRY_TOKENS entry ${i + 1}: scope ${JSON.stringify(s)} is not read or write`,
+        );
       }
       scopes.add(s);
     }

@@ -1,7 +1,13 @@
 /** Small response helpers for the registry HTTP server: JSON, cached bytes, errors, bodies. */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BadInputError, CorruptDataError, NotFoundError, SeqtrainError, TransientError } from '@seqtrain/contracts';
+import {
+  BadInputError,
+  CorruptDataError,
+  NotFoundError,
+  SeqtrainError,
+  TransientError,
+} from '@seqtrain/contracts';
 
 export class HttpError extends SeqtrainError {
   override readonly name = 'HttpError';
@@ -58,7 +64,12 @@ export function sendBytes(req: IncomingMessage, res: ServerResponse, body: Uint8
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
-export function sendJson(req: IncomingMessage, res: ServerResponse, value: unknown, o: Partial<BodyOptions> = {}): void {
+export function sendJson(
+  req: IncomingMessage,
+  res: ServerResponse,
+  value: unknown,
+  o: Partial<BodyOptions> = {},
+): void {
   const body = new TextEncoder().encode(`${JSON.stringify(value)}\n`);
   sendBytes(req, res, body, { contentType: 'application/json; charset=utf-8', cacheControl: NO_CACHE, ...o });
 }
@@ -81,25 +92,34 @@ export function sendError(req: IncomingMessage, res: ServerResponse, err: unknow
     res.destroy();
     return;
   }
-  sendJson(req, res, { error: { type, status, message } }, {
-    status,
-    headers: err instanceof HttpError ? err.headers : {},
-  });
+  sendJson(
+    req,
+    res,
+    { error: { type, status, message } },
+    {
+      status,
+      headers: err instanceof HttpError ? err.headers : {},
+    },
+  );
 }
 
 /** Reads a JSON body of at most `limit` bytes; 413 beyond it, 415 for other content types. */
 export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > limit) {
-    throw new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit} bytes`, { Connection: 'close' });
+    throw new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit} bytes`, {
+      Connection: 'close',
+    });
   }
   const type = req.headers['content-type'] ?? '';
-  if (!/^application\/json\b/i.test(type)) throw new HttpError(415, `content-type must be application/json, got ${JSON.stringify(type)}`);
+  if (!/^application\/json\b/i.test(type))
+    throw new HttpError(415, `content-type must be application/json, got ${JSON.stringify(type)}`);
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     total += chunk.byteLength;
-    if (total > limit) throw new HttpError(413, `request body exceeds the limit of ${limit} bytes`, { Connection: 'close' });
+    if (total > limit)
+      throw new HttpError(413, `request body exceeds the limit of ${limit} bytes`, { Connection: 'close' });
     chunks.push(chunk);
   }
   try {

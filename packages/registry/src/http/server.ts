@@ -17,7 +17,16 @@ import { assertFileName, CARD_FILE, MODEL_JSON } from '../layout';
 import type { ModelRegistry } from '../model-registry';
 import { authorize, type Scope, type TokenTable } from './auth';
 import { openApiDocument } from './openapi';
-import { aliasCacheControl, etagOf, HttpError, IMMUTABLE, readJsonBody, sendBytes, sendError, sendJson } from './respond';
+import {
+  aliasCacheControl,
+  etagOf,
+  HttpError,
+  IMMUTABLE,
+  readJsonBody,
+  sendBytes,
+  sendError,
+  sendJson,
+} from './respond';
 
 export interface RegistryServerOptions {
   registry: ModelRegistry;
@@ -36,14 +45,17 @@ const MAX_URL_LENGTH = 2048;
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
-export function createRegistryHandler(o: RegistryServerOptions): (req: IncomingMessage, res: ServerResponse) => void {
+export function createRegistryHandler(
+  o: RegistryServerOptions,
+): (req: IncomingMessage, res: ServerResponse) => void {
   const maxBody = o.maxBodyBytes ?? 16 * 1024;
   const aliasCache = aliasCacheControl(o.aliasMaxAgeSeconds ?? 10);
   const registry = o.registry;
 
   const cors = (req: IncomingMessage, res: ServerResponse): void => {
     const origin = req.headers.origin;
-    if (o.corsOrigins === undefined || o.corsOrigins === '*') res.setHeader('Access-Control-Allow-Origin', '*');
+    if (o.corsOrigins === undefined || o.corsOrigins === '*')
+      res.setHeader('Access-Control-Allow-Origin', '*');
     else if (origin && o.corsOrigins.includes(origin)) {
       res.setHeader('Access-Control-Allow-Origin', origin);
       res.setHeader('Vary', 'Origin');
@@ -54,7 +66,11 @@ export function createRegistryHandler(o: RegistryServerOptions): (req: IncomingM
   const need = (req: IncomingMessage, scope: Scope): string => {
     const r = authorize(o.tokens, req.headers.authorization, scope);
     if (!r.ok) {
-      throw new HttpError(r.status, r.message, r.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="seqtrain-registry"' } : {});
+      throw new HttpError(
+        r.status,
+        r.message,
+        r.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="seqtrain-registry"' } : {},
+      );
     }
     return r.entry.id;
   };
@@ -80,7 +96,8 @@ export function createRegistryHandler(o: RegistryServerOptions): (req: IncomingM
       // tf.loadLayersModel fetches weights relative to model.json. Pointing them at the immutable
       // version (not the alias) means a promotion between the two fetches cannot mix two models.
       const json = JSON.parse(new TextDecoder().decode(bytes)) as { weightsManifest: { paths: string[] }[] };
-      for (const group of json.weightsManifest) group.paths = group.paths.map((p) => `../../versions/${version}/${p}`);
+      for (const group of json.weightsManifest)
+        group.paths = group.paths.map((p) => `../../versions/${version}/${p}`);
       body = new TextEncoder().encode(JSON.stringify(json));
     }
     sendBytes(req, res, body, { contentType, cacheControl: aliasCache, etag: etagOf(body), headers });
@@ -88,20 +105,26 @@ export function createRegistryHandler(o: RegistryServerOptions): (req: IncomingM
 
   const route: Handler = async (req, res) => {
     const url = req.url ?? '/';
-    if (url.length > MAX_URL_LENGTH) throw new HttpError(414, `request URL longer than ${MAX_URL_LENGTH} characters`);
+    if (url.length > MAX_URL_LENGTH)
+      throw new HttpError(414, `request URL longer than ${MAX_URL_LENGTH} characters`);
     const pathname = url.split('?')[0] ?? '/';
     const query = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '');
     const method = req.method ?? 'GET';
     const read = method === 'GET' || method === 'HEAD';
 
-    if (pathname === '/openapi.json' && read) return sendJson(req, res, openApiDocument(), { cacheControl: 'public, max-age=300' });
+    if (pathname === '/openapi.json' && read)
+      return sendJson(req, res, openApiDocument(), { cacheControl: 'public, max-age=300' });
     if (pathname === '/healthz' && read) return sendJson(req, res, { ok: true });
 
     const seg = pathname.split('/').slice(1);
-    if (seg[0] !== 'v1' || seg[1] !== 'models') throw new HttpError(404, `no route for ${method} ${pathname}`);
+    if (seg[0] !== 'v1' || seg[1] !== 'models')
+      throw new HttpError(404, `no route for ${method} ${pathname}`);
     const rest = seg.slice(2);
     if (rest.at(-1) === '') rest.pop();
-    if (rest.some((s) => s === '')) throw new BadInputError(`malformed path ${JSON.stringify(pathname)}`);
+    // Dot segments are refused outright, whatever route they would fall into.
+    if (rest.some((s) => s === '' || s === '.' || s === '..' || /%2e|%2f|%5c/i.test(s))) {
+      throw new BadInputError(`malformed path ${JSON.stringify(pathname)}`);
+    }
 
     const allow = (methods: string): never => {
       throw new HttpError(405, `${method} is not allowed on ${pathname}`, { Allow: methods });
@@ -128,7 +151,11 @@ export function createRegistryHandler(o: RegistryServerOptions): (req: IncomingM
       if (rest.length === 3) {
         need(req, 'read');
         const { bytes, sha256 } = await registry.readFile(name, version, CARD_FILE);
-        return sendBytes(req, res, bytes, { contentType: 'application/json', cacheControl: IMMUTABLE, etag: `"${sha256}"` });
+        return sendBytes(req, res, bytes, {
+          contentType: 'application/json',
+          cacheControl: IMMUTABLE,
+          etag: `"${sha256}"`,
+        });
       }
       if (rest.length === 4) {
         const file = assertFileName(rest[3] ?? '');
@@ -145,7 +172,9 @@ export function createRegistryHandler(o: RegistryServerOptions): (req: IncomingM
           const parsed = MoveAliasRequestSchema.safeParse(body);
           if (!parsed.success) {
             const issue = parsed.error.issues[0];
-            throw new BadInputError(`request body: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
+            throw new BadInputError(
+              `request body: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
+            );
           }
           const request = { ...parsed.data, actor: parsed.data.actor ?? `token:${actorId}` };
           const event = await registry.coordinator.moveAlias({ name, alias, request });
@@ -154,7 +183,10 @@ export function createRegistryHandler(o: RegistryServerOptions): (req: IncomingM
         if (!read) return allow('GET, HEAD, POST');
         need(req, 'read');
         const r = await registry.resolve({ name, target: { kind: 'alias', alias } });
-        return sendJson(req, res, r.card, { cacheControl: aliasCache, headers: { 'X-Seqtrain-Version': String(r.version) } });
+        return sendJson(req, res, r.card, {
+          cacheControl: aliasCache,
+          headers: { 'X-Seqtrain-Version': String(r.version) },
+        });
       }
       if (rest.length === 4) {
         if (!read) return allow('GET, HEAD');
@@ -163,8 +195,14 @@ export function createRegistryHandler(o: RegistryServerOptions): (req: IncomingM
           const at = query.get('at');
           if (at !== null) {
             const t = new Date(at);
-            if (Number.isNaN(t.getTime())) throw new BadInputError(`query parameter at=${JSON.stringify(at)} is not an ISO time`);
-            return sendJson(req, res, { name, alias, at: t.toISOString(), version: await registry.aliasAt(name, alias, t) });
+            if (Number.isNaN(t.getTime()))
+              throw new BadInputError(`query parameter at=${JSON.stringify(at)} is not an ISO time`);
+            return sendJson(req, res, {
+              name,
+              alias,
+              at: t.toISOString(),
+              version: await registry.aliasAt(name, alias, t),
+            });
           }
           return sendJson(req, res, { name, alias, events: await registry.aliasHistory(name, alias) });
         }
@@ -187,7 +225,8 @@ export function createRegistryHandler(o: RegistryServerOptions): (req: IncomingM
       return;
     }
     route(req, res).catch((err: unknown) => {
-      if (!(err instanceof SeqtrainError) || (err instanceof HttpError && err.status >= 500)) o.onError?.(err, req);
+      if (!(err instanceof SeqtrainError) || (err instanceof HttpError && err.status >= 500))
+        o.onError?.(err, req);
       sendError(req, res, err);
       // An oversized body is not read: close the connection once the 413 is out.
       if (err instanceof HttpError && err.status === 413) res.once('finish', () => req.destroy());
@@ -202,8 +241,13 @@ export interface RunningRegistryServer {
   close(): Promise<void>;
 }
 
-export async function startRegistryServer(o: RegistryServerOptions & { port?: number; host?: string }): Promise<RunningRegistryServer> {
-  const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 }, createRegistryHandler(o));
+export async function startRegistryServer(
+  o: RegistryServerOptions & { port?: number; host?: string },
+): Promise<RunningRegistryServer> {
+  const server = createServer(
+    { requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 },
+    createRegistryHandler(o),
+  );
   const host = o.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,0 +1,2 @@
+export { loadModel, resolveModel } from './load-model';
+export type { LoadedModel, RegistryClientOptions } from './load-model';
