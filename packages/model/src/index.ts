@@ -16,3 +16,6 @@ export { mixSeed, createRng } from './seeded';
 export type { Rng } from './seeded';
 export { evaluate } from './evaluate';
 export type { EvalResult } from './evaluate';
+export { blobStoreIOHandler, saveModel, loadModel } from './io-handler';
+export { forecast, classify, generate, decode, decodeIds, tokenize, detokenize } from './inference';
+export type { GenerateOptions, DecodeOptions } from './inference';

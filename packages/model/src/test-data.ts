@@ -130,7 +130,8 @@ export function spamSubjects(options: { maxLength: number; perClass: [number, nu
       .sort()
       .slice(0, n)
       .map((f) => {
-        const text = (JSON.parse(readFileSync(join(dir, group, f), 'utf8')) as { text: string }).text;
+        const raw = readFileSync(join(dir, group, f), 'utf8');
+        const text = f.endsWith('.json') ? (JSON.parse(raw) as { text: string }).text : raw;
         return (/^Subject:(.*)$/im.exec(text)?.[1] ?? '').trim().toLowerCase().slice(0, options.maxLength);
       });
   const rows = shuffled(

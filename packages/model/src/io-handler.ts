@@ -1,0 +1,82 @@
+/**
+ * Save and load the tfjs LayersModel format (model.json + one weight file) through the BlobStore,
+ * so that the registry can serve it and any client can `tf.loadLayersModel(url)` it. The weight
+ * file is written before model.json: a reader that sees model.json always finds its weights.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { CorruptDataError } from '@seqtrain/contracts';
+import type { BlobStore } from '@seqtrain/storage';
+import type { SeqModel } from './build-model';
+import { setFlatWeights } from './build-model';
+import { patchRnnKwargs } from './tfjs-patches';
+
+const WEIGHTS_FILE = 'group1-shard1of1.bin';
+
+const join = (prefix: string, name: string): string => (prefix === '' ? name : `${prefix.replace(/\/+$/, '')}/${name}`);
+
+function concat(data: tf.io.WeightData): Uint8Array {
+  const buffers = Array.isArray(data) ? data : [data];
+  const total = buffers.reduce((a, b) => a + b.byteLength, 0);
+  const out = new Uint8Array(total);
+  let pos = 0;
+  for (const b of buffers) {
+    out.set(new Uint8Array(b), pos);
+    pos += b.byteLength;
+  }
+  return out;
+}
+
+export function blobStoreIOHandler(store: BlobStore, prefix: string): tf.io.IOHandler {
+  return {
+    async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
+      const weights = artifacts.weightData ? concat(artifacts.weightData) : new Uint8Array(0);
+      await store.put(join(prefix, WEIGHTS_FILE), weights, { contentType: 'application/octet-stream' });
+      const modelJson = {
+        modelTopology: artifacts.modelTopology,
+        format: artifacts.format ?? 'layers-model',
+        generatedBy: artifacts.generatedBy,
+        convertedBy: artifacts.convertedBy ?? null,
+        weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs ?? [] }],
+        ...(artifacts.userDefinedMetadata ? { userDefinedMetadata: artifacts.userDefinedMetadata } : {}),
+      };
+      const text = JSON.stringify(modelJson);
+      await store.put(join(prefix, 'model.json'), text, { contentType: 'application/json' });
+      return {
+        modelArtifactsInfo: {
+          dateSaved: new Date(),
+          modelTopologyType: 'JSON',
+          modelTopologyBytes: JSON.stringify(artifacts.modelTopology).length,
+          weightSpecsBytes: JSON.stringify(artifacts.weightSpecs ?? []).length,
+          weightDataBytes: weights.byteLength,
+        },
+      };
+    },
+    async load(): Promise<tf.io.ModelArtifacts> {
+      const json = JSON.parse(Buffer.from(await store.get(join(prefix, 'model.json'))).toString('utf8')) as tf.io.ModelJSON;
+      const weightSpecs: tf.io.WeightsManifestEntry[] = [];
+      const buffers: Uint8Array[] = [];
+      for (const group of json.weightsManifest) {
+        weightSpecs.push(...group.weights);
+        for (const path of group.paths) buffers.push(await store.get(join(prefix, path)));
+      }
+      const joined = concat(buffers.map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer));
+      const weightData = joined.buffer.slice(joined.byteOffset, joined.byteOffset + joined.byteLength) as ArrayBuffer;
+      const expected = weightSpecs.reduce((a, w) => a + w.shape.reduce((x, d) => x * d, 1) * (w.dtype === 'int32' || w.dtype === 'float32' ? 4 : 1), 0);
+      if (expected !== weightData.byteLength) {
+        throw new CorruptDataError(`${join(prefix, 'model.json')}: weights hold ${weightData.byteLength} bytes, manifest needs ${expected}`);
+      }
+      return { modelTopology: json.modelTopology, format: json.format, generatedBy: json.generatedBy, convertedBy: json.convertedBy, weightSpecs, weightData };
+    },
+  };
+}
+
+/** Writes the served model (probabilities / values) with the given flat weights. */
+export async function saveModel(m: SeqModel, weights: Float32Array, store: BlobStore, prefix: string): Promise<void> {
+  setFlatWeights(m, weights);
+  await m.model.save(blobStoreIOHandler(store, prefix));
+}
+
+export async function loadModel(store: BlobStore, prefix: string): Promise<tf.LayersModel> {
+  patchRnnKwargs();
+  return tf.loadLayersModel(blobStoreIOHandler(store, prefix));
+}
