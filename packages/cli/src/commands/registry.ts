@@ -1,0 +1,90 @@
+/**
+ * `seqtrain registry serve [--port P] [--host H] [--coordinator temporal|in-process]`: the registry
+ * HTTP API of CLI.md. Alias moves made through it are serialised by the registry entity workflow on
+ * Temporal; `in-process` is for a single registry process that is the only writer (no Temporal).
+ */
+import { parseArgs } from 'node:util';
+import { BadInputError } from '@seqtrain/contracts';
+import {
+  InProcessCoordinator,
+  ModelRegistry,
+  parseRegistryTokens,
+  startRegistryServer,
+  TemporalCoordinator,
+  type RegistryCoordinator,
+} from '@seqtrain/registry';
+import { Client, Connection } from '@temporalio/client';
+import { EXIT_FAILURE, EXIT_OK, type CommandHandler } from '../context';
+
+const USAGE =
+  'usage: seqtrain registry serve [--port P] [--host H] [--coordinator temporal|in-process] [--json]';
+export const DEFAULT_REGISTRY_PORT = 8780;
+
+export const runRegistryCommand: CommandHandler = async (argv, ctx) => {
+  const [sub, ...rest] = argv;
+  if (sub !== 'serve') {
+    ctx.io.err(
+      `registry: ${sub === undefined ? 'missing subcommand' : `unknown subcommand ${JSON.stringify(sub)}`}\n${USAGE}\n`,
+    );
+    return EXIT_FAILURE;
+  }
+  let values: { port?: string; host?: string; coordinator?: string; json?: boolean };
+  try {
+    values = parseArgs({
+      args: rest,
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        coordinator: { type: 'string' },
+        json: { type: 'boolean' },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    throw new BadInputError(`registry serve: ${(err as Error).message}\n${USAGE}`);
+  }
+  const port = values.port === undefined ? DEFAULT_REGISTRY_PORT : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new BadInputError(`registry serve: --port=${values.port} is not a port number`);
+  const tokens = parseRegistryTokens(ctx.config.registry.tokens);
+  if (tokens.length === 0) {
+    throw new BadInputError(
+      'registry serve: no tokens configured; set SEQTRAIN_REGISTRY_TOKENS="TOKEN:read,TOKEN2:read+write"',
+    );
+  }
+  const mode = values.coordinator ?? 'temporal';
+  const store = ctx.store();
+  let coordinator: RegistryCoordinator;
+  let connection: Connection | undefined;
+  if (mode === 'temporal') {
+    connection = await Connection.connect({ address: ctx.config.temporal.address });
+    coordinator = new TemporalCoordinator(
+      new Client({ connection, namespace: ctx.config.temporal.namespace }),
+    );
+  } else if (mode === 'in-process') {
+    coordinator = new InProcessCoordinator(store);
+  } else {
+    throw new BadInputError(
+      `registry serve: --coordinator=${JSON.stringify(mode)}: expected temporal or in-process`,
+    );
+  }
+  const server = await startRegistryServer({
+    registry: new ModelRegistry(store, coordinator),
+    tokens,
+    port,
+    host: values.host ?? '127.0.0.1',
+    onError: (err, req) =>
+      ctx.io.err(
+        `[registry] ${req.method} ${req.url}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      ),
+  });
+  if (values.json) ctx.io.out(JSON.stringify({ url: server.url, port: server.port, coordinator: mode }));
+  else ctx.io.err(`registry serving ${server.url} (coordinator: ${mode}); Ctrl-C to stop\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  await server.close();
+  await connection?.close();
+  return EXIT_OK;
+};
