@@ -48,6 +48,8 @@ export interface ImportOptions extends LayoutOptions {
   log?: (message: string) => void;
 }
 
+export const DEFAULT_MAX_WORD_VOCAB = 20_000;
+
 function positiveInt(value: number | undefined, option: string): void {
   if (value !== undefined && (!Number.isInteger(value) || value < 1))
     throw new BadInputError(`${option} must be a positive integer, got ${value}`);
@@ -116,8 +118,12 @@ export async function buildDataset(o: ImportOptions): Promise<BuiltDataset> {
   const valFraction = o.valFraction ?? 0.1;
   const seed = o.seed ?? 0;
   const split = { valFraction, seed, ...(o.limit !== undefined ? { limit: o.limit } : {}) };
+  // Word vocabularies of real text grow without bound; the signature (with its vocabulary)
+  // travels in manifests and activity payloads, so words are capped unless asked otherwise.
+  const wordTokens = (o.tokenizer ?? (o.kind === 'text-class' ? 'word' : 'char')) === 'word';
+  const maxVocab = o.maxVocab ?? (wordTokens ? DEFAULT_MAX_WORD_VOCAB : undefined);
   const vocabOpts = {
-    ...(o.maxVocab !== undefined ? { maxVocab: o.maxVocab } : {}),
+    ...(maxVocab !== undefined ? { maxVocab } : {}),
     ...(o.minCount !== undefined ? { minCount: o.minCount } : {}),
   };
   let built: BuiltDataset;
