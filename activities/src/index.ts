@@ -1,3 +1,13 @@
 export { createSmokeActivities } from './smoke';
 export type { SmokeActivities, SmokeDeps } from './smoke';
-export * from './registry';
+export { withBoundary, toActivityFailure } from './boundary';
+export {
+  createLightTrainingActivities,
+  createTrainerActivities,
+  createRegisterActivities,
+  roundRows,
+  seededPermutation,
+  selectRows,
+} from './training';
+export type { LightTrainingActivities, TrainerActivities, TrainingDeps, RegisterActivities, RegisterDeps } from './training';
+export type { RegistryActivities } from '@seqtrain/registry';

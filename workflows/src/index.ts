@@ -1,3 +1,4 @@
 // The worker's workflow bundle entry: every workflow type is exported from here.
 export { smokeWorkflow } from './smoke';
+export { trainModel, progressQuery, stopSignal, pauseSignal, resumeSignal } from './train-model';
 export * from './registry';

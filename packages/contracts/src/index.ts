@@ -121,3 +121,26 @@ export type {
   RegistryWorkflowArgs,
 } from './registry';
 export { ORCHESTRATOR_QUEUE, TRAINER_QUEUE, trainerQueueFor } from './queues';
+export { TRAIN_WORKFLOW_TYPE, PROGRESS_QUERY, STOP_SIGNAL, PAUSE_SIGNAL, RESUME_SIGNAL, runKeys } from './training';
+export type {
+  RunStatus,
+  TrainRunInput,
+  RunPlan,
+  EpochMetrics,
+  TrainerStats,
+  TrainLoopState,
+  ComputeGradientsInput,
+  ComputeGradientsResult,
+  ApplyGradientsInput,
+  ApplyGradientsResult,
+  EvaluateInput,
+  EvaluateResult,
+  InitCheckpointInput,
+  InitCheckpointResult,
+  PrepareRunInput,
+  ExportModelInput,
+  ExportModelResult,
+  RegisterRunModelInput,
+  TrainProgress,
+  TrainResult,
+} from './training';

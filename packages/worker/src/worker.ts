@@ -1,10 +1,21 @@
 /**
  * The two worker roles of DESIGN.md. Orchestrators run workflows and light activities on the
- * shared `seqtrain` queue; trainers run the training activities, one at a time per process.
+ * shared `seqtrain` queue; trainers run the training activities, one at a time per process, on
+ * the shared `seqtrain-train` queue and on their own queue (so a shard returns to the trainer
+ * that caches it).
  */
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { createSmokeActivities } from '@seqtrain/activities';
-import { ORCHESTRATOR_QUEUE, TRAINER_QUEUE, type Config } from '@seqtrain/contracts';
+import {
+  createLightTrainingActivities,
+  createRegisterActivities,
+  createSmokeActivities,
+  createTrainerActivities,
+  withBoundary,
+} from '@seqtrain/activities';
+import { initBackend, type BackendInfo } from '@seqtrain/backend';
+import { ORCHESTRATOR_QUEUE, TRAINER_QUEUE, trainerQueueFor, type Config } from '@seqtrain/contracts';
+import { createRegistryActivities, ModelRegistry, TemporalCoordinator } from '@seqtrain/registry';
 import type { BlobStore } from '@seqtrain/storage';
 import { getWorkflowBundle } from './workflow-bundle';
 
@@ -28,52 +39,79 @@ export interface SeqtrainWorker {
   role: WorkerRole;
   workerId: string;
   taskQueues: string[];
+  /** What the trainer computes on (name, versions, threads); undefined for orchestrators. */
+  backend: BackendInfo | undefined;
   /** Resolves when the worker has stopped (after shutdown() or a fatal error). */
   run(): Promise<void>;
   shutdown(): void;
 }
 
 export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise<SeqtrainWorker> {
-  const connection = opts.connection ?? (await NativeConnection.connect({ address: opts.config.temporal.address }));
+  const log = opts.log ?? (() => undefined);
+  const address = opts.config.temporal.address;
+  const connection = opts.connection ?? (await NativeConnection.connect({ address }));
   const ownsConnection = !opts.connection;
   const workerId = opts.workerId ?? `${opts.role}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const namespace = opts.config.temporal.namespace;
   const workers: Worker[] = [];
+  let backend: BackendInfo | undefined;
+  let clientConnection: Connection | undefined;
+  const store = opts.store;
+
   if (opts.role === 'orchestrator') {
+    // Registration goes through the registry's entity workflow (update-with-start).
+    clientConnection = await Connection.connect({ address });
+    const client = new Client({ connection: clientConnection, namespace });
+    const coordinator = new TemporalCoordinator(client);
+    const registry = new ModelRegistry(store, coordinator);
+    const activities = withBoundary({
+      ...createSmokeActivities({ store }),
+      ...createLightTrainingActivities({ store }),
+      ...createRegisterActivities({ store, registry }),
+      ...createRegistryActivities({ store, coordinator }),
+    });
     workers.push(
       await Worker.create({
         connection,
         namespace,
         taskQueue: ORCHESTRATOR_QUEUE,
         workflowBundle: await getWorkflowBundle(),
-        activities: { ...createSmokeActivities({ store: opts.store }) },
+        activities,
         maxConcurrentActivityTaskExecutions: opts.concurrency ?? 8,
         shutdownGraceTime: opts.shutdownGraceTime ?? '10s',
         identity: workerId,
       }),
     );
   } else {
-    workers.push(
-      await Worker.create({
-        connection,
-        namespace,
-        taskQueue: TRAINER_QUEUE,
-        activities: { ...createSmokeActivities({ store: opts.store }) },
-        maxConcurrentActivityTaskExecutions: 1,
-        shutdownGraceTime: opts.shutdownGraceTime ?? '30s',
-        identity: workerId,
-      }),
-    );
+    backend = await initBackend({ backend: opts.config.backend, ...(opts.config.threads ? { threads: opts.config.threads } : {}), log });
+    log(`backend ${backend.name} (tfjs ${backend.tfjsVersion}${backend.nativeTfVersion ? `, TensorFlow ${backend.nativeTfVersion}` : ''}, threads ${backend.threads.intraOp}/${backend.threads.interOp})`);
+    // Both queues share one activity object: one cache, one compute slot.
+    const activities = withBoundary({ ...createSmokeActivities({ store }), ...createTrainerActivities({ store, workerId, backend }) });
+    for (const taskQueue of [trainerQueueFor(workerId), TRAINER_QUEUE]) {
+      workers.push(
+        await Worker.create({
+          connection,
+          namespace,
+          taskQueue,
+          activities,
+          maxConcurrentActivityTaskExecutions: 1,
+          shutdownGraceTime: opts.shutdownGraceTime ?? '30s',
+          identity: workerId,
+        }),
+      );
+    }
   }
   return {
     role: opts.role,
     workerId,
     taskQueues: workers.map((w) => w.options.taskQueue),
+    backend,
     async run() {
       try {
         await Promise.all(workers.map((w) => w.run()));
       } finally {
         if (ownsConnection) await connection.close();
+        await clientConnection?.close();
       }
     },
     shutdown() {

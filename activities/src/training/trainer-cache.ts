@@ -1,0 +1,128 @@
+/**
+ * What a trainer process keeps in memory between activities: the model per architecture, the
+ * dataset manifest, its shard and validation rows, and the latest checkpoints. All of it can be
+ * rebuilt from S3, so a fresh trainer serves any shard; a warm one skips the downloads.
+ */
+import { createHash } from 'node:crypto';
+import { CorruptDataError, type DatasetManifest, type SequenceBatch, type ShardPlan, type TrainSpec } from '@seqtrain/contracts';
+import { concatBatches, loadManifest, ShardReader } from '@seqtrain/dataset';
+import { buildModel, decodeCheckpoint, type Checkpoint, type SeqModel } from '@seqtrain/model';
+import type { BlobStore } from '@seqtrain/storage';
+
+export class TrainerCache {
+  private models = new Map<string, SeqModel>();
+  private manifests = new Map<string, Promise<DatasetManifest>>();
+  private plans = new Map<string, Promise<ShardPlan>>();
+  private shards = new Map<string, Promise<SequenceBatch>>();
+  private checkpoints = new Map<string, Checkpoint>();
+  private readers = new Map<string, ShardReader>();
+
+  constructor(private readonly store: BlobStore, private readonly maxShards = 4) {}
+
+  model(spec: TrainSpec, manifest: DatasetManifest): SeqModel {
+    const key = `${manifest.digest}/${JSON.stringify(spec.model)}/${spec.task}/${spec.training.seed}`;
+    let m = this.models.get(key);
+    if (!m) {
+      m = buildModel(spec.model, spec.task, manifest.signature, spec.training.seed);
+      // One architecture at a time is the common case: drop others to free tensors.
+      for (const [k, old] of this.models) {
+        old.dispose();
+        this.models.delete(k);
+      }
+      this.models.set(key, m);
+    }
+    return m;
+  }
+
+  manifest(ref: string): Promise<DatasetManifest> {
+    let p = this.manifests.get(ref);
+    if (!p) {
+      p = loadManifest(this.store, ref);
+      p.catch(() => this.manifests.delete(ref));
+      this.manifests.set(ref, p);
+    }
+    return p;
+  }
+
+  plan(key: string): Promise<ShardPlan> {
+    let p = this.plans.get(key);
+    if (!p) {
+      p = this.store.get(key).then((b) => JSON.parse(new TextDecoder().decode(b)) as ShardPlan);
+      p.catch(() => this.plans.delete(key));
+      this.plans.set(key, p);
+    }
+    return p;
+  }
+
+  private reader(manifest: DatasetManifest): ShardReader {
+    let r = this.readers.get(manifest.digest);
+    if (!r) {
+      r = new ShardReader(this.store, manifest);
+      this.readers.set(manifest.digest, r);
+    }
+    return r;
+  }
+
+  /** All rows of one shard (or of the validation split, shard -1), concatenated in plan order. */
+  rows(manifest: DatasetManifest, plan: ShardPlan, planKey: string, shard: number, onBatch?: () => void): Promise<SequenceBatch> {
+    const key = `${planKey}#${shard}`;
+    let p = this.shards.get(key);
+    if (!p) {
+      const refs = shard < 0 ? plan.validation.batches : plan.shards[shard]?.batches;
+      if (!refs) return Promise.reject(new CorruptDataError(`plan ${planKey} has no shard ${shard}`));
+      p = (async () => {
+        const batches: SequenceBatch[] = [];
+        for await (const b of this.reader(manifest).read(refs)) {
+          batches.push(b);
+          onBatch?.();
+        }
+        return concatBatches(batches);
+      })();
+      p.catch(() => this.shards.delete(key));
+      this.shards.set(key, p);
+      while (this.shards.size > this.maxShards) {
+        const oldest = this.shards.keys().next().value as string;
+        this.shards.delete(oldest);
+      }
+    }
+    return p;
+  }
+
+  hasRows(planKey: string, shard: number): boolean {
+    return this.shards.has(`${planKey}#${shard}`);
+  }
+
+  async checkpoint(key: string): Promise<Checkpoint> {
+    const hit = this.checkpoints.get(key);
+    if (hit) return hit;
+    const c = decodeCheckpoint(await this.store.get(key));
+    this.remember(key, c);
+    return c;
+  }
+
+  remember(key: string, c: Checkpoint): void {
+    this.checkpoints.set(key, c);
+    while (this.checkpoints.size > 2) this.checkpoints.delete(this.checkpoints.keys().next().value as string);
+  }
+}
+
+export function sha256Hex(bytes: Uint8Array | Float32Array): string {
+  const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return createHash('sha256').update(view).digest('hex');
+}
+
+/** A process-wide mutex: one training computation at a time per trainer process. */
+export class ComputeSlot {
+  private tail: Promise<void> = Promise.resolve();
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    const prev = this.tail;
+    let release!: () => void;
+    this.tail = new Promise<void>((r) => (release = r));
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+}
