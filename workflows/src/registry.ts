@@ -146,11 +146,12 @@ export async function modelRegistryWorkflow(args: RegistryWorkflowArgs): Promise
   for (;;) {
     const seen = handled;
     const rollOver = (): boolean =>
-      workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > MAX_HISTORY_EVENTS;
+      workflowInfo().continueAsNewSuggested ||
+      workflowInfo().historyLength > (args.maxHistoryEvents ?? MAX_HISTORY_EVENTS);
     const active = await condition(() => handled !== seen || busy() || rollOver(), idleMs);
     if (rollOver()) {
       await condition(() => !busy() && allHandlersFinished());
-      await continueAsNew<typeof modelRegistryWorkflow>({ name, state, idleTimeoutMs: idleMs });
+      await continueAsNew<typeof modelRegistryWorkflow>({ ...args, state });
     }
     if (!active) {
       await condition(allHandlersFinished);

@@ -181,6 +181,8 @@ export interface RegistryWorkflowArgs {
   state?: RegistryState;
   /** The entity completes after this long without requests (ms); the next request restarts it. */
   idleTimeoutMs?: number;
+  /** Continue-as-new beyond this many history events (default 5,000; tests use small values). */
+  maxHistoryEvents?: number;
 }
 
 /** What the entity workflow remembers (also the continue-as-new argument). JSON-safe. */

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsBlobStore } from '@seqtrain/storage';
-import { InProcessCoordinator, ModelRegistry, sha256Hex } from './index';
+import { CorruptDataError } from '@seqtrain/contracts';
+import { InProcessCoordinator, ModelRegistry, publishVersion, sha256Hex, writeModelFiles } from './index';
 import { buildTinyLstm, modelFiles, testCard } from './test-model';
 
 let dir: string;
@@ -93,5 +94,49 @@ describe('registration (in-process coordinator)', () => {
         card: { ...testCard(), codeVersion: '' },
       }),
     ).rejects.toThrow(/codeVersion/);
+  });
+
+  it('a half-written version is invisible and is replaced by the next registration', async () => {
+    const store = new FsBlobStore(path.join(dir, 'crash'));
+    const files = await modelFiles(buildTinyLstm(4));
+    const registry = new ModelRegistry(store, new InProcessCoordinator(store));
+    await registry.registerModel({ name: 'm', runKey: 'a', artifacts: files, card: testCard() });
+    // A writer died after copying weights for version 2 but before its card.
+    await writeModelFiles(store, 'registry/m/versions/2/', files);
+    await store.put('registry/m/versions/2/leftover.bin', new Uint8Array([1, 2, 3]));
+    expect(await registry.listVersions('m')).toEqual([1]);
+    expect((await registry.resolve('m')).version).toBe(1);
+
+    const fresh = new ModelRegistry(store, new InProcessCoordinator(store));
+    expect(
+      await fresh.registerModel({ name: 'm', runKey: 'b', artifacts: files, card: testCard() }),
+    ).toMatchObject({ version: 2 });
+    expect((await store.list('registry/m/versions/2/')).map((b) => b.key.split('/').pop())).toEqual([
+      'card.json',
+      'model.json',
+      'weights.bin',
+    ]);
+  });
+
+  it('never overwrites a published version: a conflicting publish fails, the same run is idempotent', async () => {
+    const store = new FsBlobStore(path.join(dir, 'guard'));
+    const files = await modelFiles(buildTinyLstm(5));
+    await writeModelFiles(store, 'src/', files);
+    const input = {
+      name: 'g',
+      version: 1,
+      runKey: 'run-1',
+      sourcePrefix: 'src/',
+      card: testCard(),
+      createdAt: '2026-01-01T00:00:00.000Z',
+    };
+    const card = await publishVersion(store, input);
+    expect(await publishVersion(store, input)).toEqual(card);
+    await expect(publishVersion(store, { ...input, runKey: 'run-2' })).rejects.toBeInstanceOf(
+      CorruptDataError,
+    );
+    expect(
+      JSON.parse(new TextDecoder().decode(await store.get('registry/g/versions/1/card.json'))),
+    ).toMatchObject({ runKey: 'run-1' });
   });
 });

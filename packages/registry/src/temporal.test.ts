@@ -7,7 +7,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestStack, type TestStack } from '@seqtrain/local-stack';
-import { BadInputError } from '@seqtrain/contracts';
+import { BadInputError, REGISTRY_WORKFLOW_TYPE, registryWorkflowId } from '@seqtrain/contracts';
 import { createBlobStore, type S3BlobStore } from '@seqtrain/storage';
 import { createRegistryActivities, ModelRegistry, sha256Hex, TemporalCoordinator } from './index';
 import { buildTinyLstm, modelFiles, testCard } from './test-model';
@@ -22,6 +22,7 @@ let worker: Worker;
 let running: Promise<void>;
 let connection: Connection;
 let registry: ModelRegistry;
+let client: Client;
 
 beforeAll(async () => {
   stack = await startTestStack({ temporal: true });
@@ -35,10 +36,8 @@ beforeAll(async () => {
   });
   running = worker.run();
   connection = await Connection.connect({ address });
-  registry = new ModelRegistry(
-    store,
-    new TemporalCoordinator(new Client({ connection }), { taskQueue: TASK_QUEUE }),
-  );
+  client = new Client({ connection });
+  registry = new ModelRegistry(store, new TemporalCoordinator(client, { taskQueue: TASK_QUEUE }));
 });
 
 afterAll(async () => {
@@ -117,5 +116,37 @@ describe('registry entity workflow on Temporal + local S3', () => {
     ).rejects.toBeInstanceOf(BadInputError);
     // The failed request left the entity healthy.
     expect((await registry.promote('aliased', 'staging', 2, { reason: 'try' })).seq).toBe(1);
+  });
+
+  it('continues as new to bound history, keeping numbering and idempotency across runs', async () => {
+    // Start the entity with a tiny history budget; the coordinator's update-with-start joins it.
+    const handle = await client.workflow.start(REGISTRY_WORKFLOW_TYPE, {
+      workflowId: registryWorkflowId('rolling'),
+      taskQueue: TASK_QUEUE,
+      args: [{ name: 'rolling', maxHistoryEvents: 20 }],
+    });
+    const files = await modelFiles(buildTinyLstm(3));
+    for (let i = 0; i < 6; i++) {
+      expect(
+        await registry.registerModel({
+          name: 'rolling',
+          runKey: `r${i}`,
+          artifacts: files,
+          card: testCard(),
+        }),
+      ).toMatchObject({
+        version: i + 1,
+        created: true,
+      });
+    }
+    const { runId } = await client.workflow.getHandle(registryWorkflowId('rolling')).describe();
+    expect(runId).not.toBe(handle.firstExecutionRunId);
+    expect(
+      await registry.registerModel({ name: 'rolling', runKey: 'r0', artifacts: files, card: testCard() }),
+    ).toMatchObject({
+      version: 1,
+      created: false,
+    });
+    expect(await registry.listVersions('rolling')).toEqual([1, 2, 3, 4, 5, 6]);
   });
 });
