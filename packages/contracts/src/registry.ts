@@ -221,6 +221,11 @@ export function allocateVersion(state: RegistryState, runKey: string): RegisterV
  */
 export function planAliasMove(state: RegistryState, input: MoveAliasInput, nowMs: number): AliasEvent {
   const alias = assertAliasName(input.alias);
+  if ((RESERVED_ALIASES as readonly string[]).includes(alias)) {
+    throw new BadInputError(
+      `alias ${JSON.stringify(alias)} is reserved: ${input.name}@${alias} always means the newest version`,
+    );
+  }
   const parsed = MoveAliasRequestSchema.safeParse(input.request);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
