@@ -218,6 +218,8 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
       overheadFraction,
       history: s.history,
       dataset: { name: s.plan.datasetName, digest: s.plan.datasetDigest },
+      trainers: s.trainers,
+      continuedAsNew: s.continuedAsNew,
     };
   } catch (err) {
     status = 'failed';

@@ -9,6 +9,11 @@ import { EXIT_FAILURE, type CliContext, type CommandHandler } from './context';
 import { runDemo } from './commands/demo';
 import { runDown, runStatus, runUp } from './commands/stack';
 import { runWorkerCommand } from './commands/worker';
+import { runTrain } from './commands/train';
+import { runRunsCommand } from './commands/runs';
+import { runDatasetCommand } from './commands/dataset';
+import { runModelsCommand } from './commands/models';
+import { runRegistryCommand } from './commands/registry';
 
 const COMMANDS: Record<string, { handler: CommandHandler; summary: string }> = {
   up: { handler: runUp, summary: 'start the embedded stack (Temporal dev server, local S3, workers)' },
@@ -16,6 +21,11 @@ const COMMANDS: Record<string, { handler: CommandHandler; summary: string }> = {
   status: { handler: runStatus, summary: 'what is running, backends of the workers' },
   demo: { handler: runDemo, summary: 'the end-to-end demo on the embedded stack' },
   worker: { handler: runWorkerCommand, summary: 'run a worker: --role orchestrator|trainer' },
+  dataset: { handler: runDatasetCommand, summary: 'import | list | inspect Arrow sequence datasets' },
+  train: { handler: runTrain, summary: 'train -c SPEC.yaml [--workers N] [--json]: a distributed training run' },
+  runs: { handler: runRunsCommand, summary: 'list | show ID | stop ID | report ID: training runs' },
+  models: { handler: runModelsCommand, summary: 'list | show | promote | rollback | history | pull: the model registry' },
+  registry: { handler: runRegistryCommand, summary: 'serve [--port P]: the registry HTTP API' },
 };
 
 function usage(): string {

@@ -224,6 +224,9 @@ export interface TrainResult {
   overheadFraction: number;
   history: EpochMetrics[];
   dataset: { name: string; digest: string };
+  trainers: Record<string, TrainerStats>;
+  /** how many times the run continued as new to keep its history bounded */
+  continuedAsNew: number;
 }
 
 /** S3 layout of a run: everything under runs/<runId>/. */

@@ -1,0 +1,159 @@
+/** `seqtrain runs list | show ID | stop ID | report ID [-o FILE]`. */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
+import { BadInputError, PROGRESS_QUERY, STOP_SIGNAL, TRAIN_WORKFLOW_TYPE, type TrainProgress, type TrainResult } from '@seqtrain/contracts';
+import { EXIT_FAILURE, EXIT_OK, type CliContext } from '../context';
+import { progressLine } from '../progress-view';
+import { withClient } from '../temporal-client';
+
+const USAGE = 'usage: seqtrain runs list [--json] | show ID [--json] | stop ID [--reason TEXT] | report ID [-o FILE]';
+
+function attr(d: WorkflowExecutionDescription, name: string): string | undefined {
+  const v = (d.searchAttributes as Record<string, unknown[] | undefined>)[name]?.[0];
+  return typeof v === 'string' ? v : undefined;
+}
+
+interface RunDetails {
+  workflowId: string;
+  runId: string;
+  status: string;
+  startTime: string;
+  closeTime?: string;
+  model?: string;
+  dataset?: string;
+  progress?: TrainProgress;
+  result?: Omit<TrainResult, 'history'> & { history?: TrainResult['history'] };
+  error?: string;
+}
+
+async function details(client: Client, id: string): Promise<RunDetails> {
+  const handle = client.workflow.getHandle(id);
+  let d: WorkflowExecutionDescription;
+  try {
+    d = await handle.describe();
+  } catch (err) {
+    if ((err as Error).name === 'WorkflowNotFoundError') throw new BadInputError(`run ${id} does not exist`);
+    throw err;
+  }
+  const out: RunDetails = {
+    workflowId: d.workflowId,
+    runId: d.runId,
+    status: d.status.name,
+    startTime: d.startTime.toISOString(),
+    ...(d.closeTime ? { closeTime: d.closeTime.toISOString() } : {}),
+    ...(attr(d, 'SeqtrainModel') ? { model: attr(d, 'SeqtrainModel') } : {}),
+    ...(attr(d, 'SeqtrainDataset') ? { dataset: attr(d, 'SeqtrainDataset') } : {}),
+  };
+  if (d.status.name === 'COMPLETED') out.result = (await handle.result()) as TrainResult;
+  else {
+    try {
+      out.progress = await handle.query<TrainProgress>(PROGRESS_QUERY);
+    } catch (err) {
+      if (d.status.name === 'FAILED') {
+        let cause: unknown = err;
+        try {
+          await handle.result();
+        } catch (e) {
+          cause = e;
+        }
+        while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
+        out.error = cause instanceof Error ? cause.message : String(cause);
+      }
+    }
+  }
+  return out;
+}
+
+export async function runRunsCommand(argv: string[], ctx: CliContext): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: { json: { type: 'boolean', default: false }, output: { type: 'string', short: 'o' }, reason: { type: 'string' }, limit: { type: 'string', default: '50' } },
+    strict: true,
+    allowPositionals: true,
+  });
+  const id = positionals[0];
+  const needId = (): string => {
+    if (!id) throw new BadInputError(`runs ${sub}: expected a run id\n${USAGE}`);
+    return id;
+  };
+  return withClient(ctx, async (client) => {
+    switch (sub) {
+      case 'list': {
+        const runs: RunDetails[] = [];
+        const limit = Number(values.limit);
+        for await (const w of client.workflow.list({ query: `WorkflowType = '${TRAIN_WORKFLOW_TYPE}'` })) {
+          runs.push({
+            workflowId: w.workflowId,
+            runId: w.runId,
+            status: w.status.name,
+            startTime: w.startTime.toISOString(),
+            ...(w.closeTime ? { closeTime: w.closeTime.toISOString() } : {}),
+            ...(attr(w as unknown as WorkflowExecutionDescription, 'SeqtrainModel') ? { model: attr(w as unknown as WorkflowExecutionDescription, 'SeqtrainModel') } : {}),
+          });
+          if (runs.length >= limit) break;
+        }
+        if (values.json) ctx.io.out(JSON.stringify({ runs }));
+        else if (runs.length === 0) ctx.io.out('no training runs');
+        else ctx.io.out(runs.map((r) => `${r.workflowId}  ${r.status.padEnd(10)} ${r.model ?? ''}  started ${r.startTime}`).join('\n'));
+        return EXIT_OK;
+      }
+      case 'show': {
+        const d = await details(client, needId());
+        if (values.json) ctx.io.out(JSON.stringify(d));
+        else {
+          const lines = [`${d.workflowId}  ${d.status}  model ${d.model ?? '?'}  dataset ${d.dataset ?? '?'}`, `started ${d.startTime}${d.closeTime ? `, closed ${d.closeTime}` : ''}`];
+          if (d.progress) lines.push(progressLine(d.progress));
+          if (d.result) lines.push(`model ${d.result.model ? `${d.result.model.name}@${d.result.model.version}` : '-'}; ${Object.entries(d.result.metrics).map(([k, v]) => `${k}=${v.toPrecision(4)}`).join(' ')}`);
+          if (d.error) lines.push(`error: ${d.error}`);
+          ctx.io.out(lines.join('\n'));
+        }
+        return d.status === 'FAILED' ? EXIT_FAILURE : EXIT_OK;
+      }
+      case 'stop': {
+        const runId = needId();
+        await client.workflow.getHandle(runId).signal(STOP_SIGNAL, { reason: values.reason ?? 'stopped from the CLI' });
+        ctx.io.err(`asked ${runId} to stop: it finishes the current round, keeps the best checkpoint and registers it\n`);
+        return EXIT_OK;
+      }
+      case 'report': {
+        const d = await details(client, needId());
+        const text = report(d);
+        if (values.output) {
+          await fsp.writeFile(path.resolve(ctx.cwd, values.output), text);
+          ctx.io.err(`wrote ${values.output}\n`);
+        } else ctx.io.out(text);
+        return EXIT_OK;
+      }
+      default:
+        throw new BadInputError(`runs: unknown subcommand ${JSON.stringify(sub)}\n${USAGE}`);
+    }
+  });
+}
+
+function report(d: RunDetails): string {
+  const history = d.result?.history ?? d.progress?.history ?? [];
+  const metricNames = [...new Set(history.flatMap((h) => Object.keys(h.metrics)))];
+  const rows = history.map((h) => `| ${h.epoch + 1} | ${h.step} | ${metricNames.map((m) => (h.metrics[m] ?? NaN).toPrecision(5)).join(' | ')} |`);
+  const trainers = d.progress?.trainers ?? {};
+  return [
+    `# Training run ${d.workflowId}`,
+    '',
+    `- status: ${d.status}`,
+    `- model: ${d.result?.model ? `${d.result.model.name}@${d.result.model.version}` : (d.model ?? '-')}`,
+    `- dataset: ${d.dataset ?? (d.result ? `${d.result.dataset.name}@${d.result.dataset.digest}` : '-')}`,
+    `- started: ${d.startTime}${d.closeTime ? `, closed: ${d.closeTime}` : ''}`,
+    ...(d.result ? [`- rounds: ${d.result.rounds}, epochs: ${d.result.epochs}`, `- samples/s: ${d.result.samplesPerSec.toFixed(1)}`, `- orchestration overhead: ${(d.result.overheadFraction * 100).toFixed(1)}%`, `- weights sha256: ${d.result.weightsSha256}`] : []),
+    ...(d.error ? [`- error: ${d.error}`] : []),
+    '',
+    '## Epochs',
+    '',
+    `| epoch | step | ${metricNames.join(' | ')} |`,
+    `|---|---|${metricNames.map(() => '---').join('|')}|`,
+    ...rows,
+    ...(Object.keys(trainers).length ? ['', '## Trainers', '', '| worker | rounds | compute ms | samples |', '|---|---|---|---|', ...Object.entries(trainers).map(([k, v]) => `| ${k} | ${v.rounds} | ${v.computeMs} | ${v.samples} |`)] : []),
+    '',
+  ].join('\n');
+}
