@@ -1,0 +1,169 @@
+/**
+ * `pnpm bench:backends`: ms per training batch of the same LSTM and GRU on every seqtrain backend
+ * that runs here, against PyTorch (the baseline) and Keras in the same run. Each system runs in its
+ * own process, one after another, so that none competes with another for the cores.
+ * Human table on stderr; one JSON object (CLI.md, Benchmarks) on stdout.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BACKEND_PREFERENCE } from '@seqtrain/backend';
+import { errorMessage, loadConfig } from '@seqtrain/contracts';
+import { ensureBenchVenv } from './python-env';
+import { CELLS, SHAPE, type Cell, type TimingPlan } from './rnn-step';
+
+const BASELINE = 'pytorch-cpu';
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const log = (msg: string): void => void process.stderr.write(`${msg}\n`);
+
+/** Every system gets the same plan; the JS cpu backend (~1 s a batch) just fits fewer steps in. */
+const PLAN: TimingPlan = { warmup: 2, minIters: 3, maxIters: 30, budgetMs: 8_000 };
+
+interface Row {
+  system: string;
+  cell: Cell;
+  msPerBatch: number;
+  iterations: number;
+}
+
+interface Line {
+  system?: string;
+  cell?: Cell;
+  msPerBatch?: number;
+  iterations?: number;
+  unavailable?: string;
+}
+
+const config = loadConfig(process.env);
+/**
+ * One thread budget for every system (SEQTRAIN_THREADS, else all cores): intra-op threads, one
+ * inter-op thread. Oversubscribed spin-waiting threads make multi-threaded timings swing wildly on a
+ * busy machine, so on a shared box SEQTRAIN_THREADS=1 gives the steadier comparison.
+ */
+const threads = config.threads ?? availableParallelism();
+const rows: Row[] = [];
+const notes: string[] = [];
+
+try {
+  const python = await ensureBenchVenv(config.cacheDir, log);
+  const pyConfig = JSON.stringify({ shape: SHAPE, plan: PLAN, cells: CELLS, threads });
+  for (const framework of ['torch', 'keras']) {
+    log(`bench: ${framework} ...`);
+    await collect(python, [join(ROOT, 'bench', 'python', 'rnn_bench.py'), framework, pyConfig], framework, {
+      ...process.env,
+      TF_CPP_MIN_LOG_LEVEL: '2',
+    });
+  }
+} catch (err) {
+  notes.push(`python baselines: ${errorMessage(err)}`);
+}
+
+for (const backend of BACKEND_PREFERENCE) {
+  log(`bench: seqtrain-${backend} ...`);
+  const args = [
+    '--import',
+    'tsx',
+    join(ROOT, 'bench', 'src', 'backend-child.ts'),
+    backend,
+    JSON.stringify(PLAN),
+    String(threads),
+  ];
+  await collect(process.execPath, args, `seqtrain-${backend}`, process.env).catch((err: unknown) => {
+    notes.push(`seqtrain-${backend}: ${errorMessage(err)}`);
+  });
+}
+
+const baseline = new Map(rows.filter((r) => r.system === BASELINE).map((r) => [r.cell, r.msPerBatch]));
+const results = rows.map((r) => {
+  const base = baseline.get(r.cell);
+  return {
+    system: r.system,
+    cell: r.cell,
+    msPerBatch: round(r.msPerBatch),
+    ratioToBaseline: base === undefined ? null : round(r.msPerBatch / base),
+  };
+});
+printTable(results, rows);
+for (const n of notes) log(`note: ${n}`);
+console.log(
+  JSON.stringify({ bench: 'backends', machine: machine(), shape: SHAPE, results, baseline: BASELINE }),
+);
+
+/** Runs one system's process and keeps its JSON lines; `unavailable` becomes a note, not a row. */
+async function collect(cmd: string, args: string[], system: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const { code, stdout, stderr } = await runChild(cmd, args, env);
+  for (const text of stdout.split('\n').filter((l) => l.startsWith('{'))) {
+    const line = JSON.parse(text) as Line;
+    if (line.unavailable !== undefined) notes.push(`${system} skipped: ${line.unavailable}`);
+    else if (line.cell !== undefined && line.msPerBatch !== undefined) {
+      rows.push({
+        system: line.system ?? system,
+        cell: line.cell,
+        msPerBatch: line.msPerBatch,
+        iterations: line.iterations ?? 0,
+      });
+    }
+  }
+  if (code !== 0) throw new Error(`exited with ${code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
+}
+
+function runChild(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function printTable(
+  results: { system: string; cell: string; msPerBatch: number; ratioToBaseline: number | null }[],
+  raw: Row[],
+): void {
+  log('');
+  log(
+    `LSTM/GRU training step, T=${SHAPE.timeSteps} B=${SHAPE.batch} I=${SHAPE.inputs} H=${SHAPE.units}, Adam + MSE (median of timed steps)`,
+  );
+  log(
+    `${'system'.padEnd(24)}${'cell'.padEnd(6)}${'ms/batch'.padStart(10)}${`x ${BASELINE}`.padStart(16)}${'steps'.padStart(7)}`,
+  );
+  results.forEach((r, i) => {
+    const ratio = r.ratioToBaseline === null ? '-' : r.ratioToBaseline.toFixed(2);
+    log(
+      `${r.system.padEnd(24)}${r.cell.padEnd(6)}${r.msPerBatch.toFixed(1).padStart(10)}${ratio.padStart(16)}${String(raw[i]?.iterations ?? '').padStart(7)}`,
+    );
+  });
+}
+
+function machine(): { cpus: number; cpuModel: string; gpu: string | null; loadAverage: number } {
+  const list = cpus();
+  // The 1-minute load at the end says whether other work shared the cores during the run.
+  return {
+    cpus: list.length,
+    cpuModel: list[0]?.model.trim() ?? 'unknown',
+    gpu: nvidiaGpu(),
+    loadAverage: round(loadavg()[0] ?? 0),
+  };
+}
+
+function nvidiaGpu(): string | null {
+  const dir = '/proc/driver/nvidia/gpus';
+  if (!existsSync(dir)) return null;
+  const names = readdirSync(dir).map((id) =>
+    /Model:\s*(.+)/.exec(readFileSync(join(dir, id, 'information'), 'utf8'))?.[1]?.trim(),
+  );
+  return names.filter((n) => n !== undefined).join(', ') || null;
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}
