@@ -88,7 +88,14 @@ const results = rows.map((r) => {
 printTable(results, rows);
 for (const n of notes) log(`note: ${n}`);
 console.log(
-  JSON.stringify({ bench: 'backends', machine: machine(), shape: SHAPE, results, baseline: BASELINE }),
+  JSON.stringify({
+    bench: 'backends',
+    machine: machine(),
+    shape: SHAPE,
+    threads,
+    results,
+    baseline: BASELINE,
+  }),
 );
 
 /** Runs one system's process and keeps its JSON lines; `unavailable` becomes a note, not a row. */
@@ -131,7 +138,8 @@ function printTable(
 ): void {
   log('');
   log(
-    `LSTM/GRU training step, T=${SHAPE.timeSteps} B=${SHAPE.batch} I=${SHAPE.inputs} H=${SHAPE.units}, Adam + MSE (median of timed steps)`,
+    `LSTM/GRU training step, T=${SHAPE.timeSteps} B=${SHAPE.batch} I=${SHAPE.inputs} H=${SHAPE.units}, Adam + MSE, ` +
+      `${threads} intra-op thread(s) each (median of timed steps)`,
   );
   log(
     `${'system'.padEnd(24)}${'cell'.padEnd(6)}${'ms/batch'.padStart(10)}${`x ${BASELINE}`.padStart(16)}${'steps'.padStart(7)}`,
