@@ -460,17 +460,25 @@ function runLogged(
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const tail: string[] = [];
-    const onData = (d: Buffer): void => {
-      for (const line of d.toString().split('\n')) {
-        if (line.trim() === '') continue;
-        // Chatter is kept out of the log but stays in the tail that an error message carries.
-        if (o.quiet?.test(line.trim()) !== true) o.log(`  ${o.prefix}: ${line}`);
-        tail.push(line);
-        if (tail.length > 20) tail.shift();
-      }
+    const emit = (line: string): void => {
+      if (line.trim() === '') return;
+      // Chatter is kept out of the log but stays in the tail that an error message carries.
+      if (o.quiet?.test(line.trim()) !== true) o.log(`  ${o.prefix}: ${line}`);
+      tail.push(line);
+      if (tail.length > 20) tail.shift();
     };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
+    // Tools write partial lines (node-pre-gyp prints "node-pre-gyp", " info", ... as separate writes).
+    const splitter = (): ((d: Buffer) => void) => {
+      let partial = '';
+      child.on('close', () => emit(partial));
+      return (d) => {
+        const lines = (partial + d.toString()).split('\n');
+        partial = lines.pop() ?? '';
+        lines.forEach(emit);
+      };
+    };
+    child.stdout.on('data', splitter());
+    child.stderr.on('data', splitter());
     child.on('error', (err) =>
       reject(new SeqtrainError(`cannot run ${cmd}: ${errorMessage(err)}`, { cause: err })),
     );
