@@ -24,6 +24,11 @@ function libraryVersions(b: unknown): Record<string, string> {
   return out;
 }
 
+/** Cards hold finite numbers only (e.g. no train_loss of a run stopped before its first round). */
+function finite(metrics: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(metrics).filter(([, v]) => Number.isFinite(v)));
+}
+
 export function createRegisterActivities({ store, registry }: RegisterDeps) {
   return {
     async registerRunModel(input: RegisterRunModelInput): Promise<{ name: string; version: number }> {
@@ -37,7 +42,7 @@ export function createRegisterActivities({ store, registry }: RegisterDeps) {
         card: {
           spec: spec,
           hyperparameters: { task: spec.task, model: spec.model, training: spec.training, workers: spec.workers, paramCount: input.plan.paramCount, signature: manifest.signature },
-          metrics: { ...input.metrics, rounds: input.stats.rounds, epochs: input.stats.epochs, samplesPerSec: input.stats.samplesPerSec, overheadFraction: input.stats.overheadFraction },
+          metrics: { ...finite(input.metrics), rounds: input.stats.rounds, epochs: input.stats.epochs, samplesPerSec: input.stats.samplesPerSec, overheadFraction: input.stats.overheadFraction },
           dataset: { name: input.plan.datasetName, digest: input.plan.datasetDigest },
           codeVersion: input.codeVersion ?? 'unknown',
           workflowId: input.workflowId,

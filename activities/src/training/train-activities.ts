@@ -27,6 +27,7 @@ import {
   applyGradients,
   applyLocalUpdates,
   averageGradients,
+  buildModel,
   computeGradients,
   decodeGradients,
   decodeLocalUpdate,
@@ -63,6 +64,26 @@ function heartbeat(details?: unknown): void {
   } catch (err) {
     if (err instanceof CancelledFailure) throw err;
     // Outside an activity context (direct calls in tests): nothing to report to.
+  }
+}
+
+/**
+ * Heartbeats every few seconds while an activity waits for the compute slot or for S3, so that a
+ * queued activity is not mistaken for a dead one. A dead process stops heartbeating, and so does
+ * one stuck inside a synchronous kernel: both are still detected within the heartbeat timeout.
+ */
+async function keepAlive<T>(fn: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const ctx = Context.current();
+    timer = setInterval(() => ctx.heartbeat(), 5_000);
+  } catch {
+    // not inside an activity
+  }
+  try {
+    return await fn();
+  } finally {
+    if (timer) clearInterval(timer);
   }
 }
 
@@ -128,20 +149,27 @@ export function createTrainerActivities(deps: TrainingDeps) {
 
   return {
     async initCheckpoint(input: InitCheckpointInput): Promise<InitCheckpointResult> {
-      return slot.run(async () => {
-        const { m } = await context(input.planKey, input.spec);
-        if (!(await store.head(input.outputKey))) {
-          const c = initCheckpoint(m, input.spec.training);
-          await store.put(input.outputKey, encodeCheckpoint(c));
-          cache.remember(input.outputKey, c);
+      return keepAlive(() => slot.run(async () => {
+        const { manifest } = await context(input.planKey, input.spec);
+        // A freshly built model: the cached one holds whatever weights its last use left behind,
+        // and checkpoint 0 must be the seeded initialisation.
+        const fresh = buildModel(input.spec.model, input.spec.task, manifest.signature, input.spec.training.seed);
+        try {
+          if (!(await store.head(input.outputKey))) {
+            const c = initCheckpoint(fresh, input.spec.training);
+            await store.put(input.outputKey, encodeCheckpoint(c));
+            cache.remember(input.outputKey, c);
+          }
+          return { checkpointKey: input.outputKey, paramCount: fresh.size, specHash: fresh.specHash, backend };
+        } finally {
+          fresh.dispose();
         }
-        return { checkpointKey: input.outputKey, paramCount: m.size, specHash: m.specHash, backend };
-      });
+      }));
     },
 
     async computeGradients(input: ComputeGradientsInput): Promise<ComputeGradientsResult> {
       heartbeat({ phase: 'queued' });
-      return slot.run(async () => {
+      return keepAlive(() => slot.run(async () => {
         const t = input.spec.training;
         const { manifest, plan, m } = await context(input.planKey, input.spec);
         const rows = await cache.rows(manifest, plan, input.planKey, input.shard, () => heartbeat({ phase: 'loading shard' }));
@@ -183,12 +211,12 @@ export function createTrainerActivities(deps: TrainingDeps) {
         heartbeat({ phase: 'uploading' });
         await store.put(input.outputKey, bytes);
         return { key: input.outputKey, sampleCount, loss: sampleCount > 0 ? lossSum / sampleCount : 0, computeMs, workerId, backend };
-      });
+      }));
     },
 
     async applyGradients(input: ApplyGradientsInput): Promise<ApplyGradientsResult> {
       heartbeat();
-      return slot.run(async () => {
+      return keepAlive(() => slot.run(async () => {
         const sidecar = `${input.outputKey}.json`;
         // A retry after the checkpoint was written returns the recorded result: the gradient
         // objects it was computed from may already be gone.
@@ -238,12 +266,12 @@ export function createTrainerActivities(deps: TrainingDeps) {
         const obsolete = [...input.partKeys, ...input.deleteKeys.flatMap((k) => [k, `${k}.json`])];
         await store.deleteMany(obsolete);
         return result;
-      });
+      }));
     },
 
     async evaluate(input: EvaluateInput): Promise<EvaluateResult> {
       heartbeat();
-      return slot.run(async () => {
+      return keepAlive(() => slot.run(async () => {
         const { manifest, plan, m } = await context(input.planKey, input.spec);
         const rows = await cache.rows(manifest, plan, input.planKey, -1, () => heartbeat({ phase: 'loading validation rows' }));
         const checkpoint = await cache.checkpoint(input.checkpointKey);
@@ -252,19 +280,19 @@ export function createTrainerActivities(deps: TrainingDeps) {
         const r = evaluate(m, chunks(rows, 256));
         const metrics = { ...r.metrics, ...regressionUnits(manifest.signature, input.spec.task, rows, r.metrics) };
         return { loss: r.loss, count: r.count, metrics, computeMs: Date.now() - started };
-      });
+      }));
     },
 
     async exportModel(input: ExportModelInput): Promise<ExportModelResult> {
       heartbeat();
-      return slot.run(async () => {
+      return keepAlive(() => slot.run(async () => {
         const { m } = await context(input.planKey, input.spec);
         const checkpoint = await cache.checkpoint(input.checkpointKey);
         setFlatWeights(m, checkpoint.weights);
         const prefix = `${runKeys.model(input.runId)}/`;
         const files = await exportLayersModel(store, prefix, m.model);
         return { modelPrefix: prefix, weightsSha256: sha256Hex(checkpoint.weights), files };
-      });
+      }));
     },
   };
 }

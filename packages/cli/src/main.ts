@@ -14,6 +14,7 @@ import { runRunsCommand } from './commands/runs';
 import { runDatasetCommand } from './commands/dataset';
 import { runModelsCommand } from './commands/models';
 import { runRegistryCommand } from './commands/registry';
+import { runPredict } from './commands/predict';
 
 const COMMANDS: Record<string, { handler: CommandHandler; summary: string }> = {
   up: { handler: runUp, summary: 'start the embedded stack (Temporal dev server, local S3, workers)' },
@@ -26,6 +27,7 @@ const COMMANDS: Record<string, { handler: CommandHandler; summary: string }> = {
   runs: { handler: runRunsCommand, summary: 'list | show ID | stop ID | report ID: training runs' },
   models: { handler: runModelsCommand, summary: 'list | show | promote | rollback | history | pull: the model registry' },
   registry: { handler: runRegistryCommand, summary: 'serve [--port P]: the registry HTTP API' },
+  predict: { handler: runPredict, summary: 'predict NAME@REF --input FILE|-: inference with a registered model' },
 };
 
 function usage(): string {

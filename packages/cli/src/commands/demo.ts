@@ -1,44 +1,121 @@
 /**
- * `seqtrain demo`: brings up the embedded stack (unless it is already up), runs the end-to-end
- * pipeline on it, and stops what it started.
+ * `seqtrain demo`: the whole product on the embedded stack, on real data (vega-datasets'
+ * Seattle weather): bring the stack up, import the dataset to Arrow on S3, train an LSTM on two
+ * trainer processes, register it, promote it to `production`, serve the registry over HTTP and
+ * load the model from it with tf.loadLayersModel to forecast tomorrow. Stops what it started.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
-import { ORCHESTRATOR_QUEUE } from '@seqtrain/contracts';
-import type { smokeWorkflow } from '@seqtrain/workflows';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '@seqtrain/backend';
+import { DatasetSignatureSchema, ORCHESTRATOR_QUEUE, parseTrainSpec, TRAIN_WORKFLOW_TYPE } from '@seqtrain/contracts';
+import { importDataset, parseCsv } from '@seqtrain/dataset';
+import { InProcessCoordinator, ModelRegistry, parseRegistryTokens, RegistryReader, startRegistryServer, TemporalCoordinator } from '@seqtrain/registry';
+import type { trainModel } from '@seqtrain/workflows';
 import { EXIT_FAILURE, EXIT_OK, type CliContext } from '../context';
 import { readStates } from '../stack-state';
+import { withClient } from '../temporal-client';
 import { ensureStack, stopStack } from './stack';
+import { describeFailure, followRun, summaryText } from './train';
+
+const WINDOW = 14;
+const FEATURES = ['temp_max', 'temp_min', 'precipitation', 'wind'];
 
 export async function runDemo(argv: string[], ctx: CliContext): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { keep: { type: 'boolean', default: false }, trainers: { type: 'string', default: '2' } }, strict: true });
+  const { values } = parseArgs({ args: argv, options: { keep: { type: 'boolean', default: false }, trainers: { type: 'string', default: '2' }, epochs: { type: 'string', default: '6' } }, strict: true });
   const log = (m: string): void => ctx.io.err(`${m}\n`);
   const wasRunning = (await readStates(ctx.config.home)).some((s) => s.kind === 'temporal');
-  log('== 1/2 starting the embedded stack');
-  await ensureStack(ctx, Number(values.trainers));
+  const trainers = Number(values.trainers);
   try {
-    log('\n== 2/2 smoke workflow: Temporal -> worker activity -> S3 write + read');
-    const connection = await Connection.connect({ address: ctx.config.temporal.address });
-    try {
-      const client = new Client({ connection, namespace: ctx.config.temporal.namespace });
-      const key = `demo/smoke-${randomUUID()}.txt`;
-      const text = `hello from seqtrain at ${new Date().toISOString()}`;
-      const result = await client.workflow.execute<typeof smokeWorkflow>('smokeWorkflow', {
-        taskQueue: ORCHESTRATOR_QUEUE,
-        workflowId: `demo-smoke-${randomUUID()}`,
-        args: [{ key, text }],
-      });
-      if (result.readBack !== text) {
-        log(`smoke workflow read back ${JSON.stringify(result.readBack)}, expected ${JSON.stringify(text)}`);
-        return EXIT_FAILURE;
-      }
-      log(`wrote and read s3://${ctx.config.s3.bucket}/${result.key} (${result.bytes} bytes, sha256 ${result.sha256.slice(0, 12)}...)`);
-    } finally {
-      await connection.close();
+    log('== 1/6 starting the embedded stack (Temporal dev server, local S3, orchestrator, trainers)');
+    await ensureStack(ctx, trainers);
+
+    log('\n== 2/6 importing Seattle weather (vega-datasets) as an Arrow dataset on S3');
+    const csvPath = createRequire(path.join(ctx.cwd, 'package.json')).resolve('vega-datasets/data/seattle-weather.csv');
+    const store = ctx.store();
+    const imported = await importDataset(store, {
+      source: csvPath,
+      name: 'seattle-weather',
+      kind: 'timeseries',
+      timeColumn: 'date',
+      valueColumns: FEATURES,
+      targetColumn: 'temp_max',
+      window: WINDOW,
+      horizon: 1,
+      normalize: 'last-value',
+      valFraction: 0.15,
+      log: (m) => log(`  ${m}`),
+    });
+    log(`  ${imported.name}@${imported.digest.slice(0, 12)}: ${imported.trainRows} training and ${imported.valRows} validation windows, ${imported.bytes} bytes`);
+
+    log(`\n== 3/6 training an LSTM forecaster on ${trainers} trainer processes (exact synchronous gradient averaging)`);
+    const spec = parseTrainSpec({
+      name: 'weather-forecast',
+      dataset: `seattle-weather@${imported.digest}`,
+      task: 'regression',
+      model: { cell: 'lstm', units: [32] },
+      training: { optimizer: { name: 'adam', learningRate: 0.01 }, batchSize: 32, epochs: Number(values.epochs), seed: 42 },
+      workers: Math.max(1, trainers),
+    });
+    const workflowId = `demo-train-${randomUUID().slice(0, 8)}`;
+    const result = await withClient(ctx, async (client) => {
+      await client.workflow.start<typeof trainModel>(TRAIN_WORKFLOW_TYPE, { taskQueue: ORCHESTRATOR_QUEUE, workflowId, args: [{ spec, codeVersion: 'demo', actor: 'demo' }] });
+      log(`  run ${workflowId} (watch it in the Temporal UI at http://127.0.0.1:${ctx.config.temporal.uiPort})`);
+      return followRun(ctx, client, workflowId, true);
+    }).catch((err: unknown) => {
+      throw new Error(`training failed: ${describeFailure(err)}`, { cause: err });
+    });
+    log(summaryText(result));
+    const mae = result.metrics.val_mae_units;
+    const persistence = result.metrics.val_persistence_mae_units;
+    if (mae !== undefined && persistence !== undefined) {
+      log(`  validation MAE ${mae.toFixed(2)} °C vs ${persistence.toFixed(2)} °C for "tomorrow = today": ${mae < persistence ? 'the model wins' : 'persistence wins this time'}`);
     }
-    log('\ndemo finished');
+    if (!result.model) throw new Error('the run registered no model');
+
+    log(`\n== 4/6 promoting ${result.model.name}@${result.model.version} to production`);
+    await withClient(ctx, async (client) => {
+      const registry = new ModelRegistry(store, new TemporalCoordinator(client));
+      const event = await registry.promote(result.model!.name, 'production', result.model!.version, { reason: 'demo: beats persistence on validation', actor: 'demo', workflowId });
+      log(`  production: ${event.from ?? 'none'} -> ${event.to} (event ${event.seq})`);
+    });
+
+    log('\n== 5/6 serving the registry over HTTP (bearer tokens) and loading the model with tf.loadLayersModel');
+    const token = randomBytes(16).toString('hex');
+    // The token is read-only, so the in-process coordinator never writes here.
+    const server = await startRegistryServer({ registry: new ModelRegistry(store, new InProcessCoordinator(store)), tokens: parseRegistryTokens(`${token}:read`), port: 0, host: '127.0.0.1' });
+    try {
+      await initBackend({ backend: ctx.config.backend });
+      const url = `${server.url}/v1/models/weather-forecast/aliases/production/model.json`;
+      const model = await tf.loadLayersModel(url, { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+      log(`  loaded ${url}`);
+
+      log('\n== 6/6 forecasting the last day of the data from the 14 days before it');
+      const { rows, header } = parseCsv(await import('node:fs').then((fs) => fs.promises.readFile(csvPath, 'utf8')), csvPath);
+      const cols = FEATURES.map((c) => header.indexOf(c));
+      const series = rows.map((r) => cols.map((k) => Number(r[k])));
+      const windowRows = series.slice(-WINDOW - 1, -1);
+      const actual = series.at(-1)![0]!;
+      const card = (await new RegistryReader(store).resolve('weather-forecast@production')).card;
+      const signature = DatasetSignatureSchema.parse((card.hyperparameters as { signature: unknown }).signature);
+      const norm = signature.normalization!;
+      const last = windowRows.at(-1)!;
+      const x = tf.tensor3d([windowRows.map((r) => r.map((v, f) => (v - last[f]!) / norm.std[f]!))]);
+      const scaled = (model.predict(x) as tf.Tensor).dataSync()[0]!;
+      const predicted = last[0]! + scaled * norm.targetStd;
+      tf.dispose([x]);
+      log(`  ${rows.at(-1)![header.indexOf('date')]}: predicted max ${predicted.toFixed(1)} °C, actual ${actual.toFixed(1)} °C, yesterday ${last[0]!.toFixed(1)} °C`);
+      model.dispose();
+    } finally {
+      await server.close();
+    }
+    log('\ndemo finished: `seqtrain models show weather-forecast@production` and `seqtrain runs list` show what it made');
     return EXIT_OK;
+  } catch (err) {
+    log(`\ndemo failed: ${(err as Error).message}`);
+    return EXIT_FAILURE;
   } finally {
     if (!wasRunning && !values.keep) {
       log('stopping the stack the demo started (pass --keep to leave it running)');

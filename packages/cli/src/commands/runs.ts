@@ -3,12 +3,12 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
-import { BadInputError, PROGRESS_QUERY, STOP_SIGNAL, TRAIN_WORKFLOW_TYPE, type TrainProgress, type TrainResult } from '@seqtrain/contracts';
+import { BadInputError, PAUSE_SIGNAL, PROGRESS_QUERY, RESUME_SIGNAL, STOP_SIGNAL, TRAIN_WORKFLOW_TYPE, type TrainProgress, type TrainResult } from '@seqtrain/contracts';
 import { EXIT_FAILURE, EXIT_OK, type CliContext } from '../context';
 import { progressLine } from '../progress-view';
 import { withClient } from '../temporal-client';
 
-const USAGE = 'usage: seqtrain runs list [--json] | show ID [--json] | stop ID [--reason TEXT] | report ID [-o FILE]';
+const USAGE = 'usage: seqtrain runs list [--json] | show ID [--json] | stop ID [--reason TEXT] | pause ID | resume ID | report ID [-o FILE]';
 
 function attr(d: WorkflowExecutionDescription, name: string): string | undefined {
   const v = (d.searchAttributes as Record<string, unknown[] | undefined>)[name]?.[0];
@@ -80,7 +80,7 @@ export async function runRunsCommand(argv: string[], ctx: CliContext): Promise<n
     return id;
   };
   return withClient(ctx, async (client) => {
-    switch (sub) {
+    switch (sub ?? '') {
       case 'list': {
         const runs: RunDetails[] = [];
         const limit = Number(values.limit);
@@ -116,6 +116,13 @@ export async function runRunsCommand(argv: string[], ctx: CliContext): Promise<n
         const runId = needId();
         await client.workflow.getHandle(runId).signal(STOP_SIGNAL, { reason: values.reason ?? 'stopped from the CLI' });
         ctx.io.err(`asked ${runId} to stop: it finishes the current round, keeps the best checkpoint and registers it\n`);
+        return EXIT_OK;
+      }
+      case 'pause':
+      case 'resume': {
+        const runId = needId();
+        await client.workflow.getHandle(runId).signal(sub === 'pause' ? PAUSE_SIGNAL : RESUME_SIGNAL);
+        ctx.io.err(sub === 'pause' ? `asked ${runId} to pause after the current round\n` : `asked ${runId} to resume\n`);
         return EXIT_OK;
       }
       case 'report': {

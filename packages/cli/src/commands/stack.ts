@@ -157,7 +157,10 @@ async function startWorker(ctx: CliContext, role: 'orchestrator' | 'trainer', lo
   child.once('exit', (code) => (exited = code));
   // The worker writes its state file once it polls its task queues.
   await waitFor(`${role} worker ${id}`, async () => {
-    if (exited !== undefined) throw new Error(`${role} worker ${id} exited with ${exited}; see ${logFile}`);
+    if (exited !== undefined) {
+      const tail = (await fsp.readFile(logFile, 'utf8').catch(() => '')).trim().split('\n').slice(-8).join('\n');
+      throw new Error(`${role} worker ${id} exited with ${exited}; see ${logFile}${tail ? `; its last lines:\n${tail}` : ''}`);
+    }
     return (await readStates(ctx.config.home)).some((s) => s.name === id);
   }, 180_000, 300);
   log(`${role} worker ${id} started (pid ${child.pid}, log ${logFile})`);

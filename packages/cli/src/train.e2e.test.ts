@@ -1,0 +1,183 @@
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TrainProgress, TrainResult } from '@seqtrain/contracts';
+import { createBlobStore } from '@seqtrain/storage';
+import { loadConfig } from '@seqtrain/contracts';
+import { cli, json, privateStackEnv } from './test-cli';
+
+// Tier 4: the CLI as a user runs it, two trainer processes, and faults injected into the stack.
+const repoRoot = path.resolve(import.meta.dirname, '../../..');
+
+interface StatusJson {
+  temporal: { pid: number } | null;
+  s3: { pid: number } | null;
+  workers: { name: string; role: string; pid: number }[];
+}
+
+describe('seqtrain train on the embedded stack', () => {
+  let env: Record<string, string>;
+  let home: string;
+  let specFile: string;
+  let connection: Connection;
+  let client: Client;
+
+  const spec = (overrides: Record<string, unknown> = {}): string =>
+    JSON.stringify({
+      name: 'weather-e2e',
+      dataset: 'seattle-weather',
+      task: 'regression',
+      model: { cell: 'lstm', units: [32] },
+      training: { optimizer: { name: 'adam', learningRate: 0.01 }, batchSize: 32, epochs: 4, seed: 11 },
+      workers: 2,
+      ...overrides,
+    });
+
+  async function status(): Promise<StatusJson> {
+    return json<StatusJson>(await cli(['status', '--json'], env));
+  }
+
+  async function startDetached(file: string, id: string): Promise<void> {
+    const r = await cli(['train', '-c', file, '--detach', '--json', '--id', id], env);
+    expect(r.code, r.stderr).toBe(0);
+  }
+
+  async function waitForRounds(id: string, rounds: number): Promise<void> {
+    const handle = client.workflow.getHandle(id);
+    for (;;) {
+      const p = await handle.query<TrainProgress>('progress').catch(() => undefined);
+      if (p && p.rounds >= rounds) return;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  /** Waits for the result across server restarts. */
+  async function result(id: string): Promise<TrainResult> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const c = await Connection.connect({ address: env.SEQTRAIN_TEMPORAL_ADDRESS! });
+        try {
+          return (await new Client({ connection: c }).workflow.getHandle(id).result()) as TrainResult;
+        } finally {
+          await c.close();
+        }
+      } catch (err) {
+        if (attempt > 120 || (err as Error).name === 'WorkflowFailedError') throw err;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  beforeAll(async () => {
+    ({ env, home } = await privateStackEnv('seqtrain-train-e2e-'));
+    const up = await cli(['up', '--detach', '--trainers', '2'], env);
+    expect(up.code, up.stderr).toBe(0);
+    const imported = await cli(
+      ['dataset', 'import', 'npm:vega-datasets/seattle-weather.csv', '--name', 'seattle-weather', '--kind', 'timeseries', '--time-column', 'date', '--value-columns', 'temp_max,temp_min,precipitation,wind', '--target-column', 'temp_max', '--window', '14', '--horizon', '1', '--normalize', 'last-value', '--json'],
+      env,
+      repoRoot,
+    );
+    expect(imported.code, imported.stderr).toBe(0);
+    specFile = path.join(home, 'spec.json');
+    await fsp.writeFile(specFile, spec());
+    connection = await Connection.connect({ address: env.SEQTRAIN_TEMPORAL_ADDRESS! });
+    client = new Client({ connection });
+  }, 300_000);
+
+  afterAll(async () => {
+    await connection?.close();
+    await cli(['down'], env);
+    await fsp.rm(home, { recursive: true, force: true });
+  });
+
+  let reference: TrainResult;
+
+  it('trains with 2 trainer processes and beats the persistence baseline', async () => {
+    const r = await cli(['train', '-c', specFile, '--workers', '2', '--json', '--id', 'reference'], env);
+    expect(r.code, r.stderr).toBe(0);
+    reference = json<TrainResult>(r);
+    expect(reference.status).toBe('completed');
+    expect(reference.metrics.val_mae_units).toBeLessThan(reference.metrics.val_persistence_mae_units!);
+    expect(Object.keys(reference.trainers)).toHaveLength(2);
+    expect(reference.model?.name).toBe('weather-e2e');
+    expect(reference.overheadFraction).toBeGreaterThanOrEqual(0);
+    expect(reference.overheadFraction).toBeLessThan(1);
+  }, 600_000);
+
+  it('survives a trainer killed with SIGKILL mid-run, with identical weights', async () => {
+    await startDetached(specFile, 'kill-trainer');
+    await waitForRounds('kill-trainer', 5);
+    const victim = (await status()).workers.find((w) => w.role === 'trainer')!;
+    process.kill(victim.pid, 'SIGKILL');
+    // A replacement trainer joins, as an autoscaler would start one.
+    expect((await cli(['up', '--detach', '--trainers', '2'], env)).code).toBe(0);
+    const r = await result('kill-trainer');
+    expect(r.weightsSha256).toBe(reference.weightsSha256);
+    expect(r.rounds).toBe(reference.rounds);
+  }, 600_000);
+
+  it('survives a Temporal dev server restart mid-run', async () => {
+    await startDetached(specFile, 'restart-temporal');
+    await waitForRounds('restart-temporal', 5);
+    const temporal = (await status()).temporal!;
+    process.kill(temporal.pid, 'SIGTERM');
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await cli(['up', '--detach', '--trainers', '2'], env)).code).toBe(0);
+    await connection.close();
+    connection = await Connection.connect({ address: env.SEQTRAIN_TEMPORAL_ADDRESS! });
+    client = new Client({ connection });
+    const r = await result('restart-temporal');
+    expect(r.weightsSha256).toBe(reference.weightsSha256);
+  }, 600_000);
+
+  it('survives the S3 server being down for 10 s', async () => {
+    await startDetached(specFile, 's3-outage');
+    await waitForRounds('s3-outage', 5);
+    const s3 = (await status()).s3!;
+    process.kill(s3.pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 10_000));
+    expect((await cli(['up', '--detach', '--trainers', '2'], env)).code).toBe(0);
+    const r = await result('s3-outage');
+    expect(r.weightsSha256).toBe(reference.weightsSha256);
+    expect(r.rounds).toBe(reference.rounds);
+  }, 600_000);
+
+  it('fails fast on a spec that does not fit the dataset, leaving no model', async () => {
+    const bad = path.join(home, 'bad.json');
+    await fsp.writeFile(bad, spec({ name: 'weather-bad', task: 'classification' }));
+    const r = await cli(['train', '-c', bad, '--json', '--id', 'bad-spec'], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/task/);
+    expect(json<{ status: string; error: string }>(r)).toMatchObject({ status: 'failed' });
+    // No retry loop: every activity ran exactly once.
+    const history = await client.workflow.getHandle('bad-spec').fetchHistory();
+    const attempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+    expect(attempts).toEqual([1]);
+    const models = json<{ models: { name: string }[] }>(await cli(['models', 'list', '--json'], env));
+    expect(models.models.map((m) => m.name)).not.toContain('weather-bad');
+  }, 300_000);
+
+  it('fails fast on a corrupt dataset part, leaving no model artifacts', async () => {
+    // Import a copy, then flip one byte of its Arrow part in S3.
+    const imported = await cli(
+      ['dataset', 'import', 'npm:vega-datasets/seattle-weather.csv', '--name', 'weather-corrupt', '--kind', 'timeseries', '--time-column', 'date', '--value-columns', 'temp_max,temp_min', '--target-column', 'temp_max', '--window', '7', '--horizon', '1', '--json'],
+      env,
+      repoRoot,
+    );
+    expect(imported.code, imported.stderr).toBe(0);
+    const store = createBlobStore(loadConfig({ ...env, HOME: home }));
+    const part = (await store.list('datasets/weather-corrupt/')).find((b) => b.key.endsWith('.arrow'))!;
+    const bytes = await store.get(part.key);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+    await store.put(part.key, bytes);
+    const bad = path.join(home, 'corrupt.json');
+    await fsp.writeFile(bad, spec({ name: 'weather-corrupt-model', dataset: 'weather-corrupt' }));
+    const r = await cli(['train', '-c', bad, '--json', '--id', 'corrupt-data'], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/sha256|corrupt|checksum/i);
+    expect(await store.list('runs/corrupt-data/model/')).toEqual([]);
+    const models = json<{ models: { name: string }[] }>(await cli(['models', 'list', '--json'], env));
+    expect(models.models.map((m) => m.name)).not.toContain('weather-corrupt-model');
+  }, 300_000);
+});
