@@ -78,10 +78,10 @@ export function lossSum(task: Task, output: tf.Tensor, labels: tf.Tensor): LossS
     case 'regression': {
       // per example: mean squared error over its targets (horizon or steps)
       const perExample = tf.mean(tf.square(tf.sub(output, labels)), -1);
-      return { loss: tf.sum(perExample), count: labels.shape[0]! };
+      return { loss: tf.sum(perExample), count: labels.shape[0] };
     }
     case 'classification':
-      return { loss: tokenCrossEntropy(output, labels, undefined), count: labels.shape[0]! };
+      return { loss: tokenCrossEntropy(output, labels, undefined), count: labels.shape[0] };
     case 'generation':
     case 'seq2seq': {
       const mask = tf.cast(tf.notEqual(labels, 0), 'float32');

@@ -100,7 +100,7 @@ class Builder {
         // tfjs-layers 4.22 implements only resetAfter=false (bias [3*units]); see README in index.ts.
         return tf.layers.gru({ ...args, recurrentActivation: 'sigmoid' });
       case 'simpleRNN':
-        return tf.layers.simpleRNN(args) as unknown as RnnLayer;
+        return tf.layers.simpleRNN(args);
       default: {
         const never: never = cell;
         throw new Error(`unknown cell ${String(never)}`);
@@ -290,7 +290,7 @@ export function getFlatWeights(m: SeqModel): Float32Array {
   const out = new Float32Array(m.size);
   m.trainModel.weights.forEach((w, i) => {
     const data = w.read().dataSync();
-    out.set(data as Float32Array, m.weightSpecs[i]!.offset);
+    out.set(data, m.weightSpecs[i]!.offset);
   });
   return out;
 }

@@ -72,7 +72,7 @@ export function microBatchGradient(m: SeqModel, batch: SequenceBatch, dropoutSee
   vars.forEach((v, j) => {
     const g = grads[v.name];
     const s = m.weightSpecs[j]!;
-    if (g) into.set(g.dataSync() as Float32Array, offset + s.offset);
+    if (g) into.set(g.dataSync(), offset + s.offset);
     else into.fill(0, offset + s.offset, offset + s.offset + s.size);
   });
   tf.dispose(grads);

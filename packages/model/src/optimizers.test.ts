@@ -39,7 +39,7 @@ function tfjsReference(optimizer: tf.Optimizer): Float32Array {
 
 function ours(spec: OptimizerSpec): Float32Array {
   let state = initOptimizerState(spec, N);
-  let w = w0;
+  let w: Float32Array = w0;
   for (const g of grads) ({ weights: w, state } = optimizerStep(spec, state, w, g, spec.learningRate));
   return w;
 }
@@ -106,7 +106,7 @@ describe('checkpoints', () => {
 
   it('a damaged checkpoint is refused', () => {
     const bytes = encodeCheckpoint(start);
-    bytes[bytes.length - 40] ^= 1;
+    bytes[bytes.length - 40] = bytes[bytes.length - 40]! ^ 1;
     expect(() => decodeCheckpoint(bytes)).toThrow(CorruptDataError);
   });
 

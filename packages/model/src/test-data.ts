@@ -193,7 +193,13 @@ export function names(options: { maxLength: number; perClass: number; batchSize:
   const total = counts.reduce((a, b) => a + b, 0);
   let nll = 0;
   let n = 0;
-  for (const r of testRows) for (const t of r.y) if (t !== 0) (nll -= Math.log(counts[t]! / total), n++);
+  for (const r of testRows) {
+    for (const t of r.y) {
+      if (t === 0) continue;
+      nll -= Math.log(counts[t]! / total);
+      n++;
+    }
+  }
   return {
     signature: {
       kind: 'sequence',
@@ -241,7 +247,13 @@ export function cmudict(options: { count: number; srcLen: number; tgtLen: number
   const majority = freq.map((m) => [...m.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 2);
   let hit = 0;
   let n = 0;
-  for (const r of testRows) for (let j = 0; j < T; j++) if (r.y[j + 1] !== 0) (hit += r.y[j + 1] === majority[j] ? 1 : 0, n++);
+  for (const r of testRows) {
+    for (let j = 0; j < T; j++) {
+      if (r.y[j + 1] === 0) continue;
+      if (r.y[j + 1] === majority[j]) hit++;
+      n++;
+    }
+  }
   return {
     signature: { kind: 'seq2seq', x: { dtype: 'int32', shape: [options.srcLen] }, y: { dtype: 'int32', shape: [options.tgtLen] }, vocab: src, targetVocab: tgt },
     train: rowsToBatches(trainRows, [options.srcLen], [options.tgtLen], true, true, options.batchSize),
