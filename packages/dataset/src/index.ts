@@ -30,7 +30,7 @@ export type {
 export { tokenize, buildVocabulary, encodeText, decodeTokens } from './tokenizer';
 export type { TokenizerName } from './tokenizer';
 export { parseCsv } from './csv';
-export { BUILTIN_SOURCES } from './sources';
+export { BUILTIN_SOURCES, loadCsvSource } from './sources';
 export type { BuiltDataset, ExampleSet } from './examples';
 export type {
   SequenceBatch,

@@ -5,13 +5,11 @@
  * load the model from it with tf.loadLayersModel to forecast tomorrow. Stops what it started.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '@seqtrain/backend';
 import { DatasetSignatureSchema, ORCHESTRATOR_QUEUE, parseTrainSpec, TRAIN_WORKFLOW_TYPE } from '@seqtrain/contracts';
-import { importDataset, parseCsv } from '@seqtrain/dataset';
+import { importDataset, loadCsvSource, parseCsv } from '@seqtrain/dataset';
 import { InProcessCoordinator, ModelRegistry, parseRegistryTokens, RegistryReader, startRegistryServer, TemporalCoordinator } from '@seqtrain/registry';
 import type { trainModel } from '@seqtrain/workflows';
 import { EXIT_FAILURE, EXIT_OK, type CliContext } from '../context';
@@ -33,10 +31,11 @@ export async function runDemo(argv: string[], ctx: CliContext): Promise<number> 
     await ensureStack(ctx, trainers);
 
     log('\n== 2/6 importing Seattle weather (vega-datasets) as an Arrow dataset on S3');
-    const csvPath = createRequire(path.join(ctx.cwd, 'package.json')).resolve('vega-datasets/data/seattle-weather.csv');
+    const source = 'npm:vega-datasets/seattle-weather.csv';
     const store = ctx.store();
     const imported = await importDataset(store, {
-      source: csvPath,
+      source,
+      cwd: ctx.cwd,
       name: 'seattle-weather',
       kind: 'timeseries',
       timeColumn: 'date',
@@ -93,7 +92,8 @@ export async function runDemo(argv: string[], ctx: CliContext): Promise<number> 
       log(`  loaded ${url}`);
 
       log('\n== 6/6 forecasting the last day of the data from the 14 days before it');
-      const { rows, header } = parseCsv(await import('node:fs').then((fs) => fs.promises.readFile(csvPath, 'utf8')), csvPath);
+      const { file, text } = await loadCsvSource(source, ctx.cwd);
+      const { rows, header } = parseCsv(text, file);
       const cols = FEATURES.map((c) => header.indexOf(c));
       const series = rows.map((r) => cols.map((k) => Number(r[k])));
       const windowRows = series.slice(-WINDOW - 1, -1);

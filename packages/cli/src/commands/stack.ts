@@ -1,5 +1,6 @@
 /** `seqtrain up | down | status`: the embedded local stack of DESIGN.md. */
 import { closeSync, openSync, promises as fsp } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { isAlive, isPortOpen, resolveTemporalCli, startTemporal, checkTemporalHealth, waitFor } from '@seqtrain/local-stack';
@@ -120,9 +121,12 @@ export async function ensureStack(ctx: CliContext, trainers: number): Promise<St
     { role: 'trainer', count: trainers },
   ];
   const started: Promise<void>[] = [];
+  // Trainers split the cores instead of oversubscribing them, and all get the same thread
+  // count: TensorFlow's results depend on it in the last bits, and trainers must agree exactly.
+  const trainerThreads = config.threads ?? Math.max(1, Math.floor(os.cpus().length / Math.max(1, trainers)));
   for (const { role, count } of want) {
     const have = states.filter((s) => s.kind === 'worker' && s.role === role).length;
-    for (let i = have; i < count; i++) started.push(startWorker(ctx, role, log));
+    for (let i = have; i < count; i++) started.push(startWorker(ctx, role, log, role === 'trainer' ? { SEQTRAIN_THREADS: String(trainerThreads) } : {}));
   }
   await Promise.all(started);
   states = await readStates(home);
@@ -146,11 +150,11 @@ function describeBackend(b: unknown): string {
   return typeof b === 'object' && b !== null && 'name' in b ? String((b).name) : String(b);
 }
 
-async function startWorker(ctx: CliContext, role: 'orchestrator' | 'trainer', log: (m: string) => void): Promise<void> {
+async function startWorker(ctx: CliContext, role: 'orchestrator' | 'trainer', log: (m: string) => void, extraEnv: Record<string, string> = {}): Promise<void> {
   const id = `${role}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
   const logFile = path.join(logDir(ctx.config.home), `${id}.log`);
   const fd = openSync(logFile, 'a');
-  const child = spawnTs(cliMainPath(), ['worker', '--role', role, '--id', id], { detached: true, stdio: ['ignore', fd, fd], env: { ...ctx.env } });
+  const child = spawnTs(cliMainPath(), ['worker', '--role', role, '--id', id], { detached: true, stdio: ['ignore', fd, fd], env: { ...ctx.env, ...extraEnv } });
   closeSync(fd);
   child.unref();
   let exited: number | null | undefined;
