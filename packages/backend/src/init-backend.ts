@@ -8,6 +8,7 @@ import { dirname, sep } from 'node:path';
 import { SeqtrainError, type BackendName } from '@seqtrain/contracts';
 import type * as Tfjs from '@tensorflow/tfjs';
 import { isLoaded, type Loaded, type Unavailable } from './loaded';
+import { registerFusedRnnKernels } from './fused/patch-layers';
 import { loadNative, nativeMissing } from './native';
 import { loadWebGpu } from './webgpu';
 
@@ -179,6 +180,8 @@ async function finish(
       `SEQTRAIN_BACKEND=${requested}: ${res.name} initialised but tfjs reports backend ${tf.getBackend()}`,
     );
   }
+  // Recurrent layers run as fused native kernels on CPU TensorFlow (see fused/patch-layers.ts).
+  if (res.name === 'tensorflow') registerFusedRnnKernels(tf);
   const info: BackendInfo = {
     name: res.name,
     requested,

@@ -1,0 +1,108 @@
+/**
+ * Test support: the agreement suite every fused cell passes against tfjs-layers' own loop, within
+ * TOLERANCE (absolute) on outputs, loss, gradients and 50 Adam steps. Each cell's *.test.ts runs it.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { fusedRnnStats, getTf, initBackend, type FusedCell } from '../index';
+import { compareOnce, compareTraining, maxAbsDiff, withFused } from './compare-support';
+import { cases, rnnFactory, STEPS } from './test-cases';
+import type { io, LayersModel, Tensor } from '@tensorflow/tfjs';
+
+type ModelArtifacts = io.ModelArtifacts;
+
+export const TOLERANCE = 1e-5;
+
+export function fusedSuite(cell: FusedCell): void {
+  describe(`fused ${cell} on the tensorflow backend`, () => {
+    beforeAll(async () => {
+      await initBackend({ backend: 'tensorflow', threads: 1 });
+    });
+
+    const names = [
+      'stacked, many-to-one',
+      'bidirectional, stacked, masked (right-padded tokens)',
+      'masked anywhere (Masking layer), goBackwards, per-step outputs',
+      'encoder states (masked, returnState) as decoder initial states',
+    ];
+    for (const [i, name] of names.entries()) {
+      it(`${name}: outputs, loss and gradients match tfjs-layers`, () => {
+        const tf = getTf();
+        const c = cases(tf, cell)[i];
+        if (c === undefined) throw new Error(`no case ${name}`);
+        const model = c.build();
+        const r = compareOnce(tf, model, c.x, c.y);
+        expect(r.fusedCalls).toBeGreaterThan(0);
+        expect(r.gradientScale).toBeGreaterThan(1e-3);
+        expect(r.outputs).toBeLessThan(TOLERANCE);
+        expect(r.loss).toBeLessThan(TOLERANCE);
+        expect(Object.keys(r.gradients).length).toBe(model.trainableWeights.length);
+        for (const [w, d] of Object.entries(r.gradients)) expect(d, w).toBeLessThan(TOLERANCE);
+        model.dispose();
+      });
+
+      it(`${name}: 50 Adam steps give the same losses and weights`, async () => {
+        const tf = getTf();
+        const c = cases(tf, cell)[i];
+        if (c === undefined) throw new Error(`no case ${name}`);
+        const r = await compareTraining(tf, () => c.build(), c.x, c.y, 50);
+        // the models did train, so the comparison covers moving weights
+        expect(r.lastLoss).toBeLessThan(r.firstLoss);
+        expect(r.lossDiff).toBeLessThan(TOLERANCE);
+        expect(r.weightDiff).toBeLessThan(TOLERANCE);
+      });
+    }
+
+    it('trains with the fused kernels and saves a model that plain tfjs loads and runs identically', async () => {
+      const tf = getTf();
+      const c = cases(tf, cell)[1];
+      if (c === undefined) throw new Error('no case');
+      const model = c.build();
+      model.compile({ optimizer: tf.train.adam(1e-2), loss: 'meanSquaredError' });
+      for (let s = 0; s < 5; s++) await model.trainOnBatch(c.x, c.y);
+      let saved: ModelArtifacts | undefined;
+      await model.save(
+        tf.io.withSaveHandler((artifacts) => {
+          saved = artifacts;
+          return Promise.resolve({
+            modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' },
+          });
+        }),
+      );
+      if (saved === undefined) throw new Error('nothing saved');
+      const topology = JSON.stringify(saved.modelTopology);
+      expect(topology).toContain(`"class_name":"${cell === 'simpleRNN' ? 'SimpleRNN' : cell.toUpperCase()}"`);
+      const loaded = await tf.loadLayersModel(tf.io.fromMemory(saved));
+      const fused = model.predict(c.x) as Tensor;
+      const plain = withFused(false, () => loaded.predict(c.x) as Tensor);
+      expect(maxAbsDiff(tf, fused, plain)).toBeLessThan(TOLERANCE);
+      tf.dispose([fused, plain]);
+      for (const m of [model, loaded] as LayersModel[]) m.dispose();
+    });
+
+    it('falls back to the tfjs loop for configurations it does not reproduce, and says why', () => {
+      const tf = getTf();
+      const rnn = rnnFactory(tf, cell);
+      const x = tf.randomNormal([2, STEPS, 3], 0, 1, 'float32', 9);
+      const run = (layer: ReturnType<typeof rnn>, training: boolean): void => {
+        const input = tf.input({ shape: [STEPS, 3] });
+        const model = tf.model({ inputs: input, outputs: layer.apply(input) as ReturnType<typeof tf.input> });
+        tf.dispose(model.apply(x, { training }) as Tensor);
+        model.dispose();
+      };
+      const before = fusedRnnStats();
+      run(rnn({ units: 3, dropout: 0.5 }), true);
+      let after = fusedRnnStats();
+      expect(after.fallback[cell]).toBe(before.fallback[cell] + 1);
+      expect(after.lastFallbackReason).toBe(`${cell}: dropout while training`);
+      // at inference dropout is the identity, so the fused path serves it
+      run(rnn({ units: 3, dropout: 0.5 }), false);
+      expect(fusedRnnStats().fused[cell]).toBe(after.fused[cell] + 1);
+      if (cell !== 'simpleRNN') {
+        run(rnn({ units: 3, recurrentActivation: 'hardSigmoid' }), false);
+        after = fusedRnnStats();
+        expect(after.lastFallbackReason).toBe(`${cell}: recurrentActivation hardSigmoid`);
+      }
+      x.dispose();
+    });
+  });
+}

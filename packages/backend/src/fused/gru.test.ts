@@ -1,0 +1,3 @@
+import { fusedSuite } from './fused-suite';
+
+fusedSuite('gru');
