@@ -16,11 +16,22 @@ export const workflowImportRestrictions = {
           message: 'workflows must not import Node built-ins: do I/O in an activity.',
         },
         {
-          group: ['@aws-sdk/*', '@tensorflow/*', 'apache-arrow', 'apache-arrow/*', '@seqtrain/storage', '@seqtrain/dataset', '@seqtrain/model', '@seqtrain/backend', '@seqtrain/registry'],
+          group: [
+            '@aws-sdk/*',
+            '@tensorflow/*',
+            'apache-arrow',
+            'apache-arrow/*',
+            '@seqtrain/storage',
+            '@seqtrain/dataset',
+            '@seqtrain/model',
+            '@seqtrain/backend',
+            '@seqtrain/registry',
+          ],
           message: 'workflows must not import I/O or compute libraries: call an activity instead.',
         },
         {
-          regex: '^(fs|path|os|child_process|net|http|https|crypto|stream|zlib|worker_threads|dgram|dns|tls|url|util)(/.*)?$',
+          regex:
+            '^(fs|path|os|child_process|net|http|https|crypto|stream|zlib|worker_threads|dgram|dns|tls|url|util)(/.*)?$',
           message: 'workflows must not import Node built-ins: do I/O in an activity.',
         },
       ],
@@ -29,7 +40,16 @@ export const workflowImportRestrictions = {
 };
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/.tsbuild/**', '**/dist/**', 'eslint.config.js', 'vitest.config.ts', 'packages/cli/bin/**'] },
+  {
+    ignores: [
+      '**/node_modules/**',
+      '**/.tsbuild/**',
+      '**/dist/**',
+      'eslint.config.js',
+      'vitest.config.ts',
+      'packages/cli/bin/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -41,7 +61,10 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/switch-exhaustiveness-check': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      'no-restricted-syntax': ['error', { selector: 'ExportDefaultDeclaration', message: 'no default exports' }],
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'ExportDefaultDeclaration', message: 'no default exports' },
+      ],
     },
   },
   { files: ['workflows/**/*.ts'], ignores: ['workflows/**/*.test.ts'], rules: workflowImportRestrictions },

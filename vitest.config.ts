@@ -5,7 +5,12 @@ import { defineConfig } from 'vitest/config';
 // so files run in forked processes with generous timeouts; there are no timing assertions.
 export default defineConfig({
   test: {
-    include: ['{packages,infra,activities,workflows,bench}/**/src/**/*.test.ts', 'workflows/src/**/*.test.ts', 'activities/src/**/*.test.ts', 'test/**/*.test.ts'],
+    include: [
+      '{packages,infra,activities,workflows,bench}/**/src/**/*.test.ts',
+      'workflows/src/**/*.test.ts',
+      'activities/src/**/*.test.ts',
+      'test/**/*.test.ts',
+    ],
     exclude: ['**/node_modules/**'],
     pool: 'forks',
     maxWorkers: 2,

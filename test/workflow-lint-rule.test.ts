@@ -27,13 +27,17 @@ describe('workflow import guard', () => {
   });
 
   it('allows the workflow SDK and type-only activity imports', async () => {
-    const code = "import { sleep } from '@temporalio/workflow';\nimport type { SmokeActivities } from '@seqtrain/activities';\nexport async function w(a: SmokeActivities | undefined): Promise<void> { if (a) await sleep(1); }\n";
+    const code =
+      "import { sleep } from '@temporalio/workflow';\nimport type { SmokeActivities } from '@seqtrain/activities';\nexport async function w(a: SmokeActivities | undefined): Promise<void> { if (a) await sleep(1); }\n";
     expect(await lintAsWorkflow(code)).toEqual([]);
   });
 
   it('does not apply to activity code', async () => {
     const eslint = new ESLint({ cwd: root });
-    const [result] = await eslint.lintText("import { readFileSync } from 'node:fs';\nexport const f = readFileSync;\n", { filePath: path.join(root, 'activities/src/index.ts') });
+    const [result] = await eslint.lintText(
+      "import { readFileSync } from 'node:fs';\nexport const f = readFileSync;\n",
+      { filePath: path.join(root, 'activities/src/index.ts') },
+    );
     expect(result?.messages.filter((m) => m.ruleId === 'no-restricted-imports')).toEqual([]);
   });
 });

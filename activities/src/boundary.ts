@@ -10,13 +10,20 @@ const FINAL = new Set<string>(NON_RETRYABLE_ERROR_TYPES);
 export function toActivityFailure(err: unknown): unknown {
   if (err instanceof ApplicationFailure) return err;
   if (err instanceof Error && FINAL.has(err.name)) {
-    return ApplicationFailure.create({ type: err.name, message: err.message, nonRetryable: true, cause: err });
+    return ApplicationFailure.create({
+      type: err.name,
+      message: err.message,
+      nonRetryable: true,
+      cause: err,
+    });
   }
   return err;
 }
 
 /** Wraps every function of an activity object with the boundary. */
-export function withBoundary<T extends Record<string, (...args: never[]) => Promise<unknown>>>(activities: T): T {
+export function withBoundary<T extends Record<string, (...args: never[]) => Promise<unknown>>>(
+  activities: T,
+): T {
   const out: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries(activities)) {
     out[name] = async (...args: never[]) => {

@@ -9,5 +9,11 @@ export {
   seededPermutation,
   selectRows,
 } from './training';
-export type { LightTrainingActivities, TrainerActivities, TrainingDeps, RegisterActivities, RegisterDeps } from './training';
+export type {
+  LightTrainingActivities,
+  TrainerActivities,
+  TrainingDeps,
+  RegisterActivities,
+  RegisterDeps,
+} from './training';
 export type { RegistryActivities } from '@seqtrain/registry';

@@ -29,6 +29,8 @@ import {
   STOP_SIGNAL,
   TRAINER_QUEUE,
   trainerQueueFor,
+  type ApplyGradientsResult,
+  type ComputeGradientsInput,
   type ComputeGradientsResult,
   type RunStatus,
   type TrainLoopState,
@@ -62,11 +64,19 @@ const shared = proxyActivities<TrainerActivities>({ taskQueue: TRAINER_QUEUE, ..
 
 /** A trainer's own queue: fails fast (schedule-to-start) when that trainer is gone. */
 function onWorker(workerId: string): TrainerActivities {
-  return proxyActivities<TrainerActivities>({ taskQueue: trainerQueueFor(workerId), scheduleToStartTimeout: '10 seconds', ...trainerOptions });
+  return proxyActivities<TrainerActivities>({
+    taskQueue: trainerQueueFor(workerId),
+    scheduleToStartTimeout: '10 seconds',
+    ...trainerOptions,
+  });
 }
 
 function isScheduleToStartTimeout(err: unknown): boolean {
-  return err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType === 'SCHEDULE_TO_START';
+  return (
+    err instanceof ActivityFailure &&
+    err.cause instanceof TimeoutFailure &&
+    err.cause.timeoutType === 'SCHEDULE_TO_START'
+  );
 }
 
 /** Lower is better except for accuracy-like metrics. */
@@ -79,7 +89,7 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
   const runId = info.workflowId;
   const spec = input.spec;
   const t = spec.training;
-  const mode = t.syncEvery === 1 ? 'sync' : 'local';
+  const mode: 'sync' | 'local' = t.syncEvery === 1 ? 'sync' : 'local';
   const keep = Math.max(1, input.keepCheckpoints ?? 2);
   let status: RunStatus = input.resume ? 'running' : 'starting';
   let state: TrainLoopState | undefined = input.resume;
@@ -126,7 +136,9 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
       ...(s?.best ? { best: { epoch: s.best.epoch, value: s.best.value } } : {}),
       samplesPerSec,
       overheadFraction,
-      ...(avgRoundMs !== undefined && s ? { etaSeconds: ((totalRounds - s.rounds) * avgRoundMs) / 1000 } : {}),
+      ...(avgRoundMs !== undefined && s
+        ? { etaSeconds: ((totalRounds - s.rounds) * avgRoundMs) / 1000 }
+        : {}),
       trainers: s?.trainers ?? {},
       history: s?.history ?? [],
       ...(error ? { error } : {}),
@@ -137,10 +149,19 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
 
   try {
     if (!state) {
-      upsertSearchAttributes({ SeqtrainModel: [spec.name], SeqtrainKind: ['train'], SeqtrainStatus: ['running'] });
+      upsertSearchAttributes({
+        SeqtrainModel: [spec.name],
+        SeqtrainKind: ['train'],
+        SeqtrainStatus: ['running'],
+      });
       const plan = await light.prepareRun({ runId, spec });
       upsertSearchAttributes({ SeqtrainDataset: [`${plan.datasetName}@${plan.datasetDigest}`] });
-      const init = await shared.initCheckpoint({ runId, planKey: plan.planKey, spec, outputKey: runKeys.checkpoint(runId, 0) });
+      const init = await shared.initCheckpoint({
+        runId,
+        planKey: plan.planKey,
+        spec,
+        outputKey: runKeys.checkpoint(runId, 0),
+      });
       state = {
         plan: { ...plan, paramCount: init.paramCount, specHash: init.specHash },
         checkpointKey: init.checkpointKey,
@@ -175,7 +196,10 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
         if (stop) break;
       }
       if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > 8_000) {
-        await continueAsNew<typeof trainModel>({ ...input, resume: { ...s, stopRequested, paused, continuedAsNew: s.continuedAsNew + 1 } });
+        await continueAsNew<typeof trainModel>({
+          ...input,
+          resume: { ...s, stopRequested, paused, continuedAsNew: s.continuedAsNew + 1 },
+        });
       }
     }
     // A run stopped mid-epoch (or with no evaluation yet) still has a best checkpoint.
@@ -183,7 +207,12 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
 
     status = 'finalizing';
     const best = s.best!;
-    const exported = await shared.exportModel({ runId, planKey: s.plan.planKey, spec, checkpointKey: best.checkpointKey });
+    const exported = await shared.exportModel({
+      runId,
+      planKey: s.plan.planKey,
+      spec,
+      checkpointKey: best.checkpointKey,
+    });
     const samplesPerSec = s.totals.wallMs > 0 ? (s.totals.samples / s.totals.wallMs) * 1000 : 0;
     const overheadFraction = s.totals.wallMs > 0 ? s.totals.overheadMs / s.totals.wallMs : 0;
     const epochs = s.history.length;
@@ -198,7 +227,13 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
         metrics: best.metrics,
         ...(input.codeVersion ? { codeVersion: input.codeVersion } : {}),
         backend: s.backend,
-        stats: { rounds: s.rounds, epochs, samplesPerSec, overheadFraction, weightsSha256: exported.weightsSha256 },
+        stats: {
+          rounds: s.rounds,
+          epochs,
+          samplesPerSec,
+          overheadFraction,
+          weightsSha256: exported.weightsSha256,
+        },
       });
     }
     const finalStatus = stopRequested ? 'stopped' : 'completed';
@@ -223,12 +258,18 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
     };
   } catch (err) {
     status = 'failed';
-    error = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+    error =
+      err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
     setStatus('failed');
     throw err;
   }
 
-  async function computeOn(s: TrainLoopState, shard: number): Promise<ComputeGradientsResult> {
+  /** Runs a shard's activity on the trainer that caches the shard, or on any trainer. */
+  async function onShard<R>(
+    s: TrainLoopState,
+    shard: number,
+    call: (a: TrainerActivities, args: ComputeGradientsInput) => Promise<R>,
+  ): Promise<R> {
     const args = {
       runId,
       planKey: s.plan.planKey,
@@ -244,19 +285,18 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
     const holder = s.affinity[shard];
     if (holder) {
       try {
-        return await onWorker(holder).computeGradients(args);
+        return await call(onWorker(holder), args);
       } catch (err) {
         if (!isScheduleToStartTimeout(err)) throw err;
         log.warn('trainer holding the shard is gone; falling back to the shared queue', { shard, holder });
         delete s.affinity[shard];
       }
     }
-    return shared.computeGradients(args);
+    return call(shared, args);
   }
 
   async function runRound(s: TrainLoopState): Promise<void> {
     const started = Date.now();
-    const results = await Promise.all(Array.from({ length: s.plan.shards }, (_, shard) => computeOn(s, shard)));
     const kept = [...s.recentCheckpoints];
     const nextKey = runKeys.checkpoint(runId, s.step + (mode === 'sync' ? 1 : t.syncEvery));
     kept.push(nextKey);
@@ -265,7 +305,22 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
       const old = kept.shift()!;
       if (old !== s.best?.checkpointKey) deleteKeys.push(old);
     }
-    const applied = await shared.applyGradients({ runId, spec, checkpointKey: s.checkpointKey, partKeys: results.map((r) => r.key), outputKey: nextKey, mode, deleteKeys });
+    let results: ComputeGradientsResult[];
+    let applied: ApplyGradientsResult;
+    const apply = { runId, spec, checkpointKey: s.checkpointKey, outputKey: nextKey, mode, deleteKeys };
+    if (s.plan.shards === 1) {
+      // One shard: compute and apply in one activity (averaging one part is the identity).
+      const r = await onShard(s, 0, (a, args) => a.trainStep({ ...args, apply }));
+      results = [r.compute];
+      applied = r.apply;
+    } else {
+      results = await Promise.all(
+        Array.from({ length: s.plan.shards }, (_, shard) =>
+          onShard(s, shard, (a, args) => a.computeGradients(args)),
+        ),
+      );
+      applied = await shared.applyGradients({ ...apply, partKeys: results.map((r) => r.key) });
+    }
     const wallMs = Date.now() - started;
     const computeMs = Math.max(...results.map((r) => r.computeMs)) + applied.computeMs;
     results.forEach((r, shard) => {
@@ -293,7 +348,12 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
 
   /** Evaluates, tracks the best checkpoint, applies early stopping. Returns true to stop. */
   async function endEpoch(s: TrainLoopState, partial = false): Promise<boolean> {
-    const ev = await shared.evaluate({ runId, planKey: s.plan.planKey, spec, checkpointKey: s.checkpointKey });
+    const ev = await shared.evaluate({
+      runId,
+      planKey: s.plan.planKey,
+      spec,
+      checkpointKey: s.checkpointKey,
+    });
     const trainLoss = s.totals.trainLossCount > 0 ? s.totals.trainLossSum / s.totals.trainLossCount : NaN;
     const metrics: Record<string, number> = { val_loss: ev.loss, train_loss: trainLoss };
     for (const [k, v] of Object.entries(ev.metrics)) metrics[`val_${k}`] = v;
@@ -305,9 +365,16 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
     const metric = es?.metric ?? 'val_loss';
     const value = metrics[metric];
     if (value === undefined) {
-      throw ApplicationFailure.nonRetryable(`training.earlyStopping.metric=${JSON.stringify(metric)}: not a metric of this task; available: ${Object.keys(metrics).join(', ')}`, 'BadInputError');
+      throw ApplicationFailure.nonRetryable(
+        `training.earlyStopping.metric=${JSON.stringify(metric)}: not a metric of this task; available: ${Object.keys(metrics).join(', ')}`,
+        'BadInputError',
+      );
     }
-    const better = !s.best || (higherIsBetter(metric) ? value > s.best.value + (es?.minDelta ?? 0) : value < s.best.value - (es?.minDelta ?? 0));
+    const better =
+      !s.best ||
+      (higherIsBetter(metric)
+        ? value > s.best.value + (es?.minDelta ?? 0)
+        : value < s.best.value - (es?.minDelta ?? 0));
     if (better) {
       const old = s.best?.checkpointKey;
       if (old && old !== s.checkpointKey && !s.recentCheckpoints.includes(old)) s.pendingDeletes.push(old);

@@ -46,7 +46,9 @@ export function roundRows(opts: {
   const perRound = opts.batchSize * opts.microBatches * opts.localSteps;
   let cursor = opts.roundInEpoch * perRound;
   if (cursor + perRound > opts.shardRows) {
-    throw new Error(`round ${opts.roundInEpoch} needs rows ${cursor}..${cursor + perRound - 1} but shard ${opts.shard} has ${opts.shardRows}`);
+    throw new Error(
+      `round ${opts.roundInEpoch} needs rows ${cursor}..${cursor + perRound - 1} but shard ${opts.shard} has ${opts.shardRows}`,
+    );
   }
   const steps: number[][][] = [];
   for (let k = 0; k < opts.localSteps; k++) {

@@ -2,7 +2,11 @@
 import type { LayersModel, io } from '@tensorflow/tfjs';
 import type { BlobStore } from '@seqtrain/storage';
 
-export async function exportLayersModel(store: BlobStore, prefix: string, model: LayersModel): Promise<string[]> {
+export async function exportLayersModel(
+  store: BlobStore,
+  prefix: string,
+  model: LayersModel,
+): Promise<string[]> {
   let captured: io.ModelArtifacts | undefined;
   await model.save({
     save: (artifacts: io.ModelArtifacts) => {
@@ -10,7 +14,8 @@ export async function exportLayersModel(store: BlobStore, prefix: string, model:
       return Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } });
     },
   });
-  if (!captured?.modelTopology || !captured.weightSpecs || !captured.weightData) throw new Error('model.save produced no topology or weights');
+  if (!captured?.modelTopology || !captured.weightSpecs || !captured.weightData)
+    throw new Error('model.save produced no topology or weights');
   const weightData = captured.weightData;
   const weights = new Uint8Array(Array.isArray(weightData) ? concat(weightData) : weightData);
   const modelJson = {

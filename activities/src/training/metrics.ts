@@ -4,7 +4,12 @@
  */
 import type { DatasetSignature, SequenceBatch, Task } from '@seqtrain/contracts';
 
-export function regressionUnits(signature: DatasetSignature, task: Task, rows: SequenceBatch, metrics: Record<string, number>): Record<string, number> {
+export function regressionUnits(
+  signature: DatasetSignature,
+  task: Task,
+  rows: SequenceBatch,
+  metrics: Record<string, number>,
+): Record<string, number> {
   const norm = signature.normalization;
   if (task !== 'regression' || !norm) return {};
   const out: Record<string, number> = {};

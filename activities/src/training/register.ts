@@ -10,7 +10,7 @@ export interface RegisterDeps {
 }
 
 function backendName(b: unknown): string {
-  if (typeof b === 'object' && b !== null && 'name' in b) return String((b).name);
+  if (typeof b === 'object' && b !== null && 'name' in b) return String(b.name);
   return typeof b === 'string' && b ? b : 'unknown';
 }
 
@@ -18,7 +18,11 @@ function libraryVersions(b: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (typeof b !== 'object' || b === null) return out;
   const info = b as Record<string, unknown>;
-  for (const [k, name] of [['tfjsVersion', '@tensorflow/tfjs'], ['tfjsNodeVersion', '@tensorflow/tfjs-node'], ['nativeTfVersion', 'tensorflow']] as const) {
+  for (const [k, name] of [
+    ['tfjsVersion', '@tensorflow/tfjs'],
+    ['tfjsNodeVersion', '@tensorflow/tfjs-node'],
+    ['nativeTfVersion', 'tensorflow'],
+  ] as const) {
     if (typeof info[k] === 'string') out[name] = info[k];
   }
   return out;
@@ -41,8 +45,21 @@ export function createRegisterActivities({ store, registry }: RegisterDeps) {
         sourcePrefix: input.modelPrefix,
         card: {
           spec: spec,
-          hyperparameters: { task: spec.task, model: spec.model, training: spec.training, workers: spec.workers, paramCount: input.plan.paramCount, signature: manifest.signature },
-          metrics: { ...finite(input.metrics), rounds: input.stats.rounds, epochs: input.stats.epochs, samplesPerSec: input.stats.samplesPerSec, overheadFraction: input.stats.overheadFraction },
+          hyperparameters: {
+            task: spec.task,
+            model: spec.model,
+            training: spec.training,
+            workers: spec.workers,
+            paramCount: input.plan.paramCount,
+            signature: manifest.signature,
+          },
+          metrics: {
+            ...finite(input.metrics),
+            rounds: input.stats.rounds,
+            epochs: input.stats.epochs,
+            samplesPerSec: input.stats.samplesPerSec,
+            overheadFraction: input.stats.overheadFraction,
+          },
           dataset: { name: input.plan.datasetName, digest: input.plan.datasetDigest },
           codeVersion: input.codeVersion ?? 'unknown',
           workflowId: input.workflowId,

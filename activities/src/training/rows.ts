@@ -13,7 +13,8 @@ function pick(col: Column, indices: readonly number[]): Column {
 
 export function selectRows(batch: SequenceBatch, indices: readonly number[]): SequenceBatch {
   const out: SequenceBatch = { rows: indices.length, x: pick(batch.x, indices), y: pick(batch.y, indices) };
-  if (batch.condition) out.condition = pick(batch.condition, indices) as { data: Int32Array; shape: [number] };
+  if (batch.condition)
+    out.condition = pick(batch.condition, indices) as { data: Int32Array; shape: [number] };
   return out;
 }
 

@@ -4,7 +4,13 @@
  * rebuilt from S3, so a fresh trainer serves any shard; a warm one skips the downloads.
  */
 import { createHash } from 'node:crypto';
-import { CorruptDataError, type DatasetManifest, type SequenceBatch, type ShardPlan, type TrainSpec } from '@seqtrain/contracts';
+import {
+  CorruptDataError,
+  type DatasetManifest,
+  type SequenceBatch,
+  type ShardPlan,
+  type TrainSpec,
+} from '@seqtrain/contracts';
 import { concatBatches, loadManifest, ShardReader } from '@seqtrain/dataset';
 import { buildModel, decodeCheckpoint, type Checkpoint, type SeqModel } from '@seqtrain/model';
 import type { BlobStore } from '@seqtrain/storage';
@@ -17,7 +23,10 @@ export class TrainerCache {
   private checkpoints = new Map<string, Checkpoint>();
   private readers = new Map<string, ShardReader>();
 
-  constructor(private readonly store: BlobStore, private readonly maxShards = 4) {}
+  constructor(
+    private readonly store: BlobStore,
+    private readonly maxShards = 4,
+  ) {}
 
   model(spec: TrainSpec, manifest: DatasetManifest): SeqModel {
     const key = `${manifest.digest}/${JSON.stringify(spec.model)}/${spec.task}/${spec.training.seed}`;
@@ -64,7 +73,13 @@ export class TrainerCache {
   }
 
   /** All rows of one shard (or of the validation split, shard -1), concatenated in plan order. */
-  rows(manifest: DatasetManifest, plan: ShardPlan, planKey: string, shard: number, onBatch?: () => void): Promise<SequenceBatch> {
+  rows(
+    manifest: DatasetManifest,
+    plan: ShardPlan,
+    planKey: string,
+    shard: number,
+    onBatch?: () => void,
+  ): Promise<SequenceBatch> {
     const key = `${planKey}#${shard}`;
     let p = this.shards.get(key);
     if (!p) {
@@ -107,7 +122,8 @@ export class TrainerCache {
 }
 
 export function sha256Hex(bytes: Uint8Array | Float32Array): string {
-  const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const view =
+    bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return createHash('sha256').update(view).digest('hex');
 }
 

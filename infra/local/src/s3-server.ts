@@ -45,7 +45,10 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {
-      throw new Error(`local S3 port ${address}:${options.port} is already in use by another program; set SEQTRAIN_S3_PORT to a free port`, { cause: err });
+      throw new Error(
+        `local S3 port ${address}:${options.port} is already in use by another program; set SEQTRAIN_S3_PORT to a free port`,
+        { cause: err },
+      );
     }
     throw err;
   }

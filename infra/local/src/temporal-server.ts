@@ -42,8 +42,20 @@ export interface TemporalServer {
   restart(): Promise<void>;
 }
 
-export function startDevServerArgs(o: Required<Pick<TemporalServerOptions, 'port'>> & TemporalServerOptions): string[] {
-  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(o.port), '--log-level', 'warn', '--ui-disable-news-fetch'];
+export function startDevServerArgs(
+  o: Required<Pick<TemporalServerOptions, 'port'>> & TemporalServerOptions,
+): string[] {
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(o.port),
+    '--log-level',
+    'warn',
+    '--ui-disable-news-fetch',
+  ];
   if (o.headless) args.push('--headless');
   else if (o.uiPort) args.push('--ui-port', String(o.uiPort));
   if (o.dbFile) args.push('--db-filename', o.dbFile);
@@ -55,9 +67,23 @@ export function startDevServerArgs(o: Required<Pick<TemporalServerOptions, 'port
   return args;
 }
 
-export async function checkTemporalHealth(cli: string, address: string, namespace = 'default'): Promise<boolean> {
+export async function checkTemporalHealth(
+  cli: string,
+  address: string,
+  namespace = 'default',
+): Promise<boolean> {
   try {
-    await run(cli, ['operator', 'namespace', 'describe', '--address', address, '--namespace', namespace, '--command-timeout', '3s']);
+    await run(cli, [
+      'operator',
+      'namespace',
+      'describe',
+      '--address',
+      address,
+      '--namespace',
+      namespace,
+      '--command-timeout',
+      '3s',
+    ]);
     return true;
   } catch {
     return false;
@@ -68,10 +94,14 @@ export async function startTemporal(options: TemporalServerOptions): Promise<Tem
   const port = options.port || (await freePort());
   const uiPort = options.headless ? undefined : options.uiPort || port + 1000;
   if (await isPortOpen(port)) {
-    throw new Error(`Temporal port 127.0.0.1:${port} is already in use by another program; set SEQTRAIN_TEMPORAL_ADDRESS to a free port`);
+    throw new Error(
+      `Temporal port 127.0.0.1:${port} is already in use by another program; set SEQTRAIN_TEMPORAL_ADDRESS to a free port`,
+    );
   }
   if (uiPort && (await isPortOpen(uiPort))) {
-    throw new Error(`Temporal UI port 127.0.0.1:${uiPort} is already in use by another program; set SEQTRAIN_TEMPORAL_UI_PORT to a free port`);
+    throw new Error(
+      `Temporal UI port 127.0.0.1:${uiPort} is already in use by another program; set SEQTRAIN_TEMPORAL_UI_PORT to a free port`,
+    );
   }
   if (options.dbFile) await fsp.mkdir(path.dirname(options.dbFile), { recursive: true });
   const address = `127.0.0.1:${port}`;
@@ -98,7 +128,10 @@ export async function startTemporal(options: TemporalServerOptions): Promise<Tem
     await waitFor(
       `Temporal dev server on ${address}`,
       async () => {
-        if (exited) throw new Error(`Temporal dev server ${exited}${options.logFile ? `; see ${options.logFile}` : ''}`);
+        if (exited)
+          throw new Error(
+            `Temporal dev server ${exited}${options.logFile ? `; see ${options.logFile}` : ''}`,
+          );
         return (await isPortOpen(port)) && (await checkTemporalHealth(options.cli, address, namespace));
       },
       60_000,
@@ -150,4 +183,3 @@ export async function terminate(c: ChildProcess, graceMs = 10_000): Promise<void
   await done;
   clearTimeout(timer);
 }
-

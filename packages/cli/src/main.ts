@@ -23,26 +23,40 @@ const COMMANDS: Record<string, { handler: CommandHandler; summary: string }> = {
   demo: { handler: runDemo, summary: 'the end-to-end demo on the embedded stack' },
   worker: { handler: runWorkerCommand, summary: 'run a worker: --role orchestrator|trainer' },
   dataset: { handler: runDatasetCommand, summary: 'import | list | inspect Arrow sequence datasets' },
-  train: { handler: runTrain, summary: 'train -c SPEC.yaml [--workers N] [--json]: a distributed training run' },
+  train: {
+    handler: runTrain,
+    summary: 'train -c SPEC.yaml [--workers N] [--json]: a distributed training run',
+  },
   runs: { handler: runRunsCommand, summary: 'list | show ID | stop ID | report ID: training runs' },
-  models: { handler: runModelsCommand, summary: 'list | show | promote | rollback | history | pull: the model registry' },
+  models: {
+    handler: runModelsCommand,
+    summary: 'list | show | promote | rollback | history | pull: the model registry',
+  },
   registry: { handler: runRegistryCommand, summary: 'serve [--port P]: the registry HTTP API' },
-  predict: { handler: runPredict, summary: 'predict NAME@REF --input FILE|-: inference with a registered model' },
+  predict: {
+    handler: runPredict,
+    summary: 'predict NAME@REF --input FILE|-: inference with a registered model',
+  },
 };
 
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
-  return ['usage: seqtrain <command> [options]', '', 'commands:', ...Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(width)}  ${v.summary}`)].join('\n');
+  return [
+    'usage: seqtrain <command> [options]',
+    '',
+    'commands:',
+    ...Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(width)}  ${v.summary}`),
+  ].join('\n');
 }
 
 // The AWS SDK warns on every start that Node 20 support ends in 2027; say it once in the README instead.
 const emitWarning = process.emitWarning.bind(process);
-process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+process.emitWarning = (warning: string | Error, ...rest: unknown[]) => {
   const text = typeof warning === 'string' ? warning : warning.name + warning.message;
   const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
   if (type === 'NodeVersionSupportWarning' || /NodeVersionSupportWarning/.test(text)) return;
   (emitWarning as (...a: unknown[]) => void)(warning, ...rest);
-});
+};
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const [command, ...rest] = argv;
@@ -78,9 +92,15 @@ if (isEntry) {
       process.exitCode = code;
     },
     (err: unknown) => {
-      const known = err instanceof SeqtrainError || (err instanceof Error && err.name === 'TypeError' && 'code' in err && String((err as { code: unknown }).code).startsWith('ERR_PARSE_ARGS'));
+      const known =
+        err instanceof SeqtrainError ||
+        (err instanceof Error &&
+          err.name === 'TypeError' &&
+          'code' in err &&
+          String((err as { code: unknown }).code).startsWith('ERR_PARSE_ARGS'));
       process.stderr.write(`seqtrain: error: ${errorMessage(err)}\n`);
-      if (!known && process.env.SEQTRAIN_LOG_LEVEL === 'debug' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+      if (!known && process.env.SEQTRAIN_LOG_LEVEL === 'debug' && err instanceof Error)
+        process.stderr.write(`${err.stack}\n`);
       process.exitCode = EXIT_FAILURE;
     },
   );

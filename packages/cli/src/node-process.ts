@@ -17,7 +17,11 @@ export function s3ServerMainPath(): string {
   return fileURLToPath(new URL('../../../infra/local/src/s3-server-main.ts', import.meta.url));
 }
 
-export function spawnTs(script: string, args: string[], opts: { env?: NodeJS.ProcessEnv; stdio?: StdioOptions; detached?: boolean; cwd?: string } = {}): ChildProcess {
+export function spawnTs(
+  script: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; stdio?: StdioOptions; detached?: boolean; cwd?: string } = {},
+): ChildProcess {
   return spawn(process.execPath, ['--import', tsxLoader(), script, ...args], {
     env: opts.env ?? process.env,
     stdio: opts.stdio ?? 'inherit',

@@ -7,7 +7,11 @@ export function formatDuration(seconds: number | undefined): string {
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
   const r = s % 60;
-  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(r).padStart(2, '0')}s` : `${r}s`;
+  return h > 0
+    ? `${h}h${String(m).padStart(2, '0')}m`
+    : m > 0
+      ? `${m}m${String(r).padStart(2, '0')}s`
+      : `${r}s`;
 }
 
 function fmt(n: number | undefined, digits = 4): string {
@@ -20,7 +24,12 @@ export function progressLine(p: TrainProgress, width = 24): string {
   const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
   const epoch = `epoch ${Math.min(p.epoch + 1, p.epochs)}/${p.epochs}`;
   const round = `round ${p.roundInEpoch}/${p.roundsPerEpoch}`;
-  const extra = p.metrics ? Object.entries(p.metrics).filter(([k]) => /mae_units|accuracy|perplexity/.test(k)).map(([k, v]) => `${k} ${fmt(v)}`).join(' ') : '';
+  const extra = p.metrics
+    ? Object.entries(p.metrics)
+        .filter(([k]) => /mae_units|accuracy|perplexity/.test(k))
+        .map(([k, v]) => `${k} ${fmt(v)}`)
+        .join(' ')
+    : '';
   return `${p.status.padEnd(9)} ${epoch} ${bar} ${round} | loss ${fmt(p.trainLoss)} val ${fmt(p.valLoss)}${extra ? ` ${extra}` : ''} | ${Math.round(p.samplesPerSec)} samples/s | ETA ${formatDuration(p.etaSeconds)}`;
 }
 
@@ -28,7 +37,10 @@ export class ProgressView {
   private lastPlain = '';
   private lastPlainAt = 0;
   private drawn = false;
-  constructor(private readonly write: (s: string) => void, private readonly tty: boolean) {}
+  constructor(
+    private readonly write: (s: string) => void,
+    private readonly tty: boolean,
+  ) {}
 
   update(p: TrainProgress): void {
     const line = progressLine(p);

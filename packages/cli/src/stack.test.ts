@@ -19,7 +19,10 @@ interface Run {
 
 function cli(args: string[], env: Record<string, string>): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', tsxLoader(), cliMainPath(), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', tsxLoader(), cliMainPath(), ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -77,7 +80,11 @@ describe('seqtrain up / status / down', () => {
     {
       const connection = await Connection.connect({ address: env.SEQTRAIN_TEMPORAL_ADDRESS });
       const client = new Client({ connection });
-      const r = await client.workflow.execute<typeof smokeWorkflow>('smokeWorkflow', { taskQueue: 'seqtrain', workflowId, args: [{ key: 'cli-test/x', text: 'kept' }] });
+      const r = await client.workflow.execute<typeof smokeWorkflow>('smokeWorkflow', {
+        taskQueue: 'seqtrain',
+        workflowId,
+        args: [{ key: 'cli-test/x', text: 'kept' }],
+      });
       expect(r.readBack).toBe('kept');
       await connection.close();
     }

@@ -28,7 +28,9 @@ export function cli(args: string[], env: Record<string, string>, cwd?: string): 
 }
 
 /** A private SEQTRAIN_HOME and free ports, so tests never touch a user's stack. */
-export async function privateStackEnv(prefix: string): Promise<{ env: Record<string, string>; home: string }> {
+export async function privateStackEnv(
+  prefix: string,
+): Promise<{ env: Record<string, string>; home: string }> {
   const home = await fsp.mkdtemp(path.join(os.tmpdir(), prefix));
   return {
     home,

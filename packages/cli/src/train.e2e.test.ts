@@ -74,7 +74,28 @@ describe('seqtrain train on the embedded stack', () => {
     const up = await cli(['up', '--detach', '--trainers', '2'], env);
     expect(up.code, up.stderr).toBe(0);
     const imported = await cli(
-      ['dataset', 'import', 'npm:vega-datasets/seattle-weather.csv', '--name', 'seattle-weather', '--kind', 'timeseries', '--time-column', 'date', '--value-columns', 'temp_max,temp_min,precipitation,wind', '--target-column', 'temp_max', '--window', '14', '--horizon', '1', '--normalize', 'last-value', '--json'],
+      [
+        'dataset',
+        'import',
+        'npm:vega-datasets/seattle-weather.csv',
+        '--name',
+        'seattle-weather',
+        '--kind',
+        'timeseries',
+        '--time-column',
+        'date',
+        '--value-columns',
+        'temp_max,temp_min,precipitation,wind',
+        '--target-column',
+        'temp_max',
+        '--window',
+        '14',
+        '--horizon',
+        '1',
+        '--normalize',
+        'last-value',
+        '--json',
+      ],
       env,
       repoRoot,
     );
@@ -152,7 +173,9 @@ describe('seqtrain train on the embedded stack', () => {
     expect(json<{ status: string; error: string }>(r)).toMatchObject({ status: 'failed' });
     // No retry loop: every activity ran exactly once.
     const history = await client.workflow.getHandle('bad-spec').fetchHistory();
-    const attempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+    const attempts = (history.events ?? [])
+      .filter((e) => e.activityTaskStartedEventAttributes)
+      .map((e) => e.activityTaskStartedEventAttributes!.attempt);
     expect(attempts).toEqual([1]);
     const models = json<{ models: { name: string }[] }>(await cli(['models', 'list', '--json'], env));
     expect(models.models.map((m) => m.name)).not.toContain('weather-bad');
@@ -161,7 +184,26 @@ describe('seqtrain train on the embedded stack', () => {
   it('fails fast on a corrupt dataset part, leaving no model artifacts', async () => {
     // Import a copy, then flip one byte of its Arrow part in S3.
     const imported = await cli(
-      ['dataset', 'import', 'npm:vega-datasets/seattle-weather.csv', '--name', 'weather-corrupt', '--kind', 'timeseries', '--time-column', 'date', '--value-columns', 'temp_max,temp_min', '--target-column', 'temp_max', '--window', '7', '--horizon', '1', '--json'],
+      [
+        'dataset',
+        'import',
+        'npm:vega-datasets/seattle-weather.csv',
+        '--name',
+        'weather-corrupt',
+        '--kind',
+        'timeseries',
+        '--time-column',
+        'date',
+        '--value-columns',
+        'temp_max,temp_min',
+        '--target-column',
+        'temp_max',
+        '--window',
+        '7',
+        '--horizon',
+        '1',
+        '--json',
+      ],
       env,
       repoRoot,
     );

@@ -11,13 +11,17 @@ describe('loadConfig', () => {
   });
 
   it('rejects unknown SEQTRAIN_* variables by name', () => {
-    expect(() => loadConfig({ SEQTRAIN_BAKEND: 'cpu', SEQTRAIN_TEMPRAL: 'x' })).toThrow(/SEQTRAIN_BAKEND, SEQTRAIN_TEMPRAL/);
+    expect(() => loadConfig({ SEQTRAIN_BAKEND: 'cpu', SEQTRAIN_TEMPRAL: 'x' })).toThrow(
+      /SEQTRAIN_BAKEND, SEQTRAIN_TEMPRAL/,
+    );
     expect(() => loadConfig({ SEQTRAIN_BAKEND: 'cpu' })).toThrow(BadInputError);
   });
 
   it('names the variable and value that is invalid, but never a secret', () => {
     expect(() => loadConfig({ SEQTRAIN_BACKEND: 'tpu' })).toThrow(/SEQTRAIN_BACKEND="tpu"/);
-    expect(() => loadConfig({ SEQTRAIN_TEMPORAL_ADDRESS: 'nohost' })).toThrow(/SEQTRAIN_TEMPORAL_ADDRESS="nohost"/);
+    expect(() => loadConfig({ SEQTRAIN_TEMPORAL_ADDRESS: 'nohost' })).toThrow(
+      /SEQTRAIN_TEMPORAL_ADDRESS="nohost"/,
+    );
     expect(() => loadConfig({ SEQTRAIN_S3_BUCKET: 'Bad_Bucket' })).toThrow(/SEQTRAIN_S3_BUCKET="Bad_Bucket"/);
     const err = (() => {
       try {

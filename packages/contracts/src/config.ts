@@ -30,12 +30,14 @@ const KNOWN_KEYS = [
 ] as const;
 export type KnownEnvKey = (typeof KNOWN_KEYS)[number];
 
-const hostPort = z
-  .string()
-  .regex(/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7233');
+const hostPort = z.string().regex(/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7233');
 
 export const ConfigSchema = z.object({
-  temporal: z.object({ address: hostPort, namespace: z.string().min(1), uiPort: z.number().int().positive() }),
+  temporal: z.object({
+    address: hostPort,
+    namespace: z.string().min(1),
+    uiPort: z.number().int().positive(),
+  }),
   s3: z.object({
     /** undefined = AWS S3 */
     endpoint: z.string().url().optional(),
@@ -50,7 +52,11 @@ export const ConfigSchema = z.object({
   home: z.string().min(1),
   cacheDir: z.string().min(1),
   temporalCli: z.string().optional(),
-  registry: z.object({ url: z.string().url().optional(), token: z.string().optional(), tokens: z.string().optional() }),
+  registry: z.object({
+    url: z.string().url().optional(),
+    token: z.string().optional(),
+    tokens: z.string().optional(),
+  }),
   threads: z.number().int().positive().optional(),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']),
 });
@@ -62,7 +68,8 @@ export const DEFAULT_S3_PORT = 4568;
 
 function intOrUndefined(key: string, value: string | undefined): number | undefined {
   if (value === undefined || value === '') return undefined;
-  if (!/^\d+$/.test(value)) throw new BadInputError(`${key}=${JSON.stringify(value)} is not a positive integer`);
+  if (!/^\d+$/.test(value))
+    throw new BadInputError(`${key}=${JSON.stringify(value)} is not a positive integer`);
   return Number(value);
 }
 
@@ -129,7 +136,11 @@ const ENV_NAMES: Record<string, string> = {
 };
 
 /** Turns zod issues into "field=value: problem" lines; secrets are never echoed. */
-export function formatZodIssues(error: z.ZodError, input: unknown, names: Record<string, string> = {}): string {
+export function formatZodIssues(
+  error: z.ZodError,
+  input: unknown,
+  names: Record<string, string> = {},
+): string {
   return error.issues
     .map((issue) => {
       const dotted = issue.path.map(String).join('.');

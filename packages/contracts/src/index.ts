@@ -1,4 +1,13 @@
-export { loadConfig, ConfigSchema, BackendNameSchema, BACKEND_NAMES, formatZodIssues, LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, DEFAULT_S3_PORT } from './config';
+export {
+  loadConfig,
+  ConfigSchema,
+  BackendNameSchema,
+  BACKEND_NAMES,
+  formatZodIssues,
+  LOCAL_ACCESS_KEY,
+  LOCAL_SECRET_KEY,
+  DEFAULT_S3_PORT,
+} from './config';
 export type { Config, BackendName, KnownEnvKey } from './config';
 export {
   SeqtrainError,
@@ -121,7 +130,14 @@ export type {
   RegistryWorkflowArgs,
 } from './registry';
 export { ORCHESTRATOR_QUEUE, TRAINER_QUEUE, trainerQueueFor } from './queues';
-export { TRAIN_WORKFLOW_TYPE, PROGRESS_QUERY, STOP_SIGNAL, PAUSE_SIGNAL, RESUME_SIGNAL, runKeys } from './training';
+export {
+  TRAIN_WORKFLOW_TYPE,
+  PROGRESS_QUERY,
+  STOP_SIGNAL,
+  PAUSE_SIGNAL,
+  RESUME_SIGNAL,
+  runKeys,
+} from './training';
 export type {
   RunStatus,
   TrainRunInput,

@@ -109,7 +109,13 @@ export type EarlyStoppingSpec = z.infer<typeof EarlyStoppingSpecSchema>;
 
 export const TrainingSpecSchema = z
   .object({
-    optimizer: OptimizerSpecSchema.default({ name: 'adam', learningRate: 0.001, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }),
+    optimizer: OptimizerSpecSchema.default({
+      name: 'adam',
+      learningRate: 0.001,
+      beta1: 0.9,
+      beta2: 0.999,
+      epsilon: 1e-7,
+    }),
     schedule: ScheduleSpecSchema.prefault({}),
     /** clip the averaged gradient to this global L2 norm */
     clipNorm: z.number().positive().optional(),
@@ -122,7 +128,12 @@ export const TrainingSpecSchema = z
     outerOptimizer: OuterOptimizerSpecSchema.default({ name: 'average' }),
     epochs: positiveInt.default(20),
     earlyStopping: EarlyStoppingSpecSchema.optional(),
-    seed: z.number().int().min(0).max(2 ** 31 - 1).default(42),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(42),
   })
   .strict();
 export type TrainingSpec = z.infer<typeof TrainingSpecSchema>;
@@ -130,9 +141,13 @@ export type TrainingSpec = z.infer<typeof TrainingSpecSchema>;
 export const TrainSpecSchema = z
   .object({
     /** registry model name */
-    name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'expected a lowercase name of letters, digits, . _ -'),
+    name: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'expected a lowercase name of letters, digits, . _ -'),
     /** NAME or NAME@DIGEST */
-    dataset: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*(@[A-Za-z0-9:]+)?$/, 'expected NAME or NAME@DIGEST'),
+    dataset: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*(@[A-Za-z0-9:]+)?$/, 'expected NAME or NAME@DIGEST'),
     task: TaskSchema,
     model: ModelSpecSchema,
     training: TrainingSpecSchema.prefault({}),
@@ -161,17 +176,22 @@ export function formatSpecIssues(error: z.ZodError, input: unknown, prefix = '')
 
 function parseWith<S extends z.ZodType>(schema: S, input: unknown, what: string, prefix: string): z.infer<S> {
   const parsed = schema.safeParse(input);
-  if (!parsed.success) throw new BadInputError(`invalid ${what}: ${formatSpecIssues(parsed.error, input, prefix)}`);
+  if (!parsed.success)
+    throw new BadInputError(`invalid ${what}: ${formatSpecIssues(parsed.error, input, prefix)}`);
   return parsed.data;
 }
 
 // Cross-field rules that zod's per-field schemas cannot express.
 function checkSchedule(s: ScheduleSpec, field: string, what: string): void {
   if (s.decay !== 'none' && s.decaySteps === undefined) {
-    throw new BadInputError(`invalid ${what}: ${field}.decaySteps=undefined: required when decay is '${s.decay}'`);
+    throw new BadInputError(
+      `invalid ${what}: ${field}.decaySteps=undefined: required when decay is '${s.decay}'`,
+    );
   }
   if (s.decay === 'exponential' && s.decayRate === undefined) {
-    throw new BadInputError(`invalid ${what}: ${field}.decayRate=undefined: required when decay is 'exponential'`);
+    throw new BadInputError(
+      `invalid ${what}: ${field}.decayRate=undefined: required when decay is 'exponential'`,
+    );
   }
 }
 

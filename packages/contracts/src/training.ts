@@ -10,7 +10,8 @@ export const STOP_SIGNAL = 'stop';
 export const PAUSE_SIGNAL = 'pause';
 export const RESUME_SIGNAL = 'resume';
 
-export type RunStatus = 'starting' | 'running' | 'paused' | 'stopping' | 'finalizing' | 'completed' | 'stopped' | 'failed';
+export type RunStatus =
+  'starting' | 'running' | 'paused' | 'stopping' | 'finalizing' | 'completed' | 'stopped' | 'failed';
 
 export interface TrainRunInput {
   spec: TrainSpec;
@@ -65,7 +66,13 @@ export interface TrainLoopState {
   epoch: number;
   roundInEpoch: number;
   rounds: number;
-  best?: { checkpointKey: string; epoch: number; step: number; value: number; metrics: Record<string, number> };
+  best?: {
+    checkpointKey: string;
+    epoch: number;
+    step: number;
+    value: number;
+    metrics: Record<string, number>;
+  };
   epochsWithoutImprovement: number;
   history: EpochMetrics[];
   /** recent checkpoints kept besides the best */
@@ -73,7 +80,14 @@ export interface TrainLoopState {
   /** shard index -> worker id that holds it in memory */
   affinity: Record<number, string>;
   trainers: Record<string, TrainerStats>;
-  totals: { samples: number; computeMs: number; wallMs: number; overheadMs: number; trainLossSum: number; trainLossCount: number };
+  totals: {
+    samples: number;
+    computeMs: number;
+    wallMs: number;
+    overheadMs: number;
+    trainLossSum: number;
+    trainLossCount: number;
+  };
   backend?: unknown;
   startedAt: number;
   stopRequested: boolean;
@@ -177,7 +191,13 @@ export interface RegisterRunModelInput {
   metrics: Record<string, number>;
   codeVersion?: string;
   backend: unknown;
-  stats: { rounds: number; epochs: number; samplesPerSec: number; overheadFraction: number; weightsSha256: string };
+  stats: {
+    rounds: number;
+    epochs: number;
+    samplesPerSec: number;
+    overheadFraction: number;
+    weightsSha256: string;
+  };
 }
 
 export interface EvaluateResult {
@@ -233,8 +253,11 @@ export interface TrainResult {
 export const runKeys = {
   prefix: (runId: string): string => `runs/${runId}`,
   plan: (runId: string): string => `runs/${runId}/plan.json`,
-  checkpoint: (runId: string, step: number): string => `runs/${runId}/checkpoints/${String(step).padStart(9, '0')}.ckpt`,
-  gradient: (runId: string, step: number, shard: number): string => `runs/${runId}/gradients/${String(step).padStart(9, '0')}/${String(shard).padStart(4, '0')}.grad`,
-  gradientPrefix: (runId: string, step: number): string => `runs/${runId}/gradients/${String(step).padStart(9, '0')}/`,
+  checkpoint: (runId: string, step: number): string =>
+    `runs/${runId}/checkpoints/${String(step).padStart(9, '0')}.ckpt`,
+  gradient: (runId: string, step: number, shard: number): string =>
+    `runs/${runId}/gradients/${String(step).padStart(9, '0')}/${String(shard).padStart(4, '0')}.grad`,
+  gradientPrefix: (runId: string, step: number): string =>
+    `runs/${runId}/gradients/${String(step).padStart(9, '0')}/`,
   model: (runId: string): string => `runs/${runId}/model`,
 };

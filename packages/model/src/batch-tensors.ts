@@ -17,7 +17,9 @@ export interface BatchTensors {
 
 function checkShape(field: string, shape: readonly number[], expected: readonly number[]): void {
   if (shape.length !== expected.length || shape.some((d, i) => d !== expected[i])) {
-    throw new BadInputError(`batch ${field}.shape=${JSON.stringify(shape)}: expected ${JSON.stringify(expected)} (from the dataset signature)`);
+    throw new BadInputError(
+      `batch ${field}.shape=${JSON.stringify(shape)}: expected ${JSON.stringify(expected)} (from the dataset signature)`,
+    );
   }
 }
 
@@ -36,7 +38,8 @@ export function batchTensors(m: SeqModel, batch: SequenceBatch): BatchTensors {
     case 'generation': {
       const inputs = [x];
       if (sig.condition) {
-        if (!batch.condition) throw new BadInputError('batch.condition: missing, the dataset signature declares a condition');
+        if (!batch.condition)
+          throw new BadInputError('batch.condition: missing, the dataset signature declares a condition');
         inputs.push(tf.tensor(batch.condition.data, [rows, 1], 'int32'));
       }
       return { inputs, labels: tf.tensor(batch.y.data, batch.y.shape, 'int32') };

@@ -57,7 +57,9 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function specHashOf(def: Pick<ModelDefinition, 'task' | 'model' | 'signature'>): string {
-  return createHash('sha256').update(canonicalJson({ task: def.task, model: def.model, signature: def.signature })).digest('hex');
+  return createHash('sha256')
+    .update(canonicalJson({ task: def.task, model: def.model, signature: def.signature }))
+    .digest('hex');
 }
 
 class Builder {
@@ -112,14 +114,23 @@ class Builder {
   wrap(layer: RnnLayer, name: string): tf.layers.Layer {
     if (!this.spec.bidirectional) return layer;
     const bi = tf.layers.bidirectional({ layer, mergeMode: 'concat', name });
-    const inner = bi as unknown as { forwardLayer: { cell: { dropoutFunc: unknown } }; backwardLayer: { cell: { dropoutFunc: unknown } } };
+    const inner = bi as unknown as {
+      forwardLayer: { cell: { dropoutFunc: unknown } };
+      backwardLayer: { cell: { dropoutFunc: unknown } };
+    };
     inner.forwardLayer.cell.dropoutFunc = this.dropoutFunc;
     inner.backwardLayer.cell.dropoutFunc = this.dropoutFunc;
     return bi;
   }
 
   dense(name: string, units: number, activation?: 'tanh' | 'softmax'): tf.layers.Layer {
-    return tf.layers.dense({ units, name, activation: activation ?? 'linear', kernelInitializer: 'zeros', biasInitializer: 'zeros' });
+    return tf.layers.dense({
+      units,
+      name,
+      activation: activation ?? 'linear',
+      kernelInitializer: 'zeros',
+      biasInitializer: 'zeros',
+    });
   }
 
   embedding(name: string, inputDim: number, outputDim: number, maskZero: boolean): tf.layers.Layer {
@@ -128,8 +139,10 @@ class Builder {
 }
 
 type Sym = tf.SymbolicTensor;
-const apply1 = (layer: tf.layers.Layer, x: Sym | Sym[], kwargs?: Record<string, unknown>): Sym => layer.apply(x, kwargs) as Sym;
-const applyN = (layer: tf.layers.Layer, x: Sym | Sym[], kwargs?: Record<string, unknown>): Sym[] => layer.apply(x, kwargs) as Sym[];
+const apply1 = (layer: tf.layers.Layer, x: Sym | Sym[], kwargs?: Record<string, unknown>): Sym =>
+  layer.apply(x, kwargs) as Sym;
+const applyN = (layer: tf.layers.Layer, x: Sym | Sym[], kwargs?: Record<string, unknown>): Sym[] =>
+  layer.apply(x, kwargs) as Sym[];
 
 /** dense head width, optional tanh layer, then the output projection */
 function head(b: Builder, x: Sym, outUnits: number): Sym {
@@ -141,7 +154,10 @@ function stack(b: Builder, x: Sym, lastReturnsSequences: boolean, prefix: string
   let h = x;
   b.spec.units.forEach((units, i) => {
     const seq = i < b.spec.units.length - 1 || lastReturnsSequences;
-    h = apply1(b.wrap(b.rnn(`${prefix}${i}_${b.spec.cell}`, units, { returnSequences: seq }), `${prefix}${i}_bi`), h);
+    h = apply1(
+      b.wrap(b.rnn(`${prefix}${i}_${b.spec.cell}`, units, { returnSequences: seq }), `${prefix}${i}_bi`),
+      h,
+    );
   });
   return h;
 }
@@ -184,7 +200,11 @@ function buildGraph(b: Builder, task: Task, sig: DatasetSignature): Graph {
       const input = tf.input({ shape: [sig.x.shape[0]!], dtype: 'int32', name: 'x' });
       const emb = apply1(b.embedding('embed_tokens', vocabSize(sig, 'vocab'), spec.embedding!, true), input);
       const logits = head(b, stack(b, emb, false, 'rnn'), sig.classes!.length);
-      return { inputs: [input], logits, output: apply1(tf.layers.activation({ activation: 'softmax', name: 'probs' }), logits) };
+      return {
+        inputs: [input],
+        logits,
+        output: apply1(tf.layers.activation({ activation: 'softmax', name: 'probs' }), logits),
+      };
     }
     case 'generation': {
       const len = sig.x.shape[0]!;
@@ -199,13 +219,19 @@ function buildGraph(b: Builder, task: Task, sig: DatasetSignature): Graph {
         const n = sig.condition.numValues;
         if (spec.conditioning === 'repeat') {
           const width = spec.conditionEmbedding ?? spec.embedding!;
-          const e = apply1(tf.layers.flatten({ name: 'cond_flat' }), apply1(b.embedding('embed_condition', n, width, false), cond));
+          const e = apply1(
+            tf.layers.flatten({ name: 'cond_flat' }),
+            apply1(b.embedding('embed_condition', n, width, false), cond),
+          );
           const rep = apply1(tf.layers.repeatVector({ n: len, name: 'cond_repeat' }), e);
           h = apply1(tf.layers.concatenate({ axis: -1, name: 'cond_concat' }), [h, rep]);
         } else {
           initial = spec.units.map((units, i) =>
             Array.from({ length: statesPerLayer(spec) }, (_, s) =>
-              apply1(tf.layers.flatten({ name: `cond_state${i}_${s}_flat` }), apply1(b.embedding(`cond_state${i}_${s}`, n, units, false), cond)),
+              apply1(
+                tf.layers.flatten({ name: `cond_state${i}_${s}_flat` }),
+                apply1(b.embedding(`cond_state${i}_${s}`, n, units, false), cond),
+              ),
             ),
           );
         }
@@ -215,7 +241,11 @@ function buildGraph(b: Builder, task: Task, sig: DatasetSignature): Graph {
         h = apply1(layer, h, initial ? { initialState: initial[i] } : undefined);
       });
       const logits = head(b, h, vocabSize(sig, 'vocab'));
-      return { inputs, logits, output: apply1(tf.layers.activation({ activation: 'softmax', name: 'probs' }), logits) };
+      return {
+        inputs,
+        logits,
+        output: apply1(tf.layers.activation({ activation: 'softmax', name: 'probs' }), logits),
+      };
     }
     case 'seq2seq': {
       const src = tf.input({ shape: [sig.x.shape[0]!], dtype: 'int32', name: 'source' });
@@ -232,7 +262,10 @@ function buildGraph(b: Builder, task: Task, sig: DatasetSignature): Graph {
           // [fwd states..., bwd states...] -> concat per state kind, width 2*units
           encStates.push(
             Array.from({ length: k }, (_, s) =>
-              apply1(tf.layers.concatenate({ axis: -1, name: `enc${i}_state${s}` }), [states[s]!, states[k + s]!]),
+              apply1(tf.layers.concatenate({ axis: -1, name: `enc${i}_state${s}` }), [
+                states[s]!,
+                states[k + s]!,
+              ]),
             ),
           );
         } else {
@@ -242,10 +275,16 @@ function buildGraph(b: Builder, task: Task, sig: DatasetSignature): Graph {
       let d = apply1(b.embedding('embed_target', vocabSize(sig, 'targetVocab'), spec.embedding!, false), dec);
       spec.units.forEach((units, i) => {
         const width = spec.bidirectional ? 2 * units : units;
-        d = apply1(b.rnn(`dec${i}_${spec.cell}`, width, { returnSequences: true }), d, { initialState: encStates[i] });
+        d = apply1(b.rnn(`dec${i}_${spec.cell}`, width, { returnSequences: true }), d, {
+          initialState: encStates[i],
+        });
       });
       const logits = head(b, d, vocabSize(sig, 'targetVocab'));
-      return { inputs: [src, dec], logits, output: apply1(tf.layers.activation({ activation: 'softmax', name: 'probs' }), logits) };
+      return {
+        inputs: [src, dec],
+        logits,
+        output: apply1(tf.layers.activation({ activation: 'softmax', name: 'probs' }), logits),
+      };
     }
     default: {
       const never: never = task;
@@ -261,7 +300,10 @@ export function buildModel(spec: ModelSpec, task: Task, signature: DatasetSignat
   const builder = new Builder(spec);
   const graph = buildGraph(builder, task, signature);
   const model = tf.model({ inputs: graph.inputs, outputs: graph.output, name: 'seqtrain' });
-  const trainModel = graph.logits === graph.output ? model : tf.model({ inputs: graph.inputs, outputs: graph.logits, name: 'seqtrain_logits' });
+  const trainModel =
+    graph.logits === graph.output
+      ? model
+      : tf.model({ inputs: graph.inputs, outputs: graph.logits, name: 'seqtrain_logits' });
   let offset = 0;
   const weightSpecs = trainModel.weights.map((w) => {
     const size = w.shape.reduce<number>((a, d) => a * (d ?? 1), 1);
@@ -296,7 +338,8 @@ export function getFlatWeights(m: SeqModel): Float32Array {
 }
 
 export function setFlatWeights(m: SeqModel, flat: Float32Array): void {
-  if (flat.length !== m.size) throw new Error(`weight buffer has ${flat.length} floats, model needs ${m.size}`);
+  if (flat.length !== m.size)
+    throw new Error(`weight buffer has ${flat.length} floats, model needs ${m.size}`);
   m.trainModel.weights.forEach((w, i) => {
     const s = m.weightSpecs[i]!;
     const t = tf.tensor(flat.subarray(s.offset, s.offset + s.size), s.shape, 'float32');

@@ -44,14 +44,24 @@ export function applyGradients(
   average: AveragedGradient,
   training: Pick<TrainingSpec, 'optimizer' | 'schedule' | 'clipNorm'>,
 ): ApplyResult {
-  if (average.specHash !== checkpoint.specHash || average.step !== checkpoint.step || average.grad.length !== checkpoint.weights.length) {
+  if (
+    average.specHash !== checkpoint.specHash ||
+    average.step !== checkpoint.step ||
+    average.grad.length !== checkpoint.weights.length
+  ) {
     throw new BadInputError(
       `gradient for step ${average.step} (spec ${average.specHash.slice(0, 12)}, ${average.grad.length} floats) cannot be applied to checkpoint step ${checkpoint.step} (spec ${checkpoint.specHash.slice(0, 12)}, ${checkpoint.weights.length} floats)`,
     );
   }
   const { grad, norm } = clipByGlobalNorm(average.grad, training.clipNorm);
   const learningRate = learningRateAt(training, checkpoint.step);
-  const next = optimizerStep(training.optimizer, checkpoint.optimizer, checkpoint.weights, grad, learningRate);
+  const next = optimizerStep(
+    training.optimizer,
+    checkpoint.optimizer,
+    checkpoint.weights,
+    grad,
+    learningRate,
+  );
   return {
     checkpoint: { ...checkpoint, step: checkpoint.step + 1, weights: next.weights, optimizer: next.state },
     learningRate,

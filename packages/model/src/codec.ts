@@ -39,13 +39,18 @@ function encodeBundle(format: string, header: object, arrays: readonly Float32Ar
 }
 
 function decodeBundle<H>(bytes: Uint8Array, format: string): Bundle<H> {
-  if (bytes.length < 8 + 32 || MAGIC.some((b, i) => bytes[i] !== b)) throw new CorruptDataError(`not a seqtrain ${format} blob (bad magic)`);
+  if (bytes.length < 8 + 32 || MAGIC.some((b, i) => bytes[i] !== b))
+    throw new CorruptDataError(`not a seqtrain ${format} blob (bad magic)`);
   const body = bytes.subarray(0, bytes.length - 32);
   const digest = createHash('sha256').update(body).digest();
-  if (!digest.equals(bytes.subarray(bytes.length - 32))) throw new CorruptDataError(`${format}: sha256 mismatch (truncated or damaged)`);
+  if (!digest.equals(bytes.subarray(bytes.length - 32)))
+    throw new CorruptDataError(`${format}: sha256 mismatch (truncated or damaged)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = view.getUint32(4, true);
-  const parsed = JSON.parse(Buffer.from(bytes.subarray(8, 8 + headerLength)).toString('utf8')) as { format: string; arrays: number[] } & H;
+  const parsed = JSON.parse(Buffer.from(bytes.subarray(8, 8 + headerLength)).toString('utf8')) as {
+    format: string;
+    arrays: number[];
+  } & H;
   if (parsed.format !== format) throw new CorruptDataError(`expected a ${format} blob, got ${parsed.format}`);
   let pos = 8 + headerLength;
   const arrays = parsed.arrays.map((len) => {
@@ -54,7 +59,8 @@ function decodeBundle<H>(bytes: Uint8Array, format: string): Bundle<H> {
     pos += 4 * len;
     return a;
   });
-  if (pos !== body.length) throw new CorruptDataError(`${format}: ${body.length - pos} unexpected bytes after the arrays`);
+  if (pos !== body.length)
+    throw new CorruptDataError(`${format}: ${body.length - pos} unexpected bytes after the arrays`);
   return { header: parsed, arrays };
 }
 
@@ -76,7 +82,12 @@ export function encodeCheckpoint(c: Checkpoint): Uint8Array {
     slots: c.optimizer.slots.length,
     outerMomentum: c.outerMomentum !== undefined,
   };
-  const arrays = [c.weights, ...c.optimizer.slots, c.optimizer.scalars, ...(c.outerMomentum ? [c.outerMomentum] : [])];
+  const arrays = [
+    c.weights,
+    ...c.optimizer.slots,
+    c.optimizer.scalars,
+    ...(c.outerMomentum ? [c.outerMomentum] : []),
+  ];
   return encodeBundle('seqtrain.checkpoint/v1', header, arrays);
 }
 
@@ -86,7 +97,13 @@ export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
   const slots = rest.slice(0, h.slots);
   const scalars = rest[h.slots];
   if (!weights || !scalars) throw new CorruptDataError('seqtrain.checkpoint/v1: missing arrays');
-  const c: Checkpoint = { specHash: h.specHash, step: h.step, weightSpecs: h.weightSpecs, weights, optimizer: { name: h.optimizer, slots, scalars } };
+  const c: Checkpoint = {
+    specHash: h.specHash,
+    step: h.step,
+    weightSpecs: h.weightSpecs,
+    weights,
+    optimizer: { name: h.optimizer, slots, scalars },
+  };
   if (h.outerMomentum) c.outerMomentum = rest[h.slots + 1];
   return c;
 }
@@ -101,15 +118,29 @@ interface GradientHeader {
 }
 
 export function encodeGradients(p: GradientPart): Uint8Array {
-  const header: GradientHeader = { specHash: p.specHash, step: p.step, size: p.size, sampleCounts: p.sampleCounts, lossSums: p.lossSums };
+  const header: GradientHeader = {
+    specHash: p.specHash,
+    step: p.step,
+    size: p.size,
+    sampleCounts: p.sampleCounts,
+    lossSums: p.lossSums,
+  };
   return encodeBundle('seqtrain.gradients/v1', header, [p.grads]);
 }
 
 export function decodeGradients(bytes: Uint8Array): GradientPart {
   const { header: h, arrays } = decodeBundle<GradientHeader>(bytes, 'seqtrain.gradients/v1');
   const grads = arrays[0];
-  if (!grads || grads.length !== h.size * h.sampleCounts.length) throw new CorruptDataError('seqtrain.gradients/v1: gradient buffer size does not match the header');
-  return { specHash: h.specHash, step: h.step, size: h.size, sampleCounts: h.sampleCounts, lossSums: h.lossSums, grads };
+  if (!grads || grads.length !== h.size * h.sampleCounts.length)
+    throw new CorruptDataError('seqtrain.gradients/v1: gradient buffer size does not match the header');
+  return {
+    specHash: h.specHash,
+    step: h.step,
+    size: h.size,
+    sampleCounts: h.sampleCounts,
+    lossSums: h.lossSums,
+    grads,
+  };
 }
 
 export { encodeBundle, decodeBundle };

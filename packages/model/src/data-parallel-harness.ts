@@ -28,7 +28,13 @@ export function specFor(cell: 'lstm' | 'gru'): TrainSpec {
     dataset: 'seattle-weather',
     task: 'regression',
     model: { cell, units: [8], dropout: 0.2, recurrentDropout: 0.1 },
-    training: { optimizer: { name: 'adam', learningRate: 0.01 }, batchSize: 4, microBatches: MICRO, seed: 5, clipNorm: 5 },
+    training: {
+      optimizer: { name: 'adam', learningRate: 0.01 },
+      batchSize: 4,
+      microBatches: MICRO,
+      seed: 5,
+      clipNorm: 5,
+    },
   });
 }
 
@@ -50,19 +56,26 @@ export function singleProcess(spec: TrainSpec): Checkpoint {
 
 /** N workers, each with its own model instance, exchanging only bytes (checkpoint and gradient codecs). */
 export function workers(spec: TrainSpec, n: number): Checkpoint {
-  const models = Array.from({ length: n }, () => buildModel(spec.model, spec.task, data.signature, spec.training.seed));
+  const models = Array.from({ length: n }, () =>
+    buildModel(spec.model, spec.task, data.signature, spec.training.seed),
+  );
   let ckptBytes = encodeCheckpoint(initCheckpoint(models[0]!, spec.training));
   const per = MICRO / n;
   for (let s = 0; s < STEPS; s++) {
     const batches = roundBatches(s);
     const parts = models.map((m, w) => {
       const ckpt = decodeCheckpoint(ckptBytes);
-      return encodeGradients(computeGradients(m, ckpt, batches.slice(w * per, (w + 1) * per), { firstMicroBatch: w * per }));
+      return encodeGradients(
+        computeGradients(m, ckpt, batches.slice(w * per, (w + 1) * per), { firstMicroBatch: w * per }),
+      );
     });
-    const applied = applyGradients(decodeCheckpoint(ckptBytes), averageGradients(parts.map(decodeGradients)), spec.training);
+    const applied = applyGradients(
+      decodeCheckpoint(ckptBytes),
+      averageGradients(parts.map(decodeGradients)),
+      spec.training,
+    );
     ckptBytes = encodeCheckpoint(applied.checkpoint);
   }
   models.forEach((m) => m.dispose());
   return decodeCheckpoint(ckptBytes);
 }
-

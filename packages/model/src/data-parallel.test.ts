@@ -18,7 +18,10 @@ describe('exact data-parallel gradient averaging', () => {
     it(`${cell}: 2, 3 and 4 workers give weights bit-identical to one process over ${STEPS} Adam steps`, () => {
       const spec = specFor(cell);
       const reference = singleProcess(spec);
-      const initial = initCheckpoint(buildModel(spec.model, spec.task, data.signature, spec.training.seed), spec.training);
+      const initial = initCheckpoint(
+        buildModel(spec.model, spec.task, data.signature, spec.training.seed),
+        spec.training,
+      );
       expect(reference.step).toBe(STEPS);
       // training moved the weights (otherwise equality would prove nothing)
       expect(bytes(reference.weights).equals(bytes(initial.weights))).toBe(false);
@@ -26,7 +29,11 @@ describe('exact data-parallel gradient averaging', () => {
         const result = workers(spec, n);
         expect(result.step).toBe(STEPS);
         expect(bytes(result.weights).equals(bytes(reference.weights)), `${n} workers: weights`).toBe(true);
-        result.optimizer.slots.forEach((slot, i) => expect(bytes(slot).equals(bytes(reference.optimizer.slots[i]!)), `${n} workers: slot ${i}`).toBe(true));
+        result.optimizer.slots.forEach((slot, i) =>
+          expect(bytes(slot).equals(bytes(reference.optimizer.slots[i]!)), `${n} workers: slot ${i}`).toBe(
+            true,
+          ),
+        );
         expect(bytes(result.optimizer.scalars).equals(bytes(reference.optimizer.scalars))).toBe(true);
       }
     });

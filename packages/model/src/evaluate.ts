@@ -35,7 +35,8 @@ export function evaluate(m: SeqModel, batches: Iterable<SequenceBatch>): EvalRes
         outputs += t.labels.size;
       } else {
         const hit = tf.cast(tf.equal(tf.argMax(out, -1), t.labels), 'float32');
-        const masked = task === 'classification' ? hit : tf.mul(hit, tf.cast(tf.notEqual(t.labels, 0), 'float32'));
+        const masked =
+          task === 'classification' ? hit : tf.mul(hit, tf.cast(tf.notEqual(t.labels, 0), 'float32'));
         correct += tf.sum(masked).dataSync()[0]!;
       }
     });

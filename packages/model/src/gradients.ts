@@ -54,7 +54,13 @@ export interface ComputeOptions {
 }
 
 /** Gradient of the summed loss of one micro-batch at the model's current weights, in fixed weight order. */
-export function microBatchGradient(m: SeqModel, batch: SequenceBatch, dropoutSeed: number, into: Float32Array, offset: number): { loss: number; count: number } {
+export function microBatchGradient(
+  m: SeqModel,
+  batch: SequenceBatch,
+  dropoutSeed: number,
+  into: Float32Array,
+  offset: number,
+): { loss: number; count: number } {
   const weights = m.trainModel.trainableWeights;
   if (weights.length !== m.weightSpecs.length) throw new Error('all weights must be trainable');
   const vars = weights.map((w) => w.read() as tf.Variable);
@@ -80,9 +86,16 @@ export function microBatchGradient(m: SeqModel, batch: SequenceBatch, dropoutSee
 }
 
 /** One row per micro-batch, computed at the checkpoint's weights. */
-export function computeGradients(m: SeqModel, checkpoint: Checkpoint, batches: readonly SequenceBatch[], options: ComputeOptions = {}): GradientPart {
+export function computeGradients(
+  m: SeqModel,
+  checkpoint: Checkpoint,
+  batches: readonly SequenceBatch[],
+  options: ComputeOptions = {},
+): GradientPart {
   if (checkpoint.specHash !== m.specHash) {
-    throw new BadInputError(`checkpoint specHash=${checkpoint.specHash.slice(0, 12)}: does not match the model built from the spec (${m.specHash.slice(0, 12)})`);
+    throw new BadInputError(
+      `checkpoint specHash=${checkpoint.specHash.slice(0, 12)}: does not match the model built from the spec (${m.specHash.slice(0, 12)})`,
+    );
   }
   setFlatWeights(m, checkpoint.weights);
   const first = options.firstMicroBatch ?? 0;
@@ -90,7 +103,13 @@ export function computeGradients(m: SeqModel, checkpoint: Checkpoint, batches: r
   const sampleCounts: number[] = [];
   const lossSums: number[] = [];
   batches.forEach((b, i) => {
-    const r = microBatchGradient(m, b, mixSeed(m.definition.seed, checkpoint.step, first + i), grads, i * m.size);
+    const r = microBatchGradient(
+      m,
+      b,
+      mixSeed(m.definition.seed, checkpoint.step, first + i),
+      grads,
+      i * m.size,
+    );
     sampleCounts.push(r.count);
     lossSums.push(r.loss);
   });
@@ -120,5 +139,11 @@ export function averageGradients(parts: readonly GradientPart[]): AveragedGradie
   });
   if (total <= 0) throw new BadInputError('averageGradients: total sample count is 0');
   for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! / total;
-  return { specHash: first.specHash, step: first.step, grad: acc, sampleCount: total, loss: lossTotal / total };
+  return {
+    specHash: first.specHash,
+    step: first.step,
+    grad: acc,
+    sampleCount: total,
+    loss: lossTotal / total,
+  };
 }

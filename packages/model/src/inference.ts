@@ -15,24 +15,38 @@ import { createRng } from './seeded';
  * zscore: value = y * targetStd + targetMean. last-value: value = anchor + y * targetStd, where
  * the anchor is the target column's value at the window's last step.
  */
-export function forecast(model: tf.LayersModel, signature: DatasetSignature, windows: number[][][]): number[][] {
+export function forecast(
+  model: tf.LayersModel,
+  signature: DatasetSignature,
+  windows: number[][][],
+): number[][] {
   const norm = signature.normalization;
   if (!norm) throw new BadInputError('signature.normalization: missing; forecast needs it to map values');
   const [W, F] = signature.x.shape as [number, number];
   const targetIndex = norm.featureColumns.indexOf(norm.targetColumn);
   const x = new Float32Array(windows.length * W * F);
   const anchors = windows.map((w, i) => {
-    if (w.length !== W || w.some((r) => r.length !== F)) throw new BadInputError(`windows[${i}]: expected ${W} rows of ${F} values (${norm.featureColumns.join(', ')})`);
+    if (w.length !== W || w.some((r) => r.length !== F))
+      throw new BadInputError(
+        `windows[${i}]: expected ${W} rows of ${F} values (${norm.featureColumns.join(', ')})`,
+      );
     const last = w[W - 1]!;
     w.forEach((row, t) =>
       row.forEach((v, f) => {
-        x[(i * W + t) * F + f] = norm.mode === 'zscore' ? (v - norm.mean[f]!) / norm.std[f]! : (v - last[f]!) / norm.std[f]!;
+        x[(i * W + t) * F + f] =
+          norm.mode === 'zscore' ? (v - norm.mean[f]!) / norm.std[f]! : (v - last[f]!) / norm.std[f]!;
       }),
     );
     return targetIndex >= 0 ? last[targetIndex]! : 0;
   });
-  const y = tf.tidy(() => (model.predict(tf.tensor(x, [windows.length, W, F])) as tf.Tensor).arraySync() as number[][]);
-  return y.map((row, i) => row.map((v) => (norm.mode === 'zscore' ? v * norm.targetStd + norm.targetMean : anchors[i]! + v * norm.targetStd)));
+  const y = tf.tidy(
+    () => (model.predict(tf.tensor(x, [windows.length, W, F])) as tf.Tensor).arraySync() as number[][],
+  );
+  return y.map((row, i) =>
+    row.map((v) =>
+      norm.mode === 'zscore' ? v * norm.targetStd + norm.targetMean : anchors[i]! + v * norm.targetStd,
+    ),
+  );
 }
 
 export function tokenize(vocab: Vocabulary, text: string): number[] {
@@ -57,11 +71,20 @@ function padded(ids: readonly number[], length: number): number[] {
 }
 
 /** Text-class: class probabilities per text. */
-export function classify(model: tf.LayersModel, signature: DatasetSignature, texts: string[]): { label: string; probabilities: number[] }[] {
+export function classify(
+  model: tf.LayersModel,
+  signature: DatasetSignature,
+  texts: string[],
+): { label: string; probabilities: number[] }[] {
   const L = signature.x.shape[0]!;
   const x = texts.map((t) => padded(tokenize(signature.vocab!, t), L));
-  const p = tf.tidy(() => (model.predict(tf.tensor(x, [texts.length, L], 'int32')) as tf.Tensor).arraySync() as number[][]);
-  return p.map((probabilities) => ({ label: signature.classes![probabilities.indexOf(Math.max(...probabilities))] ?? '', probabilities }));
+  const p = tf.tidy(
+    () => (model.predict(tf.tensor(x, [texts.length, L], 'int32')) as tf.Tensor).arraySync() as number[][],
+  );
+  return p.map((probabilities) => ({
+    label: signature.classes![probabilities.indexOf(Math.max(...probabilities))] ?? '',
+    probabilities,
+  }));
 }
 
 export interface GenerateOptions {
@@ -74,13 +97,22 @@ export interface GenerateOptions {
 }
 
 /** One-to-many: generate sequences (e.g. names) token by token until EOS or the maximum length. */
-export function generate(model: tf.LayersModel, signature: DatasetSignature, options: GenerateOptions): string[] {
+export function generate(
+  model: tf.LayersModel,
+  signature: DatasetSignature,
+  options: GenerateOptions,
+): string[] {
   const vocab = signature.vocab!;
   const L = signature.x.shape[0]!;
   const bos = vocab.bos ?? 0;
-  const cond = typeof options.condition === 'string' ? (signature.condition?.labels.indexOf(options.condition) ?? -1) : (options.condition ?? 0);
+  const cond =
+    typeof options.condition === 'string'
+      ? (signature.condition?.labels.indexOf(options.condition) ?? -1)
+      : (options.condition ?? 0);
   if (signature.condition && (cond < 0 || cond >= signature.condition.numValues)) {
-    throw new BadInputError(`condition=${JSON.stringify(options.condition)}: expected one of ${signature.condition.labels.join(', ')}`);
+    throw new BadInputError(
+      `condition=${JSON.stringify(options.condition)}: expected one of ${signature.condition.labels.join(', ')}`,
+    );
   }
   const rng = createRng(options.seed ?? 0);
   const temperature = options.temperature ?? 0;
@@ -88,9 +120,16 @@ export function generate(model: tf.LayersModel, signature: DatasetSignature, opt
   const done = new Array<boolean>(options.count).fill(false);
   for (let t = 0; t < L && done.includes(false); t++) {
     const probs = tf.tidy(() => {
-      const x = tf.tensor(seqs.map((s) => padded(s, L)), [options.count, L], 'int32');
+      const x = tf.tensor(
+        seqs.map((s) => padded(s, L)),
+        [options.count, L],
+        'int32',
+      );
       const inputs = signature.condition ? [x, tf.fill([options.count, 1], cond, 'int32')] : x;
-      return (tf.slice(model.predict(inputs) as tf.Tensor, [0, t, 0], [options.count, 1, -1]).reshape([options.count, -1]).arraySync()) as number[][];
+      return tf
+        .slice(model.predict(inputs) as tf.Tensor, [0, t, 0], [options.count, 1, -1])
+        .reshape([options.count, -1])
+        .arraySync() as number[][];
     });
     probs.forEach((p, i) => {
       if (done[i]) return;
@@ -115,7 +154,12 @@ export interface DecodeOptions {
 }
 
 /** Seq2seq: greedy (beamWidth 1) or beam-search decoding of each source; returns target token ids without BOS/EOS. */
-export function decodeIds(model: tf.LayersModel, signature: DatasetSignature, source: readonly number[], options: DecodeOptions = {}): number[] {
+export function decodeIds(
+  model: tf.LayersModel,
+  signature: DatasetSignature,
+  source: readonly number[],
+  options: DecodeOptions = {},
+): number[] {
   const tv = signature.targetVocab!;
   const S = signature.x.shape[0]!;
   const T = signature.y.shape[0]! - 1;
@@ -124,9 +168,20 @@ export function decodeIds(model: tf.LayersModel, signature: DatasetSignature, so
   for (let t = 0; t < T && beams.some((b) => !b.done); t++) {
     const live = beams.filter((b) => !b.done);
     const probs = tf.tidy(() => {
-      const src = tf.tensor(live.map(() => padded(source, S)), [live.length, S], 'int32');
-      const dec = tf.tensor(live.map((b) => padded(b.ids, T)), [live.length, T], 'int32');
-      return tf.slice(model.predict([src, dec]) as tf.Tensor, [0, t, 0], [live.length, 1, -1]).reshape([live.length, -1]).arraySync() as number[][];
+      const src = tf.tensor(
+        live.map(() => padded(source, S)),
+        [live.length, S],
+        'int32',
+      );
+      const dec = tf.tensor(
+        live.map((b) => padded(b.ids, T)),
+        [live.length, T],
+        'int32',
+      );
+      return tf
+        .slice(model.predict([src, dec]) as tf.Tensor, [0, t, 0], [live.length, 1, -1])
+        .reshape([live.length, -1])
+        .arraySync() as number[][];
     });
     const candidates = beams.filter((b) => b.done);
     live.forEach((b, i) => {
@@ -136,13 +191,25 @@ export function decodeIds(model: tf.LayersModel, signature: DatasetSignature, so
         .filter((c) => c.id !== 0 && c.id !== tv.bos)
         .sort((a, c) => c.v - a.v)
         .slice(0, width);
-      for (const c of top) candidates.push({ ids: c.id === tv.eos ? b.ids : [...b.ids, c.id], logp: b.logp + Math.log(Math.max(c.v, 1e-30)), done: c.id === tv.eos });
+      for (const c of top)
+        candidates.push({
+          ids: c.id === tv.eos ? b.ids : [...b.ids, c.id],
+          logp: b.logp + Math.log(Math.max(c.v, 1e-30)),
+          done: c.id === tv.eos,
+        });
     });
     beams = candidates.sort((a, c) => c.logp - a.logp).slice(0, width);
   }
   return beams[0]!.ids.slice(1);
 }
 
-export function decode(model: tf.LayersModel, signature: DatasetSignature, sources: string[], options: DecodeOptions = {}): string[] {
-  return sources.map((s) => detokenize(signature.targetVocab!, decodeIds(model, signature, tokenize(signature.vocab!, s), options)));
+export function decode(
+  model: tf.LayersModel,
+  signature: DatasetSignature,
+  sources: string[],
+  options: DecodeOptions = {},
+): string[] {
+  return sources.map((s) =>
+    detokenize(signature.targetVocab!, decodeIds(model, signature, tokenize(signature.vocab!, s), options)),
+  );
 }

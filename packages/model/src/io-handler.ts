@@ -12,7 +12,8 @@ import { patchRnnKwargs } from './tfjs-patches';
 
 const WEIGHTS_FILE = 'group1-shard1of1.bin';
 
-const join = (prefix: string, name: string): string => (prefix === '' ? name : `${prefix.replace(/\/+$/, '')}/${name}`);
+const join = (prefix: string, name: string): string =>
+  prefix === '' ? name : `${prefix.replace(/\/+$/, '')}/${name}`;
 
 function concat(data: tf.io.WeightData): Uint8Array {
   const buffers = Array.isArray(data) ? data : [data];
@@ -52,26 +53,51 @@ export function blobStoreIOHandler(store: BlobStore, prefix: string): tf.io.IOHa
       };
     },
     async load(): Promise<tf.io.ModelArtifacts> {
-      const json = JSON.parse(Buffer.from(await store.get(join(prefix, 'model.json'))).toString('utf8')) as tf.io.ModelJSON;
+      const json = JSON.parse(
+        Buffer.from(await store.get(join(prefix, 'model.json'))).toString('utf8'),
+      ) as tf.io.ModelJSON;
       const weightSpecs: tf.io.WeightsManifestEntry[] = [];
       const buffers: Uint8Array[] = [];
       for (const group of json.weightsManifest) {
         weightSpecs.push(...group.weights);
         for (const path of group.paths) buffers.push(await store.get(join(prefix, path)));
       }
-      const joined = concat(buffers.map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer));
-      const weightData = joined.buffer.slice(joined.byteOffset, joined.byteOffset + joined.byteLength) as ArrayBuffer;
-      const expected = weightSpecs.reduce((a, w) => a + w.shape.reduce((x, d) => x * d, 1) * (w.dtype === 'int32' || w.dtype === 'float32' ? 4 : 1), 0);
+      const joined = concat(
+        buffers.map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer),
+      );
+      const weightData = joined.buffer.slice(
+        joined.byteOffset,
+        joined.byteOffset + joined.byteLength,
+      ) as ArrayBuffer;
+      const expected = weightSpecs.reduce(
+        (a, w) =>
+          a + w.shape.reduce((x, d) => x * d, 1) * (w.dtype === 'int32' || w.dtype === 'float32' ? 4 : 1),
+        0,
+      );
       if (expected !== weightData.byteLength) {
-        throw new CorruptDataError(`${join(prefix, 'model.json')}: weights hold ${weightData.byteLength} bytes, manifest needs ${expected}`);
+        throw new CorruptDataError(
+          `${join(prefix, 'model.json')}: weights hold ${weightData.byteLength} bytes, manifest needs ${expected}`,
+        );
       }
-      return { modelTopology: json.modelTopology, format: json.format, generatedBy: json.generatedBy, convertedBy: json.convertedBy, weightSpecs, weightData };
+      return {
+        modelTopology: json.modelTopology,
+        format: json.format,
+        generatedBy: json.generatedBy,
+        convertedBy: json.convertedBy,
+        weightSpecs,
+        weightData,
+      };
     },
   };
 }
 
 /** Writes the served model (probabilities / values) with the given flat weights. */
-export async function saveModel(m: SeqModel, weights: Float32Array, store: BlobStore, prefix: string): Promise<void> {
+export async function saveModel(
+  m: SeqModel,
+  weights: Float32Array,
+  store: BlobStore,
+  prefix: string,
+): Promise<void> {
   setFlatWeights(m, weights);
   await m.model.save(blobStoreIOHandler(store, prefix));
 }

@@ -32,7 +32,12 @@ export interface LocalUpdate {
 type Training = Pick<TrainingSpec, 'optimizer' | 'schedule' | 'clipNorm' | 'outerOptimizer'>;
 
 /** K local steps; `steps[k]` are the micro-batches of local step k. */
-export function runLocalSteps(m: SeqModel, checkpoint: Checkpoint, steps: readonly (readonly SequenceBatch[])[], training: Training): LocalUpdate {
+export function runLocalSteps(
+  m: SeqModel,
+  checkpoint: Checkpoint,
+  steps: readonly (readonly SequenceBatch[])[],
+  training: Training,
+): LocalUpdate {
   let current = checkpoint;
   let sampleCount = 0;
   let lossSum = 0;
@@ -44,10 +49,22 @@ export function runLocalSteps(m: SeqModel, checkpoint: Checkpoint, steps: readon
   }
   const delta = new Float32Array(checkpoint.weights.length);
   for (let i = 0; i < delta.length; i++) delta[i] = checkpoint.weights[i]! - current.weights[i]!;
-  return { specHash: checkpoint.specHash, step: checkpoint.step, steps: steps.length, sampleCount, lossSum, delta, optimizer: current.optimizer };
+  return {
+    specHash: checkpoint.specHash,
+    step: checkpoint.step,
+    steps: steps.length,
+    sampleCount,
+    lossSum,
+    delta,
+    optimizer: current.optimizer,
+  };
 }
 
-function weightedMean(arrays: readonly Float32Array[], weights: readonly number[], total: number): Float32Array {
+function weightedMean(
+  arrays: readonly Float32Array[],
+  weights: readonly number[],
+  total: number,
+): Float32Array {
   const out = new Float32Array(arrays[0]!.length);
   arrays.forEach((a, k) => {
     const w = f(weights[k]! / total);
@@ -57,18 +74,39 @@ function weightedMean(arrays: readonly Float32Array[], weights: readonly number[
 }
 
 /** The outer step: next checkpoint from the workers' local updates, in worker order. */
-export function applyLocalUpdates(checkpoint: Checkpoint, updates: readonly LocalUpdate[], training: Training): Checkpoint {
+export function applyLocalUpdates(
+  checkpoint: Checkpoint,
+  updates: readonly LocalUpdate[],
+  training: Training,
+): Checkpoint {
   const first = updates[0];
   if (!first) throw new BadInputError('applyLocalUpdates: no updates');
   updates.forEach((u, k) => {
-    if (u.specHash !== checkpoint.specHash || u.step !== checkpoint.step || u.steps !== first.steps || u.delta.length !== checkpoint.weights.length) {
-      throw new BadInputError(`local update ${k} (step ${u.step}, ${u.steps} local steps) does not fit checkpoint step ${checkpoint.step}`);
+    if (
+      u.specHash !== checkpoint.specHash ||
+      u.step !== checkpoint.step ||
+      u.steps !== first.steps ||
+      u.delta.length !== checkpoint.weights.length
+    ) {
+      throw new BadInputError(
+        `local update ${k} (step ${u.step}, ${u.steps} local steps) does not fit checkpoint step ${checkpoint.step}`,
+      );
     }
   });
   const counts = updates.map((u) => u.sampleCount);
   const total = counts.reduce((a, b) => a + b, 0);
-  const delta = weightedMean(updates.map((u) => u.delta), counts, total);
-  const slots = first.optimizer.slots.map((_, s) => weightedMean(updates.map((u) => u.optimizer.slots[s]!), counts, total));
+  const delta = weightedMean(
+    updates.map((u) => u.delta),
+    counts,
+    total,
+  );
+  const slots = first.optimizer.slots.map((_, s) =>
+    weightedMean(
+      updates.map((u) => u.optimizer.slots[s]!),
+      counts,
+      total,
+    ),
+  );
   const optimizer = { name: first.optimizer.name, slots, scalars: first.optimizer.scalars };
   const weights = new Float32Array(delta.length);
   const outer = training.outerOptimizer;
@@ -107,7 +145,15 @@ interface LocalHeader {
 }
 
 export function encodeLocalUpdate(u: LocalUpdate): Uint8Array {
-  const h: LocalHeader = { specHash: u.specHash, step: u.step, steps: u.steps, sampleCount: u.sampleCount, lossSum: u.lossSum, optimizer: u.optimizer.name, slots: u.optimizer.slots.length };
+  const h: LocalHeader = {
+    specHash: u.specHash,
+    step: u.step,
+    steps: u.steps,
+    sampleCount: u.sampleCount,
+    lossSum: u.lossSum,
+    optimizer: u.optimizer.name,
+    slots: u.optimizer.slots.length,
+  };
   return encodeBundle('seqtrain.local-update/v1', h, [u.delta, ...u.optimizer.slots, u.optimizer.scalars]);
 }
 
@@ -121,6 +167,10 @@ export function decodeLocalUpdate(bytes: Uint8Array): LocalUpdate {
     sampleCount: h.sampleCount,
     lossSum: h.lossSum,
     delta: delta!,
-    optimizer: { name: h.optimizer, slots: rest.slice(0, h.slots), scalars: rest[h.slots] ?? new Float32Array(0) },
+    optimizer: {
+      name: h.optimizer,
+      slots: rest.slice(0, h.slots),
+      scalars: rest[h.slots] ?? new Float32Array(0),
+    },
   };
 }

@@ -46,7 +46,8 @@ function ours(spec: OptimizerSpec): Float32Array {
 
 function maxRelDiff(a: Float32Array, b: Float32Array): number {
   let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!) / Math.max(1e-6, Math.abs(b[i]!)));
+  for (let i = 0; i < a.length; i++)
+    m = Math.max(m, Math.abs(a[i]! - b[i]!) / Math.max(1e-6, Math.abs(b[i]!)));
   return m;
 }
 
@@ -62,13 +63,19 @@ describe('optimisers match tfjs', () => {
     expect(maxRelDiff(ours(spec), tfjsReference(tf.train.adam(0.01, 0.9, 0.999, 1e-7)))).toBeLessThan(1e-6);
   });
   it('rmsprop with momentum', () => {
-    const spec = parseTrainingSpec({ optimizer: { name: 'rmsprop', learningRate: 0.01, rho: 0.9, momentum: 0.5 } }).optimizer;
+    const spec = parseTrainingSpec({
+      optimizer: { name: 'rmsprop', learningRate: 0.01, rho: 0.9, momentum: 0.5 },
+    }).optimizer;
     expect(maxRelDiff(ours(spec), tfjsReference(tf.train.rmsprop(0.01, 0.9, 0.5, 1e-7)))).toBeLessThan(1e-6);
   });
   it('sgd with (nesterov) momentum and plain sgd', () => {
     for (const nesterov of [false, true]) {
-      const spec = parseTrainingSpec({ optimizer: { name: 'sgd', learningRate: 0.05, momentum: 0.9, nesterov } }).optimizer;
-      expect(maxRelDiff(ours(spec), tfjsReference(tf.train.momentum(0.05, 0.9, nesterov)))).toBeLessThan(1e-6);
+      const spec = parseTrainingSpec({
+        optimizer: { name: 'sgd', learningRate: 0.05, momentum: 0.9, nesterov },
+      }).optimizer;
+      expect(maxRelDiff(ours(spec), tfjsReference(tf.train.momentum(0.05, 0.9, nesterov)))).toBeLessThan(
+        1e-6,
+      );
     }
     const plain = parseTrainingSpec({ optimizer: { name: 'sgd', learningRate: 0.05 } }).optimizer;
     expect(maxRelDiff(ours(plain), tfjsReference(tf.train.sgd(0.05)))).toBeLessThan(1e-6);
@@ -101,7 +108,9 @@ describe('checkpoints', () => {
     });
     expect(resumed.step).toBe(grads.length);
     expect(Buffer.from(resumed.weights.buffer).equals(Buffer.from(straight.weights.buffer))).toBe(true);
-    resumed.optimizer.slots.forEach((s, i) => expect(Buffer.from(s.buffer).equals(Buffer.from(straight.optimizer.slots[i]!.buffer))).toBe(true));
+    resumed.optimizer.slots.forEach((s, i) =>
+      expect(Buffer.from(s.buffer).equals(Buffer.from(straight.optimizer.slots[i]!.buffer))).toBe(true),
+    );
   });
 
   it('a damaged checkpoint is refused', () => {
@@ -112,7 +121,16 @@ describe('checkpoints', () => {
 
   it('learning-rate schedule: linear warmup then cosine to the minimum', () => {
     // warmup 3: lr * 1/3, 2/3, 3/3; then cosine over 6 steps: 0.5 * (1 + cos(pi * t / 6))
-    const expected = [1 / 3, 2 / 3, 1, 1, 0.5 * (1 + Math.cos(Math.PI / 6)), 0.5, 0.5 * (1 + Math.cos((5 * Math.PI) / 6)), 0];
+    const expected = [
+      1 / 3,
+      2 / 3,
+      1,
+      1,
+      0.5 * (1 + Math.cos(Math.PI / 6)),
+      0.5,
+      0.5 * (1 + Math.cos((5 * Math.PI) / 6)),
+      0,
+    ];
     const got = [0, 1, 2, 3, 4, 6, 8, 9].map((s) => learningRateAt(training, s) / 0.01);
     got.forEach((g, i) => expect(g).toBeCloseTo(expected[i]!, 12));
   });

@@ -20,14 +20,28 @@ export interface OptimizerState {
 export function initOptimizerState(spec: OptimizerSpec, size: number): OptimizerState {
   switch (spec.name) {
     case 'adam':
-      return { name: 'adam', slots: [new Float32Array(size), new Float32Array(size)], scalars: Float32Array.of(spec.beta1, spec.beta2) };
+      return {
+        name: 'adam',
+        slots: [new Float32Array(size), new Float32Array(size)],
+        scalars: Float32Array.of(spec.beta1, spec.beta2),
+      };
     case 'rmsprop':
-      return { name: 'rmsprop', slots: [new Float32Array(size), new Float32Array(size)], scalars: new Float32Array(0) };
+      return {
+        name: 'rmsprop',
+        slots: [new Float32Array(size), new Float32Array(size)],
+        scalars: new Float32Array(0),
+      };
     case 'sgd':
-      return { name: 'sgd', slots: spec.momentum > 0 ? [new Float32Array(size)] : [], scalars: new Float32Array(0) };
+      return {
+        name: 'sgd',
+        slots: spec.momentum > 0 ? [new Float32Array(size)] : [],
+        scalars: new Float32Array(0),
+      };
     default: {
       const never: never = spec;
-      throw new BadInputError(`training.optimizer.name=${JSON.stringify((never as { name: string }).name)}: unknown optimizer`);
+      throw new BadInputError(
+        `training.optimizer.name=${JSON.stringify((never as { name: string }).name)}: unknown optimizer`,
+      );
     }
   }
 }
@@ -60,7 +74,10 @@ export function learningRateAt(training: Pick<TrainingSpec, 'optimizer' | 'sched
 }
 
 /** Global L2 norm (float64 accumulation, fixed order) and the clipped copy when it exceeds clipNorm. */
-export function clipByGlobalNorm(grad: Float32Array, clipNorm: number | undefined): { grad: Float32Array; norm: number } {
+export function clipByGlobalNorm(
+  grad: Float32Array,
+  clipNorm: number | undefined,
+): { grad: Float32Array; norm: number } {
   let sq = 0;
   for (let i = 0; i < grad.length; i++) sq += grad[i]! * grad[i]!;
   const norm = Math.sqrt(sq);
@@ -80,7 +97,9 @@ export function optimizerStep(
   learningRate: number,
 ): { weights: Float32Array; state: OptimizerState } {
   if (state.name !== spec.name) {
-    throw new BadInputError(`training.optimizer.name=${JSON.stringify(spec.name)}: the checkpoint holds ${state.name} state`);
+    throw new BadInputError(
+      `training.optimizer.name=${JSON.stringify(spec.name)}: the checkpoint holds ${state.name} state`,
+    );
   }
   const n = weights.length;
   const w = new Float32Array(n);
@@ -109,7 +128,10 @@ export function optimizerStep(
         const vh = f(vi / c2);
         w[i] = f(f(f(mh / f(f(Math.sqrt(vh)) + eps)) * negLr) + weights[i]!);
       }
-      return { weights: w, state: { name: 'adam', slots: [m, v], scalars: Float32Array.of(f(accB1 * b1), f(accB2 * b2)) } };
+      return {
+        weights: w,
+        state: { name: 'adam', slots: [m, v], scalars: Float32Array.of(f(accB1 * b1), f(accB2 * b2)) },
+      };
     }
     case 'rmsprop': {
       const [ms0, mom0] = state.slots as [Float32Array, Float32Array];

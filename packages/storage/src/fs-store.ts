@@ -40,7 +40,8 @@ export class FsBlobStore implements BlobStore {
         try {
           await fsp.link(tmp, target);
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new BlobExistsError(`${this.describe}/${key} already exists`);
+          if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+            throw new BlobExistsError(`${this.describe}/${key} already exists`);
           throw err;
         }
       } else {
@@ -66,7 +67,10 @@ export class FsBlobStore implements BlobStore {
     try {
       handle = await fsp.open(this.file(key), 'r');
       const { size } = await handle.stat();
-      if (start >= size) throw new BadInputError(`byte range [${start}, ${end}] is outside ${this.describe}/${key} (${size} bytes)`);
+      if (start >= size)
+        throw new BadInputError(
+          `byte range [${start}, ${end}] is outside ${this.describe}/${key} (${size} bytes)`,
+        );
       const length = Math.min(end, size - 1) - start + 1;
       const out = new Uint8Array(length);
       const { bytesRead } = await handle.read(out, 0, length, start);
@@ -125,7 +129,8 @@ export class FsBlobStore implements BlobStore {
   private mapError(key: string, err: unknown): Error {
     if (err instanceof BadInputError) return err;
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'EISDIR') return new NotFoundError(`${this.describe}/${key} does not exist`, { cause: err });
+    if (code === 'ENOENT' || code === 'EISDIR')
+      return new NotFoundError(`${this.describe}/${key} does not exist`, { cause: err });
     return new SeqtrainError(`${this.describe}/${key}: ${(err as Error).message}`, { cause: err });
   }
 }

@@ -79,9 +79,20 @@ export function isTransientS3Error(err: unknown): boolean {
   if (e.$retryable) return true;
   const code = e.code ?? '';
   return (
-    ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'UND_ERR_SOCKET'].includes(code) ||
+    [
+      'ECONNREFUSED',
+      'ECONNRESET',
+      'EPIPE',
+      'ETIMEDOUT',
+      'ENOTFOUND',
+      'EAI_AGAIN',
+      'EHOSTUNREACH',
+      'UND_ERR_SOCKET',
+    ].includes(code) ||
     ['TimeoutError', 'RequestTimeout', 'NetworkingError', 'AbortError'].includes(e.name ?? '') ||
-    /socket hang up|ECONNREFUSED|ECONNRESET|timed? ?out/i.test(String((err as Error | undefined)?.message ?? ''))
+    /socket hang up|ECONNREFUSED|ECONNRESET|timed? ?out/i.test(
+      String((err as Error | undefined)?.message ?? ''),
+    )
   );
 }
 
@@ -94,7 +105,10 @@ export class S3BlobStore implements BlobStore {
   private readonly partSize: number;
   private readonly retry: RetryPolicy;
 
-  constructor(private readonly options: S3StoreOptions, client?: S3Client) {
+  constructor(
+    private readonly options: S3StoreOptions,
+    client?: S3Client,
+  ) {
     this.bucket = options.bucket;
     this.describe = `s3://${options.bucket}`;
     this.client = client ?? createS3Client(options);
@@ -110,7 +124,9 @@ export class S3BlobStore implements BlobStore {
   private async call<T>(op: string, key: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await withRetry(fn, isTransientS3Error, this.retry, (err, attempt, delay) =>
-        this.options.onRetry?.(`${op} ${this.where(key)} failed (${describeError(err)}); retry ${attempt} in ${delay} ms`),
+        this.options.onRetry?.(
+          `${op} ${this.where(key)} failed (${describeError(err)}); retry ${attempt} in ${delay} ms`,
+        ),
       );
     } catch (err) {
       throw this.mapError(op, key, err);
@@ -122,18 +138,26 @@ export class S3BlobStore implements BlobStore {
     const status = statusOf(err);
     const what = `${op} ${this.where(key)}`;
     const name = (err as AwsLikeError).name;
-    if (name === 'NoSuchBucket') return new NotFoundError(`${what}: bucket ${this.bucket} does not exist`, { cause: err });
-    if (status === 404 || name === 'NoSuchKey' || name === 'NotFound') return new NotFoundError(`${what}: no such object`, { cause: err });
+    if (name === 'NoSuchBucket')
+      return new NotFoundError(`${what}: bucket ${this.bucket} does not exist`, { cause: err });
+    if (status === 404 || name === 'NoSuchKey' || name === 'NotFound')
+      return new NotFoundError(`${what}: no such object`, { cause: err });
     if (status === 412) return new BlobExistsError(`${what}: object already exists`, { cause: err });
-    if (status === 416) return new BadInputError(`${what}: requested range is outside the object`, { cause: err });
-    if (isTransientS3Error(err)) return new TransientError(`${what} failed after ${this.retry.attempts} attempts: ${describeError(err)}`, { cause: err });
+    if (status === 416)
+      return new BadInputError(`${what}: requested range is outside the object`, { cause: err });
+    if (isTransientS3Error(err))
+      return new TransientError(
+        `${what} failed after ${this.retry.attempts} attempts: ${describeError(err)}`,
+        { cause: err },
+      );
     return new SeqtrainError(`${what} failed: ${describeError(err)}`, { cause: err });
   }
 
   async put(key: string, body: Uint8Array | string, options: PutOptions = {}): Promise<BlobInfo> {
     assertValidKey(key);
     const bytes = toBytes(body);
-    if (bytes.byteLength >= this.threshold && !options.ifNoneMatch) return this.putMultipart(key, bytes, options);
+    if (bytes.byteLength >= this.threshold && !options.ifNoneMatch)
+      return this.putMultipart(key, bytes, options);
     const res = await this.call('PUT', key, () =>
       this.client.send(
         new PutObjectCommand({
@@ -171,14 +195,26 @@ export class S3BlobStore implements BlobStore {
         const chunk = bytes.subarray(offset, Math.min(offset + this.partSize, bytes.byteLength));
         const res = await this.call(`UploadPart ${n}`, key, () =>
           this.client.send(
-            new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: n, Body: chunk, ContentLength: chunk.byteLength }),
+            new UploadPartCommand({
+              Bucket: this.bucket,
+              Key: key,
+              UploadId: uploadId,
+              PartNumber: n,
+              Body: chunk,
+              ContentLength: chunk.byteLength,
+            }),
           ),
         );
         parts.push({ ETag: res.ETag ?? '', PartNumber: n });
       }
       const done = await this.call('CompleteMultipartUpload', key, () =>
         this.client.send(
-          new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+          new CompleteMultipartUploadCommand({
+            Bucket: this.bucket,
+            Key: key,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: parts },
+          }),
         ),
       );
       this.stats.puts++;
@@ -209,7 +245,9 @@ export class S3BlobStore implements BlobStore {
     assertValidKey(key);
     assertValidRange(key, start, end);
     const bytes = await this.call(`GET bytes=${start}-${end}`, key, async () => {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${end}` }));
+      const res = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${end}` }),
+      );
       if (!res.Body) throw new SeqtrainError(`GET ${this.where(key)} returned no body`);
       const body = await res.Body.transformToByteArray();
       // A server that ignores Range would send the whole object: never hand that out as the range.
@@ -226,7 +264,9 @@ export class S3BlobStore implements BlobStore {
   async head(key: string): Promise<BlobInfo | undefined> {
     assertValidKey(key);
     try {
-      const res = await this.call('HEAD', key, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key })));
+      const res = await this.call('HEAD', key, () =>
+        this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key })),
+      );
       return {
         key,
         size: res.ContentLength ?? 0,
@@ -248,7 +288,14 @@ export class S3BlobStore implements BlobStore {
     do {
       const after = startAfter;
       const res = await this.call('LIST', `${prefix}*`, () =>
-        this.client.send(new ListObjectsCommand({ Bucket: this.bucket, Prefix: prefix, Marker: after, MaxKeys: this.options.listPageSize ?? 1000 })),
+        this.client.send(
+          new ListObjectsCommand({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            Marker: after,
+            MaxKeys: this.options.listPageSize ?? 1000,
+          }),
+        ),
       );
       for (const o of res.Contents ?? []) {
         if (o.Key === undefined) continue;
@@ -267,7 +314,9 @@ export class S3BlobStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     assertValidKey(key);
-    await this.call('DELETE', key, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
+    await this.call('DELETE', key, () =>
+      this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })),
+    );
   }
 
   async deleteMany(keys: readonly string[]): Promise<void> {
@@ -275,11 +324,18 @@ export class S3BlobStore implements BlobStore {
       const batch = keys.slice(i, i + 1000);
       batch.forEach(assertValidKey);
       const res = await this.call('DELETE (batch)', batch[0] ?? '', () =>
-        this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } })),
+        this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+          }),
+        ),
       );
       const failed = res.Errors ?? [];
       if (failed.length > 0) {
-        throw new SeqtrainError(`DELETE ${failed.length} objects in ${this.describe} failed, first: ${failed[0]?.Key}: ${failed[0]?.Message}`);
+        throw new SeqtrainError(
+          `DELETE ${failed.length} objects in ${this.describe} failed, first: ${failed[0]?.Key}: ${failed[0]?.Message}`,
+        );
       }
     }
   }
@@ -292,7 +348,9 @@ export class S3BlobStore implements BlobStore {
 function describeError(err: unknown): string {
   const e = err as AwsLikeError & Error;
   const status = statusOf(err);
-  const parts = [e?.name, e?.code, status !== undefined ? `HTTP ${status}` : undefined, e?.message].filter(Boolean);
+  const parts = [e?.name, e?.code, status !== undefined ? `HTTP ${status}` : undefined, e?.message].filter(
+    Boolean,
+  );
   // The SDK's messages never include secrets, but signatures can appear in raw XML bodies.
   return parts.join(': ').replace(/(Signature|Credential|X-Amz-Security-Token)=[^&\s]+/gi, '$1=<redacted>');
 }

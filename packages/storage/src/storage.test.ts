@@ -29,7 +29,17 @@ afterAll(async () => {
 
 // The same behavioural contract for both adapters.
 const adapters: [string, () => BlobStore][] = [
-  ['s3', () => new S3BlobStore({ ...creds, bucket: 'test-bucket', endpoint: s3.endpoint, listPageSize: 7, retry: fastRetry })],
+  [
+    's3',
+    () =>
+      new S3BlobStore({
+        ...creds,
+        bucket: 'test-bucket',
+        endpoint: s3.endpoint,
+        listPageSize: 7,
+        retry: fastRetry,
+      }),
+  ],
   ['fs', () => new FsBlobStore(path.join(tmp, 'fs'))],
 ];
 
@@ -77,7 +87,13 @@ describe.each(adapters)('%s adapter', (_name, make) => {
 
 describe('S3 adapter', () => {
   it('uploads large objects in parts and reads them back', async () => {
-    const store = new S3BlobStore({ ...creds, bucket: 'test-bucket', endpoint: s3.endpoint, multipartThreshold: 5 * 1024 * 1024, partSize: 5 * 1024 * 1024 });
+    const store = new S3BlobStore({
+      ...creds,
+      bucket: 'test-bucket',
+      endpoint: s3.endpoint,
+      multipartThreshold: 5 * 1024 * 1024,
+      partSize: 5 * 1024 * 1024,
+    });
     const body = randomBytes(11 * 1024 * 1024 + 3);
     await store.put('big/object.bin', body);
     expect(Buffer.from(await store.get('big/object.bin')).equals(body)).toBe(true);
@@ -85,13 +101,25 @@ describe('S3 adapter', () => {
   });
 
   it('names bucket and key in errors and never the credentials', async () => {
-    const missing = new S3BlobStore({ ...creds, bucket: 'no-such-bucket', endpoint: s3.endpoint, retry: fastRetry });
+    const missing = new S3BlobStore({
+      ...creds,
+      bucket: 'no-such-bucket',
+      endpoint: s3.endpoint,
+      retry: fastRetry,
+    });
     const notFound = await missing.get('some/key').then(failIfResolved, (e: unknown) => e as Error);
     expect(notFound).toBeInstanceOf(NotFoundError);
     expect(notFound.message).toContain('s3://no-such-bucket/some/key');
     expect(notFound.message).toContain('bucket no-such-bucket does not exist');
 
-    const wrongKey = new S3BlobStore({ region: 'us-east-1', accessKeyId: 'AKIDSECRETISH', secretAccessKey: 'sUpErSeCrEt', bucket: 'test-bucket', endpoint: s3.endpoint, retry: fastRetry });
+    const wrongKey = new S3BlobStore({
+      region: 'us-east-1',
+      accessKeyId: 'AKIDSECRETISH',
+      secretAccessKey: 'sUpErSeCrEt',
+      bucket: 'test-bucket',
+      endpoint: s3.endpoint,
+      retry: fastRetry,
+    });
     const denied = await wrongKey.get('some/key').then(failIfResolved, (e: unknown) => e as Error);
     expect(denied.message).toContain('s3://test-bucket/some/key');
     expect(denied.message).toMatch(/403|InvalidAccessKeyId/);
@@ -108,13 +136,18 @@ describe('S3 adapter', () => {
       if (failuresLeft > 0) {
         failuresLeft--;
         res.writeHead(failStatus, { 'content-type': 'application/xml' });
-        res.end(`<?xml version="1.0"?><Error><Code>${failStatus === 503 ? 'SlowDown' : 'AccessDenied'}</Code><Message>injected</Message></Error>`);
+        res.end(
+          `<?xml version="1.0"?><Error><Code>${failStatus === 503 ? 'SlowDown' : 'AccessDenied'}</Code><Message>injected</Message></Error>`,
+        );
         return;
       }
-      const upstream = http.request({ host: '127.0.0.1', port: s3.port, path: req.url, method: req.method, headers: req.headers }, (u) => {
-        res.writeHead(u.statusCode ?? 500, u.headers);
-        u.pipe(res);
-      });
+      const upstream = http.request(
+        { host: '127.0.0.1', port: s3.port, path: req.url, method: req.method, headers: req.headers },
+        (u) => {
+          res.writeHead(u.statusCode ?? 500, u.headers);
+          u.pipe(res);
+        },
+      );
       req.pipe(upstream);
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
@@ -145,7 +178,12 @@ describe('S3 adapter', () => {
   it('rides out a short S3 outage', async () => {
     const dir = path.join(tmp, 'outage');
     const local = await startLocalS3({ dir, bucket: 'outage' });
-    const store = new S3BlobStore({ ...creds, bucket: 'outage', endpoint: local.endpoint, retry: { attempts: 10, baseDelayMs: 100, maxDelayMs: 500 } });
+    const store = new S3BlobStore({
+      ...creds,
+      bucket: 'outage',
+      endpoint: local.endpoint,
+      retry: { attempts: 10, baseDelayMs: 100, maxDelayMs: 500 },
+    });
     await store.put('k', 'v1');
     await local.stop();
     const pending = store.get('k');

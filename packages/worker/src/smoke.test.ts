@@ -14,7 +14,11 @@ describe('smoke workflow on the embedded stack', () => {
   let running: Promise<void>;
   beforeAll(async () => {
     stack = await startTestStack({ temporal: true });
-    worker = await createSeqtrainWorker({ role: 'orchestrator', config: stack.config, store: createBlobStore(stack.config) });
+    worker = await createSeqtrainWorker({
+      role: 'orchestrator',
+      config: stack.config,
+      store: createBlobStore(stack.config),
+    });
     running = worker.run();
   });
   afterAll(async () => {

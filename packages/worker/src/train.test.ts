@@ -63,7 +63,11 @@ describe('trainModel workflow', () => {
       workers: 2,
     });
     const workflowId = `train-test-${randomUUID()}`;
-    const result: TrainResult = await client.workflow.execute<typeof trainModel>('trainModel', { taskQueue: ORCHESTRATOR_QUEUE, workflowId, args: [{ spec }] });
+    const result: TrainResult = await client.workflow.execute<typeof trainModel>('trainModel', {
+      taskQueue: ORCHESTRATOR_QUEUE,
+      workflowId,
+      args: [{ spec }],
+    });
     expect(result.status).toBe('completed');
     expect(result.epochs).toBe(4);
     expect(result.metrics.val_mae_units).toBeLessThan(result.metrics.val_persistence_mae_units!);
@@ -71,10 +75,14 @@ describe('trainModel workflow', () => {
     expect(result.weightsSha256).toMatch(/^[0-9a-f]{64}$/);
     // Gradients are deleted once applied; at most the kept checkpoints and the best remain.
     expect(await store.list(`runs/${workflowId}/gradients/`)).toEqual([]);
-    const ckpts = (await store.list(`runs/${workflowId}/checkpoints/`)).filter((b) => b.key.endsWith('.ckpt'));
+    const ckpts = (await store.list(`runs/${workflowId}/checkpoints/`)).filter((b) =>
+      b.key.endsWith('.ckpt'),
+    );
     expect(ckpts.length).toBeLessThanOrEqual(3);
     // Both trainers took part.
-    const progress = await client.workflow.getHandle(workflowId).query<{ trainers: Record<string, unknown> }>('progress');
+    const progress = await client.workflow
+      .getHandle(workflowId)
+      .query<{ trainers: Record<string, unknown> }>('progress');
     expect(Object.keys(progress.trainers).length).toBeGreaterThanOrEqual(1);
   });
 });

@@ -83,10 +83,19 @@ export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise
       }),
     );
   } else {
-    backend = await initBackend({ backend: opts.config.backend, ...(opts.config.threads ? { threads: opts.config.threads } : {}), log });
-    log(`backend ${backend.name} (tfjs ${backend.tfjsVersion}${backend.nativeTfVersion ? `, TensorFlow ${backend.nativeTfVersion}` : ''}, threads ${backend.threads.intraOp}/${backend.threads.interOp})`);
+    backend = await initBackend({
+      backend: opts.config.backend,
+      ...(opts.config.threads ? { threads: opts.config.threads } : {}),
+      log,
+    });
+    log(
+      `backend ${backend.name} (tfjs ${backend.tfjsVersion}${backend.nativeTfVersion ? `, TensorFlow ${backend.nativeTfVersion}` : ''}, threads ${backend.threads.intraOp}/${backend.threads.interOp})`,
+    );
     // Both queues share one activity object: one cache, one compute slot.
-    const activities = withBoundary({ ...createSmokeActivities({ store }), ...createTrainerActivities({ store, workerId, backend }) });
+    const activities = withBoundary({
+      ...createSmokeActivities({ store }),
+      ...createTrainerActivities({ store, workerId, backend }),
+    });
     for (const taskQueue of [trainerQueueFor(workerId), TRAINER_QUEUE]) {
       workers.push(
         await Worker.create({

@@ -14,7 +14,14 @@ export function workflowsPath(): string {
 export function getWorkflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   bundle ??= bundleWorkflowCode({
     workflowsPath: workflowsPath(),
-    logger: { trace() {}, debug() {}, info() {}, warn: (m) => process.stderr.write(`[bundle] ${m}\n`), error: (m) => process.stderr.write(`[bundle] ${m}\n`), log() {} },
+    logger: {
+      trace() {},
+      debug() {},
+      info() {},
+      warn: (m) => process.stderr.write(`[bundle] ${m}\n`),
+      error: (m) => process.stderr.write(`[bundle] ${m}\n`),
+      log() {},
+    },
   });
   return bundle;
 }

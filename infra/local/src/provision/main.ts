@@ -13,7 +13,10 @@ const log = (msg: string): void => void process.stderr.write(`[provision] ${msg}
 try {
   const config = loadConfig(process.env);
   const cli = await ensureTemporalCli({ cacheDir: config.cacheDir, explicit: config.temporalCli, log });
-  if (!cli) log('no Temporal CLI could be installed: tests and `seqtrain up` will let the SDK download it (needs internet)');
+  if (!cli)
+    log(
+      'no Temporal CLI could be installed: tests and `seqtrain up` will let the SDK download it (needs internet)',
+    );
   else log(`Temporal CLI: ${cli}`);
   const addon = await ensureTfjsNode({ cacheDir: config.cacheDir, log });
   log(`tfjs-node: ${JSON.stringify(addon)}`);

@@ -8,9 +8,21 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '@seqtrain/backend';
-import { DatasetSignatureSchema, ORCHESTRATOR_QUEUE, parseTrainSpec, TRAIN_WORKFLOW_TYPE } from '@seqtrain/contracts';
+import {
+  DatasetSignatureSchema,
+  ORCHESTRATOR_QUEUE,
+  parseTrainSpec,
+  TRAIN_WORKFLOW_TYPE,
+} from '@seqtrain/contracts';
 import { importDataset, loadCsvSource, parseCsv } from '@seqtrain/dataset';
-import { InProcessCoordinator, ModelRegistry, parseRegistryTokens, RegistryReader, startRegistryServer, TemporalCoordinator } from '@seqtrain/registry';
+import {
+  InProcessCoordinator,
+  ModelRegistry,
+  parseRegistryTokens,
+  RegistryReader,
+  startRegistryServer,
+  TemporalCoordinator,
+} from '@seqtrain/registry';
 import type { trainModel } from '@seqtrain/workflows';
 import { EXIT_FAILURE, EXIT_OK, type CliContext } from '../context';
 import { readStates } from '../stack-state';
@@ -22,7 +34,15 @@ const WINDOW = 14;
 const FEATURES = ['temp_max', 'temp_min', 'precipitation', 'wind'];
 
 export async function runDemo(argv: string[], ctx: CliContext): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { keep: { type: 'boolean', default: false }, trainers: { type: 'string', default: '2' }, epochs: { type: 'string', default: '6' } }, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      keep: { type: 'boolean', default: false },
+      trainers: { type: 'string', default: '2' },
+      epochs: { type: 'string', default: '6' },
+    },
+    strict: true,
+  });
   const log = (m: string): void => ctx.io.err(`${m}\n`);
   const wasRunning = (await readStates(ctx.config.home)).some((s) => s.kind === 'temporal');
   const trainers = Number(values.trainers);
@@ -47,21 +67,36 @@ export async function runDemo(argv: string[], ctx: CliContext): Promise<number> 
       valFraction: 0.15,
       log: (m) => log(`  ${m}`),
     });
-    log(`  ${imported.name}@${imported.digest.slice(0, 12)}: ${imported.trainRows} training and ${imported.valRows} validation windows, ${imported.bytes} bytes`);
+    log(
+      `  ${imported.name}@${imported.digest.slice(0, 12)}: ${imported.trainRows} training and ${imported.valRows} validation windows, ${imported.bytes} bytes`,
+    );
 
-    log(`\n== 3/6 training an LSTM forecaster on ${trainers} trainer processes (exact synchronous gradient averaging)`);
+    log(
+      `\n== 3/6 training an LSTM forecaster on ${trainers} trainer processes (exact synchronous gradient averaging)`,
+    );
     const spec = parseTrainSpec({
       name: 'weather-forecast',
       dataset: `seattle-weather@${imported.digest}`,
       task: 'regression',
       model: { cell: 'lstm', units: [32] },
-      training: { optimizer: { name: 'adam', learningRate: 0.01 }, batchSize: 32, epochs: Number(values.epochs), seed: 42 },
+      training: {
+        optimizer: { name: 'adam', learningRate: 0.01 },
+        batchSize: 32,
+        epochs: Number(values.epochs),
+        seed: 42,
+      },
       workers: Math.max(1, trainers),
     });
     const workflowId = `demo-train-${randomUUID().slice(0, 8)}`;
     const result = await withClient(ctx, async (client) => {
-      await client.workflow.start<typeof trainModel>(TRAIN_WORKFLOW_TYPE, { taskQueue: ORCHESTRATOR_QUEUE, workflowId, args: [{ spec, codeVersion: 'demo', actor: 'demo' }] });
-      log(`  run ${workflowId} (watch it in the Temporal UI at http://127.0.0.1:${ctx.config.temporal.uiPort})`);
+      await client.workflow.start<typeof trainModel>(TRAIN_WORKFLOW_TYPE, {
+        taskQueue: ORCHESTRATOR_QUEUE,
+        workflowId,
+        args: [{ spec, codeVersion: 'demo', actor: 'demo' }],
+      });
+      log(
+        `  run ${workflowId} (watch it in the Temporal UI at http://127.0.0.1:${ctx.config.temporal.uiPort})`,
+      );
       return followRun(ctx, client, workflowId, true);
     }).catch((err: unknown) => {
       throw new Error(`training failed: ${describeFailure(err)}`, { cause: err });
@@ -70,25 +105,40 @@ export async function runDemo(argv: string[], ctx: CliContext): Promise<number> 
     const mae = result.metrics.val_mae_units;
     const persistence = result.metrics.val_persistence_mae_units;
     if (mae !== undefined && persistence !== undefined) {
-      log(`  validation MAE ${mae.toFixed(2)} °C vs ${persistence.toFixed(2)} °C for "tomorrow = today": ${mae < persistence ? 'the model wins' : 'persistence wins this time'}`);
+      log(
+        `  validation MAE ${mae.toFixed(2)} °C vs ${persistence.toFixed(2)} °C for "tomorrow = today": ${mae < persistence ? 'the model wins' : 'persistence wins this time'}`,
+      );
     }
     if (!result.model) throw new Error('the run registered no model');
 
     log(`\n== 4/6 promoting ${result.model.name}@${result.model.version} to production`);
     await withClient(ctx, async (client) => {
       const registry = new ModelRegistry(store, new TemporalCoordinator(client));
-      const event = await registry.promote(result.model!.name, 'production', result.model!.version, { reason: 'demo: beats persistence on validation', actor: 'demo', workflowId });
+      const event = await registry.promote(result.model!.name, 'production', result.model!.version, {
+        reason: 'demo: beats persistence on validation',
+        actor: 'demo',
+        workflowId,
+      });
       log(`  production: ${event.from ?? 'none'} -> ${event.to} (event ${event.seq})`);
     });
 
-    log('\n== 5/6 serving the registry over HTTP (bearer tokens) and loading the model with tf.loadLayersModel');
+    log(
+      '\n== 5/6 serving the registry over HTTP (bearer tokens) and loading the model with tf.loadLayersModel',
+    );
     const token = randomBytes(16).toString('hex');
     // The token is read-only, so the in-process coordinator never writes here.
-    const server = await startRegistryServer({ registry: new ModelRegistry(store, new InProcessCoordinator(store)), tokens: parseRegistryTokens(`${token}:read`), port: 0, host: '127.0.0.1' });
+    const server = await startRegistryServer({
+      registry: new ModelRegistry(store, new InProcessCoordinator(store)),
+      tokens: parseRegistryTokens(`${token}:read`),
+      port: 0,
+      host: '127.0.0.1',
+    });
     try {
       await initBackend({ backend: ctx.config.backend });
       const url = `${server.url}/v1/models/weather-forecast/aliases/production/model.json`;
-      const model = await tf.loadLayersModel(url, { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+      const model = await tf.loadLayersModel(url, {
+        requestInit: { headers: { Authorization: `Bearer ${token}` } },
+      });
       log(`  loaded ${url}`);
 
       log('\n== 6/6 forecasting the last day of the data from the 14 days before it');
@@ -99,19 +149,25 @@ export async function runDemo(argv: string[], ctx: CliContext): Promise<number> 
       const windowRows = series.slice(-WINDOW - 1, -1);
       const actual = series.at(-1)![0]!;
       const card = (await new RegistryReader(store).resolve('weather-forecast@production')).card;
-      const signature = DatasetSignatureSchema.parse((card.hyperparameters as { signature: unknown }).signature);
+      const signature = DatasetSignatureSchema.parse(
+        (card.hyperparameters as { signature: unknown }).signature,
+      );
       const norm = signature.normalization!;
       const last = windowRows.at(-1)!;
       const x = tf.tensor3d([windowRows.map((r) => r.map((v, f) => (v - last[f]!) / norm.std[f]!))]);
       const scaled = (model.predict(x) as tf.Tensor).dataSync()[0]!;
       const predicted = last[0]! + scaled * norm.targetStd;
       tf.dispose([x]);
-      log(`  ${rows.at(-1)![header.indexOf('date')]}: predicted max ${predicted.toFixed(1)} °C, actual ${actual.toFixed(1)} °C, yesterday ${last[0]!.toFixed(1)} °C`);
+      log(
+        `  ${rows.at(-1)![header.indexOf('date')]}: predicted max ${predicted.toFixed(1)} °C, actual ${actual.toFixed(1)} °C, yesterday ${last[0]!.toFixed(1)} °C`,
+      );
       model.dispose();
     } finally {
       await server.close();
     }
-    log('\ndemo finished: `seqtrain models show weather-forecast@production` and `seqtrain runs list` show what it made');
+    log(
+      '\ndemo finished: `seqtrain models show weather-forecast@production` and `seqtrain runs list` show what it made',
+    );
     return EXIT_OK;
   } catch (err) {
     log(`\ndemo failed: ${(err as Error).message}`);

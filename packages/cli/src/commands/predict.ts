@@ -8,7 +8,14 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { BadInputError, DatasetSignatureSchema, errorMessage, TaskSchema, type DatasetSignature, type Task } from '@seqtrain/contracts';
+import {
+  BadInputError,
+  DatasetSignatureSchema,
+  errorMessage,
+  TaskSchema,
+  type DatasetSignature,
+  type Task,
+} from '@seqtrain/contracts';
 import { parseCsv } from '@seqtrain/dataset';
 import { classify, decode, forecast, generate, loadModel } from '@seqtrain/model';
 import { RegistryReader, versionPrefix } from '@seqtrain/registry';
@@ -24,7 +31,9 @@ async function readInput(spec: string | undefined, cwd: string): Promise<string>
   try {
     return await fsp.readFile(path.resolve(cwd, spec), 'utf8');
   } catch (err) {
-    throw new BadInputError(`--input ${spec}: cannot read it (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})`);
+    throw new BadInputError(
+      `--input ${spec}: cannot read it (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})`,
+    );
   }
 }
 
@@ -32,7 +41,8 @@ function texts(raw: string, where: string): string[] {
   const trimmed = raw.trim();
   if (trimmed.startsWith('[')) {
     const parsed = JSON.parse(trimmed) as unknown;
-    if (!Array.isArray(parsed) || parsed.some((t) => typeof t !== 'string')) throw new BadInputError(`${where}: expected a JSON array of strings`);
+    if (!Array.isArray(parsed) || parsed.some((t) => typeof t !== 'string'))
+      throw new BadInputError(`${where}: expected a JSON array of strings`);
     return parsed as string[];
   }
   const lines = trimmed.split(/\r?\n/).filter((l) => l.trim() !== '');
@@ -48,16 +58,21 @@ function windows(raw: string, where: string, signature: DatasetSignature): numbe
   if (trimmed.startsWith('[') || trimmed.startsWith('{')) {
     const parsed = JSON.parse(trimmed) as unknown;
     const w = Array.isArray(parsed) ? parsed : (parsed as { windows?: unknown }).windows;
-    if (!Array.isArray(w)) throw new BadInputError(`${where}: expected number[][][] or {"windows": number[][][]}`);
+    if (!Array.isArray(w))
+      throw new BadInputError(`${where}: expected number[][][] or {"windows": number[][][]}`);
     return w as number[][][];
   }
   // CSV: the last W rows, columns in the training feature order.
   const table = parseCsv(trimmed, where);
   const rows = table.rows.slice(-W);
-  if (rows.length < W) throw new BadInputError(`${where}: has ${rows.length} data rows, the model needs a window of ${W}`);
+  if (rows.length < W)
+    throw new BadInputError(`${where}: has ${rows.length} data rows, the model needs a window of ${W}`);
   const columns = norm.featureColumns.map((c) => {
     const k = table.header.indexOf(c);
-    if (k < 0) throw new BadInputError(`${where}: column ${c} is missing (the model was trained on ${norm.featureColumns.join(', ')})`);
+    if (k < 0)
+      throw new BadInputError(
+        `${where}: column ${c} is missing (the model was trained on ${norm.featureColumns.join(', ')})`,
+      );
     return k;
   });
   const firstLine = table.lines.length - rows.length;
@@ -66,7 +81,9 @@ function windows(raw: string, where: string, signature: DatasetSignature): numbe
       columns.map((k, j) => {
         const v = Number(r[k]);
         if (r[k] === undefined || r[k] === '' || !Number.isFinite(v)) {
-          throw new BadInputError(`${where}: line ${table.lines[firstLine + i]}, column ${norm.featureColumns[j]}: ${JSON.stringify(r[k])} is not a number`);
+          throw new BadInputError(
+            `${where}: line ${table.lines[firstLine + i]}, column ${norm.featureColumns[j]}: ${JSON.stringify(r[k])} is not a number`,
+          );
         }
         return v;
       }),
@@ -90,14 +107,18 @@ export async function runPredict(argv: string[], ctx: CliContext): Promise<numbe
     allowPositionals: true,
   });
   const ref = positionals[0];
-  if (!ref || positionals.length !== 1) throw new BadInputError('predict: expected one model reference NAME@VERSION or NAME@ALIAS');
+  if (!ref || positionals.length !== 1)
+    throw new BadInputError('predict: expected one model reference NAME@VERSION or NAME@ALIAS');
   const store = ctx.store();
   const reader = new RegistryReader(store);
   const resolved = await reader.resolve(ref);
   const hp = resolved.card.hyperparameters as { task?: unknown; signature?: unknown };
   const task: Task = TaskSchema.parse(hp.task);
   const sigParsed = DatasetSignatureSchema.safeParse(hp.signature);
-  if (!sigParsed.success) throw new BadInputError(`${resolved.name}@${resolved.version}: the model card records no dataset signature; retrain it with this version of seqtrain`);
+  if (!sigParsed.success)
+    throw new BadInputError(
+      `${resolved.name}@${resolved.version}: the model card records no dataset signature; retrain it with this version of seqtrain`,
+    );
   const signature = sigParsed.data;
   const model = await loadModel(store, versionPrefix(resolved.name, resolved.version));
   const raw = await readInput(values.input, ctx.cwd);
@@ -105,16 +126,23 @@ export async function runPredict(argv: string[], ctx: CliContext): Promise<numbe
   let predictions: unknown[];
   switch (task) {
     case 'regression':
-      if (!values.input) throw new BadInputError('predict: --input FILE|- is required for a forecasting model');
-      predictions = forecast(model, signature, windows(raw, where, signature)).map((values_) => ({ forecast: values_ }));
+      if (!values.input)
+        throw new BadInputError('predict: --input FILE|- is required for a forecasting model');
+      predictions = forecast(model, signature, windows(raw, where, signature)).map((values_) => ({
+        forecast: values_,
+      }));
       break;
     case 'classification':
       if (!values.input) throw new BadInputError('predict: --input FILE|- is required for a classifier');
-      predictions = classify(model, signature, texts(raw, where)).map((p) => ({ label: p.label, probabilities: Object.fromEntries((signature.classes ?? []).map((c, i) => [c, p.probabilities[i]])) }));
+      predictions = classify(model, signature, texts(raw, where)).map((p) => ({
+        label: p.label,
+        probabilities: Object.fromEntries((signature.classes ?? []).map((c, i) => [c, p.probabilities[i]])),
+      }));
       break;
     case 'generation': {
       const count = Number(values.count);
-      if (!Number.isInteger(count) || count < 1 || count > 1000) throw new BadInputError(`--count=${values.count}: expected an integer from 1 to 1000`);
+      if (!Number.isInteger(count) || count < 1 || count > 1000)
+        throw new BadInputError(`--count=${values.count}: expected an integer from 1 to 1000`);
       predictions = generate(model, signature, {
         count,
         ...(values.condition !== undefined ? { condition: values.condition } : {}),
@@ -124,16 +152,29 @@ export async function runPredict(argv: string[], ctx: CliContext): Promise<numbe
       break;
     }
     case 'seq2seq': {
-      if (!values.input) throw new BadInputError('predict: --input FILE|- is required for a sequence-to-sequence model');
+      if (!values.input)
+        throw new BadInputError('predict: --input FILE|- is required for a sequence-to-sequence model');
       const beamWidth = Number(values.beam);
-      if (!Number.isInteger(beamWidth) || beamWidth < 1) throw new BadInputError(`--beam=${values.beam}: expected a positive integer`);
+      if (!Number.isInteger(beamWidth) || beamWidth < 1)
+        throw new BadInputError(`--beam=${values.beam}: expected a positive integer`);
       const sources = texts(raw, where);
-      predictions = decode(model, signature, sources, { beamWidth }).map((text, i) => ({ input: sources[i], output: text }));
+      predictions = decode(model, signature, sources, { beamWidth }).map((text, i) => ({
+        input: sources[i],
+        output: text,
+      }));
       break;
     }
   }
   model.dispose();
-  const result = { model: { name: resolved.name, version: resolved.version, ...(resolved.alias ? { alias: resolved.alias } : {}) }, task, predictions };
+  const result = {
+    model: {
+      name: resolved.name,
+      version: resolved.version,
+      ...(resolved.alias ? { alias: resolved.alias } : {}),
+    },
+    task,
+    predictions,
+  };
   if (values.json) ctx.io.out(JSON.stringify(result));
   else ctx.io.out(predictions.map((p) => JSON.stringify(p)).join('\n'));
   return EXIT_OK;

@@ -3,12 +3,22 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
-import { BadInputError, PAUSE_SIGNAL, PROGRESS_QUERY, RESUME_SIGNAL, STOP_SIGNAL, TRAIN_WORKFLOW_TYPE, type TrainProgress, type TrainResult } from '@seqtrain/contracts';
+import {
+  BadInputError,
+  PAUSE_SIGNAL,
+  PROGRESS_QUERY,
+  RESUME_SIGNAL,
+  STOP_SIGNAL,
+  TRAIN_WORKFLOW_TYPE,
+  type TrainProgress,
+  type TrainResult,
+} from '@seqtrain/contracts';
 import { EXIT_FAILURE, EXIT_OK, type CliContext } from '../context';
 import { progressLine } from '../progress-view';
 import { withClient } from '../temporal-client';
 
-const USAGE = 'usage: seqtrain runs list [--json] | show ID [--json] | stop ID [--reason TEXT] | pause ID | resume ID | report ID [-o FILE]';
+const USAGE =
+  'usage: seqtrain runs list [--json] | show ID [--json] | stop ID [--reason TEXT] | pause ID | resume ID | report ID [-o FILE]';
 
 function attr(d: WorkflowExecutionDescription, name: string): string | undefined {
   const v = (d.searchAttributes as Record<string, unknown[] | undefined>)[name]?.[0];
@@ -70,7 +80,12 @@ export async function runRunsCommand(argv: string[], ctx: CliContext): Promise<n
   const [sub, ...rest] = argv;
   const { values, positionals } = parseArgs({
     args: rest,
-    options: { json: { type: 'boolean', default: false }, output: { type: 'string', short: 'o' }, reason: { type: 'string' }, limit: { type: 'string', default: '50' } },
+    options: {
+      json: { type: 'boolean', default: false },
+      output: { type: 'string', short: 'o' },
+      reason: { type: 'string' },
+      limit: { type: 'string', default: '50' },
+    },
     strict: true,
     allowPositionals: true,
   });
@@ -91,22 +106,39 @@ export async function runRunsCommand(argv: string[], ctx: CliContext): Promise<n
             status: w.status.name,
             startTime: w.startTime.toISOString(),
             ...(w.closeTime ? { closeTime: w.closeTime.toISOString() } : {}),
-            ...(attr(w as unknown as WorkflowExecutionDescription, 'SeqtrainModel') ? { model: attr(w as unknown as WorkflowExecutionDescription, 'SeqtrainModel') } : {}),
+            ...(attr(w as unknown as WorkflowExecutionDescription, 'SeqtrainModel')
+              ? { model: attr(w as unknown as WorkflowExecutionDescription, 'SeqtrainModel') }
+              : {}),
           });
           if (runs.length >= limit) break;
         }
         if (values.json) ctx.io.out(JSON.stringify({ runs }));
         else if (runs.length === 0) ctx.io.out('no training runs');
-        else ctx.io.out(runs.map((r) => `${r.workflowId}  ${r.status.padEnd(10)} ${r.model ?? ''}  started ${r.startTime}`).join('\n'));
+        else
+          ctx.io.out(
+            runs
+              .map((r) => `${r.workflowId}  ${r.status.padEnd(10)} ${r.model ?? ''}  started ${r.startTime}`)
+              .join('\n'),
+          );
         return EXIT_OK;
       }
       case 'show': {
         const d = await details(client, needId());
         if (values.json) ctx.io.out(JSON.stringify(d));
         else {
-          const lines = [`${d.workflowId}  ${d.status}  model ${d.model ?? '?'}  dataset ${d.dataset ?? '?'}`, `started ${d.startTime}${d.closeTime ? `, closed ${d.closeTime}` : ''}`];
+          const lines = [
+            `${d.workflowId}  ${d.status}  model ${d.model ?? '?'}  dataset ${d.dataset ?? '?'}`,
+            `started ${d.startTime}${d.closeTime ? `, closed ${d.closeTime}` : ''}`,
+          ];
           if (d.progress) lines.push(progressLine(d.progress));
-          if (d.result) lines.push(`model ${d.result.model ? `${d.result.model.name}@${d.result.model.version}` : '-'}; ${Object.entries(d.result.metrics).map(([k, v]) => `${k}=${v.toPrecision(4)}`).join(' ')}`);
+          if (d.result)
+            lines.push(
+              `model ${d.result.model ? `${d.result.model.name}@${d.result.model.version}` : '-'}; ${Object.entries(
+                d.result.metrics,
+              )
+                .map(([k, v]) => `${k}=${v.toPrecision(4)}`)
+                .join(' ')}`,
+            );
           if (d.error) lines.push(`error: ${d.error}`);
           ctx.io.out(lines.join('\n'));
         }
@@ -114,15 +146,23 @@ export async function runRunsCommand(argv: string[], ctx: CliContext): Promise<n
       }
       case 'stop': {
         const runId = needId();
-        await client.workflow.getHandle(runId).signal(STOP_SIGNAL, { reason: values.reason ?? 'stopped from the CLI' });
-        ctx.io.err(`asked ${runId} to stop: it finishes the current round, keeps the best checkpoint and registers it\n`);
+        await client.workflow
+          .getHandle(runId)
+          .signal(STOP_SIGNAL, { reason: values.reason ?? 'stopped from the CLI' });
+        ctx.io.err(
+          `asked ${runId} to stop: it finishes the current round, keeps the best checkpoint and registers it\n`,
+        );
         return EXIT_OK;
       }
       case 'pause':
       case 'resume': {
         const runId = needId();
         await client.workflow.getHandle(runId).signal(sub === 'pause' ? PAUSE_SIGNAL : RESUME_SIGNAL);
-        ctx.io.err(sub === 'pause' ? `asked ${runId} to pause after the current round\n` : `asked ${runId} to resume\n`);
+        ctx.io.err(
+          sub === 'pause'
+            ? `asked ${runId} to pause after the current round\n`
+            : `asked ${runId} to resume\n`,
+        );
         return EXIT_OK;
       }
       case 'report': {
@@ -143,7 +183,10 @@ export async function runRunsCommand(argv: string[], ctx: CliContext): Promise<n
 function report(d: RunDetails): string {
   const history = d.result?.history ?? d.progress?.history ?? [];
   const metricNames = [...new Set(history.flatMap((h) => Object.keys(h.metrics)))];
-  const rows = history.map((h) => `| ${h.epoch + 1} | ${h.step} | ${metricNames.map((m) => (h.metrics[m] ?? NaN).toPrecision(5)).join(' | ')} |`);
+  const rows = history.map(
+    (h) =>
+      `| ${h.epoch + 1} | ${h.step} | ${metricNames.map((m) => (h.metrics[m] ?? NaN).toPrecision(5)).join(' | ')} |`,
+  );
   const trainers = d.progress?.trainers ?? {};
   return [
     `# Training run ${d.workflowId}`,
@@ -152,7 +195,14 @@ function report(d: RunDetails): string {
     `- model: ${d.result?.model ? `${d.result.model.name}@${d.result.model.version}` : (d.model ?? '-')}`,
     `- dataset: ${d.dataset ?? (d.result ? `${d.result.dataset.name}@${d.result.dataset.digest}` : '-')}`,
     `- started: ${d.startTime}${d.closeTime ? `, closed: ${d.closeTime}` : ''}`,
-    ...(d.result ? [`- rounds: ${d.result.rounds}, epochs: ${d.result.epochs}`, `- samples/s: ${d.result.samplesPerSec.toFixed(1)}`, `- orchestration overhead: ${(d.result.overheadFraction * 100).toFixed(1)}%`, `- weights sha256: ${d.result.weightsSha256}`] : []),
+    ...(d.result
+      ? [
+          `- rounds: ${d.result.rounds}, epochs: ${d.result.epochs}`,
+          `- samples/s: ${d.result.samplesPerSec.toFixed(1)}`,
+          `- orchestration overhead: ${(d.result.overheadFraction * 100).toFixed(1)}%`,
+          `- weights sha256: ${d.result.weightsSha256}`,
+        ]
+      : []),
     ...(d.error ? [`- error: ${d.error}`] : []),
     '',
     '## Epochs',
@@ -160,7 +210,18 @@ function report(d: RunDetails): string {
     `| epoch | step | ${metricNames.join(' | ')} |`,
     `|---|---|${metricNames.map(() => '---').join('|')}|`,
     ...rows,
-    ...(Object.keys(trainers).length ? ['', '## Trainers', '', '| worker | rounds | compute ms | samples |', '|---|---|---|---|', ...Object.entries(trainers).map(([k, v]) => `| ${k} | ${v.rounds} | ${v.computeMs} | ${v.samples} |`)] : []),
+    ...(Object.keys(trainers).length
+      ? [
+          '',
+          '## Trainers',
+          '',
+          '| worker | rounds | compute ms | samples |',
+          '|---|---|---|---|',
+          ...Object.entries(trainers).map(
+            ([k, v]) => `| ${k} | ${v.rounds} | ${v.computeMs} | ${v.samples} |`,
+          ),
+        ]
+      : []),
     '',
   ].join('\n');
 }

@@ -3,7 +3,14 @@ import { closeSync, openSync, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { isAlive, isPortOpen, resolveTemporalCli, startTemporal, checkTemporalHealth, waitFor } from '@seqtrain/local-stack';
+import {
+  isAlive,
+  isPortOpen,
+  resolveTemporalCli,
+  startTemporal,
+  checkTemporalHealth,
+  waitFor,
+} from '@seqtrain/local-stack';
 import { BadInputError, type Config } from '@seqtrain/contracts';
 import { EXIT_OK, type CliContext } from '../context';
 import { cliMainPath, s3ServerMainPath, spawnTs } from '../node-process';
@@ -20,9 +27,18 @@ function localS3Port(config: Config): number | undefined {
 }
 
 export async function runUp(argv: string[], ctx: CliContext): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { trainers: { type: 'string', default: '2' }, detach: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } }, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      trainers: { type: 'string', default: '2' },
+      detach: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
   const trainers = Number(values.trainers);
-  if (!Number.isInteger(trainers) || trainers < 0 || trainers > 64) throw new BadInputError(`--trainers=${values.trainers}: expected an integer from 0 to 64`);
+  if (!Number.isInteger(trainers) || trainers < 0 || trainers > 64)
+    throw new BadInputError(`--trainers=${values.trainers}: expected an integer from 0 to 64`);
   const summary = await ensureStack(ctx, trainers);
   if (values.json) ctx.io.out(JSON.stringify(summary));
   if (values.detach) return EXIT_OK;
@@ -54,12 +70,18 @@ export async function ensureStack(ctx: CliContext, trainers: number): Promise<St
   const s3Port = localS3Port(config);
   const planned: [string, number | undefined, string][] = [];
   if (!states.some((s) => s.kind === 'temporal')) {
-    planned.push(['Temporal', portOf(config.temporal.address), 'SEQTRAIN_TEMPORAL_ADDRESS'], ['Temporal UI', config.temporal.uiPort, 'SEQTRAIN_TEMPORAL_UI_PORT']);
+    planned.push(
+      ['Temporal', portOf(config.temporal.address), 'SEQTRAIN_TEMPORAL_ADDRESS'],
+      ['Temporal UI', config.temporal.uiPort, 'SEQTRAIN_TEMPORAL_UI_PORT'],
+    );
   }
-  if (s3Port !== undefined && !states.some((s) => s.kind === 's3')) planned.push(['local S3', s3Port, 'SEQTRAIN_S3_PORT']);
+  if (s3Port !== undefined && !states.some((s) => s.kind === 's3'))
+    planned.push(['local S3', s3Port, 'SEQTRAIN_S3_PORT']);
   for (const [what, port, variable] of planned) {
     if (port !== undefined && (await isPortOpen(port))) {
-      throw new BadInputError(`${what} port 127.0.0.1:${port} is already in use by another program; set ${variable} to a free port`);
+      throw new BadInputError(
+        `${what} port 127.0.0.1:${port} is already in use by another program; set ${variable} to a free port`,
+      );
     }
   }
 
@@ -89,7 +111,9 @@ export async function ensureStack(ctx: CliContext, trainers: number): Promise<St
       logFile: path.join(logs, 'temporal.log'),
     };
     await writeState(home, temporal);
-    log(`Temporal dev server started on ${server.address} (SQLite ${path.join(home, 'temporal', 'temporal.sqlite')})`);
+    log(
+      `Temporal dev server started on ${server.address} (SQLite ${path.join(home, 'temporal', 'temporal.sqlite')})`,
+    );
   }
 
   // Local S3
@@ -97,20 +121,39 @@ export async function ensureStack(ctx: CliContext, trainers: number): Promise<St
     const s3 = states.find((s) => s.kind === 's3');
     if (s3) log(`local S3 already running (pid ${s3.pid}) on ${s3.address}`);
     else {
-      if (await isPortOpen(s3Port)) throw new BadInputError(`local S3 port 127.0.0.1:${s3Port} is already in use by another program; set SEQTRAIN_S3_PORT to a free port`);
+      if (await isPortOpen(s3Port))
+        throw new BadInputError(
+          `local S3 port 127.0.0.1:${s3Port} is already in use by another program; set SEQTRAIN_S3_PORT to a free port`,
+        );
       const logFile = path.join(logs, 's3.log');
       const fd = openSync(logFile, 'a');
-      const child = spawnTs(s3ServerMainPath(), [path.join(home, 's3'), String(s3Port), config.s3.bucket], { detached: true, stdio: ['ignore', fd, fd] });
+      const child = spawnTs(s3ServerMainPath(), [path.join(home, 's3'), String(s3Port), config.s3.bucket], {
+        detached: true,
+        stdio: ['ignore', fd, fd],
+      });
       closeSync(fd);
       child.unref();
       let exited = false;
       child.once('exit', () => (exited = true));
-      await waitFor(`local S3 on port ${s3Port}`, async () => {
-        if (exited) throw new Error(`local S3 server exited; see ${logFile}`);
-        return isPortOpen(s3Port);
-      }, 60_000);
-      await writeState(home, { name: 's3', kind: 's3', pid: child.pid ?? 0, startedAt: new Date().toISOString(), address: config.s3.endpoint ?? '', logFile });
-      log(`local S3 started on ${config.s3.endpoint} (bucket ${config.s3.bucket}, data in ${path.join(home, 's3')})`);
+      await waitFor(
+        `local S3 on port ${s3Port}`,
+        async () => {
+          if (exited) throw new Error(`local S3 server exited; see ${logFile}`);
+          return isPortOpen(s3Port);
+        },
+        60_000,
+      );
+      await writeState(home, {
+        name: 's3',
+        kind: 's3',
+        pid: child.pid ?? 0,
+        startedAt: new Date().toISOString(),
+        address: config.s3.endpoint ?? '',
+        logFile,
+      });
+      log(
+        `local S3 started on ${config.s3.endpoint} (bucket ${config.s3.bucket}, data in ${path.join(home, 's3')})`,
+      );
     }
   }
 
@@ -126,13 +169,20 @@ export async function ensureStack(ctx: CliContext, trainers: number): Promise<St
   const trainerThreads = config.threads ?? Math.max(1, Math.floor(os.cpus().length / Math.max(1, trainers)));
   for (const { role, count } of want) {
     const have = states.filter((s) => s.kind === 'worker' && s.role === role).length;
-    for (let i = have; i < count; i++) started.push(startWorker(ctx, role, log, role === 'trainer' ? { SEQTRAIN_THREADS: String(trainerThreads) } : {}));
+    for (let i = have; i < count; i++)
+      started.push(
+        startWorker(ctx, role, log, role === 'trainer' ? { SEQTRAIN_THREADS: String(trainerThreads) } : {}),
+      );
   }
   await Promise.all(started);
   states = await readStates(home);
   const workers = states.filter((s) => s.kind === 'worker');
   const summary: StackSummary = {
-    temporal: { address: temporal.address ?? config.temporal.address, ui: temporal.uiUrl, namespace: config.temporal.namespace },
+    temporal: {
+      address: temporal.address ?? config.temporal.address,
+      ui: temporal.uiUrl,
+      namespace: config.temporal.namespace,
+    },
     s3: { endpoint: config.s3.endpoint, bucket: config.s3.bucket },
     workers: workers.map((w) => ({ name: w.name, role: w.role, pid: w.pid, backend: w.backend })),
     home,
@@ -141,32 +191,55 @@ export async function ensureStack(ctx: CliContext, trainers: number): Promise<St
   log(`  Temporal:    ${summary.temporal.address} (namespace ${summary.temporal.namespace})`);
   if (summary.temporal.ui) log(`  Temporal UI: ${summary.temporal.ui}`);
   log(`  S3:          ${summary.s3.endpoint ?? 'AWS'} bucket ${summary.s3.bucket}`);
-  for (const w of workers) log(`  worker:      ${w.name} (${w.role}, pid ${w.pid}${w.backend ? `, backend ${describeBackend(w.backend)}` : ''})`);
+  for (const w of workers)
+    log(
+      `  worker:      ${w.name} (${w.role}, pid ${w.pid}${w.backend ? `, backend ${describeBackend(w.backend)}` : ''})`,
+    );
   log(`  data + logs: ${home}`);
   return summary;
 }
 
 function describeBackend(b: unknown): string {
-  return typeof b === 'object' && b !== null && 'name' in b ? String((b).name) : String(b);
+  return typeof b === 'object' && b !== null && 'name' in b ? String(b.name) : String(b);
 }
 
-async function startWorker(ctx: CliContext, role: 'orchestrator' | 'trainer', log: (m: string) => void, extraEnv: Record<string, string> = {}): Promise<void> {
+async function startWorker(
+  ctx: CliContext,
+  role: 'orchestrator' | 'trainer',
+  log: (m: string) => void,
+  extraEnv: Record<string, string> = {},
+): Promise<void> {
   const id = `${role}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
   const logFile = path.join(logDir(ctx.config.home), `${id}.log`);
   const fd = openSync(logFile, 'a');
-  const child = spawnTs(cliMainPath(), ['worker', '--role', role, '--id', id], { detached: true, stdio: ['ignore', fd, fd], env: { ...ctx.env, ...extraEnv } });
+  const child = spawnTs(cliMainPath(), ['worker', '--role', role, '--id', id], {
+    detached: true,
+    stdio: ['ignore', fd, fd],
+    env: { ...ctx.env, ...extraEnv },
+  });
   closeSync(fd);
   child.unref();
   let exited: number | null | undefined;
   child.once('exit', (code) => (exited = code));
   // The worker writes its state file once it polls its task queues.
-  await waitFor(`${role} worker ${id}`, async () => {
-    if (exited !== undefined) {
-      const tail = (await fsp.readFile(logFile, 'utf8').catch(() => '')).trim().split('\n').slice(-8).join('\n');
-      throw new Error(`${role} worker ${id} exited with ${exited}; see ${logFile}${tail ? `; its last lines:\n${tail}` : ''}`);
-    }
-    return (await readStates(ctx.config.home)).some((s) => s.name === id);
-  }, 180_000, 300);
+  await waitFor(
+    `${role} worker ${id}`,
+    async () => {
+      if (exited !== undefined) {
+        const tail = (await fsp.readFile(logFile, 'utf8').catch(() => ''))
+          .trim()
+          .split('\n')
+          .slice(-8)
+          .join('\n');
+        throw new Error(
+          `${role} worker ${id} exited with ${exited}; see ${logFile}${tail ? `; its last lines:\n${tail}` : ''}`,
+        );
+      }
+      return (await readStates(ctx.config.home)).some((s) => s.name === id);
+    },
+    180_000,
+    300,
+  );
   log(`${role} worker ${id} started (pid ${child.pid}, log ${logFile})`);
 }
 
@@ -176,17 +249,19 @@ export async function stopStack(ctx: CliContext): Promise<ServiceState[]> {
   const stopped: ServiceState[] = [];
   for (const group of [0, 1, 2]) {
     await Promise.all(
-      states.filter((s) => order(s) === group).map(async (s) => {
-        signal(s.pid, 'SIGTERM');
-        try {
-          await waitFor(`${s.name} to stop`, () => Promise.resolve(!isAlive(s.pid)), 40_000, 200);
-        } catch {
-          signal(s.pid, 'SIGKILL');
-        }
-        await removeState(ctx.config.home, s.name);
-        ctx.io.err(`stopped ${s.name} (pid ${s.pid})\n`);
-        stopped.push(s);
-      }),
+      states
+        .filter((s) => order(s) === group)
+        .map(async (s) => {
+          signal(s.pid, 'SIGTERM');
+          try {
+            await waitFor(`${s.name} to stop`, () => Promise.resolve(!isAlive(s.pid)), 40_000, 200);
+          } catch {
+            signal(s.pid, 'SIGKILL');
+          }
+          await removeState(ctx.config.home, s.name);
+          ctx.io.err(`stopped ${s.name} (pid ${s.pid})\n`);
+          stopped.push(s);
+        }),
     );
   }
   return stopped;
@@ -213,23 +288,43 @@ export async function runDown(argv: string[], ctx: CliContext): Promise<number> 
 }
 
 export async function runStatus(argv: string[], ctx: CliContext): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean', default: false } }, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: { json: { type: 'boolean', default: false } },
+    strict: true,
+  });
   const states = await readStates(ctx.config.home);
   const temporal = states.find((s) => s.kind === 'temporal');
-  const temporalHealthy = temporal?.address ? await checkTemporalHealth(await resolveTemporalCli(ctx.env), temporal.address).catch(() => false) : false;
+  const temporalHealthy = temporal?.address
+    ? await checkTemporalHealth(await resolveTemporalCli(ctx.env), temporal.address).catch(() => false)
+    : false;
   const s3 = states.find((s) => s.kind === 's3');
   const result = {
     home: ctx.config.home,
-    temporal: temporal ? { pid: temporal.pid, address: temporal.address, ui: temporal.uiUrl, healthy: temporalHealthy } : null,
+    temporal: temporal
+      ? { pid: temporal.pid, address: temporal.address, ui: temporal.uiUrl, healthy: temporalHealthy }
+      : null,
     s3: s3 ? { pid: s3.pid, endpoint: s3.address, healthy: await isPortOpen(ctx.config.s3.localPort) } : null,
-    workers: states.filter((s) => s.kind === 'worker').map((w) => ({ name: w.name, role: w.role, pid: w.pid, backend: w.backend, taskQueues: w.taskQueues, startedAt: w.startedAt })),
+    workers: states
+      .filter((s) => s.kind === 'worker')
+      .map((w) => ({
+        name: w.name,
+        role: w.role,
+        pid: w.pid,
+        backend: w.backend,
+        taskQueues: w.taskQueues,
+        startedAt: w.startedAt,
+      })),
   };
   if (values.json) ctx.io.out(JSON.stringify(result));
   else {
     const lines = [
       `Temporal: ${result.temporal ? `${result.temporal.address} pid ${result.temporal.pid} ${result.temporal.healthy ? 'healthy' : 'NOT RESPONDING'}${result.temporal.ui ? `, UI ${result.temporal.ui}` : ''}` : 'not running'}`,
       `S3:       ${result.s3 ? `${result.s3.endpoint} pid ${result.s3.pid} ${result.s3.healthy ? 'healthy' : 'NOT RESPONDING'}` : 'not running'}`,
-      ...result.workers.map((w) => `worker:   ${w.name} ${w.role} pid ${w.pid}${w.backend ? ` backend ${describeBackend(w.backend)}` : ''}`),
+      ...result.workers.map(
+        (w) =>
+          `worker:   ${w.name} ${w.role} pid ${w.pid}${w.backend ? ` backend ${describeBackend(w.backend)}` : ''}`,
+      ),
     ];
     if (result.workers.length === 0) lines.push('workers:  none');
     ctx.io.out(lines.join('\n'));

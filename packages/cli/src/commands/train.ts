@@ -5,7 +5,17 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { parse as parseYaml } from 'yaml';
-import { BadInputError, errorMessage, ORCHESTRATOR_QUEUE, parseTrainSpec, PROGRESS_QUERY, TRAIN_WORKFLOW_TYPE, type TrainProgress, type TrainResult, type TrainSpec } from '@seqtrain/contracts';
+import {
+  BadInputError,
+  errorMessage,
+  ORCHESTRATOR_QUEUE,
+  parseTrainSpec,
+  PROGRESS_QUERY,
+  TRAIN_WORKFLOW_TYPE,
+  type TrainProgress,
+  type TrainResult,
+  type TrainSpec,
+} from '@seqtrain/contracts';
 import type { trainModel } from '@seqtrain/workflows';
 import { EXIT_FAILURE, EXIT_OK, type CliContext } from '../context';
 import { ProgressView } from '../progress-view';
@@ -18,12 +28,16 @@ export async function readSpecFile(file: string, cwd: string): Promise<unknown> 
   try {
     text = await fsp.readFile(full, 'utf8');
   } catch (err) {
-    throw new BadInputError(`-c ${file}: cannot read the spec file (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})`);
+    throw new BadInputError(
+      `-c ${file}: cannot read the spec file (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})`,
+    );
   }
   try {
     return /\.json$/i.test(full) ? (JSON.parse(text) as unknown) : (parseYaml(text) as unknown);
   } catch (err) {
-    throw new BadInputError(`${file}: not valid ${/\.json$/i.test(full) ? 'JSON' : 'YAML'}: ${errorMessage(err)}`);
+    throw new BadInputError(
+      `${file}: not valid ${/\.json$/i.test(full) ? 'JSON' : 'YAML'}: ${errorMessage(err)}`,
+    );
   }
 }
 
@@ -31,7 +45,8 @@ export async function loadSpec(file: string, cwd: string, workers?: string): Pro
   const raw = await readSpecFile(file, cwd);
   if (workers !== undefined) {
     const n = Number(workers);
-    if (!Number.isInteger(n) || n < 1) throw new BadInputError(`--workers=${workers}: expected a positive integer`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new BadInputError(`--workers=${workers}: expected a positive integer`);
     if (typeof raw === 'object' && raw !== null) (raw as Record<string, unknown>).workers = n;
   }
   try {
@@ -43,7 +58,12 @@ export async function loadSpec(file: string, cwd: string, workers?: string): Pro
 }
 
 /** Follows a run until it ends: progress on stderr, the result returned. */
-export async function followRun(ctx: CliContext, client: Client, workflowId: string, showProgress: boolean): Promise<TrainResult> {
+export async function followRun(
+  ctx: CliContext,
+  client: Client,
+  workflowId: string,
+  showProgress: boolean,
+): Promise<TrainResult> {
   const handle = client.workflow.getHandle<typeof trainModel>(workflowId);
   const view = new ProgressView((s) => ctx.io.err(s), ctx.io.isTTY);
   let stopped = false;
@@ -60,7 +80,11 @@ export async function followRun(ctx: CliContext, client: Client, workflowId: str
   };
   const polling = poll();
   try {
-    return await resilient('waiting for the run', () => handle.result(), (m) => ctx.io.err(`${m}\n`));
+    return await resilient(
+      'waiting for the run',
+      () => handle.result(),
+      (m) => ctx.io.err(`${m}\n`),
+    );
   } finally {
     stopped = true;
     await polling;
@@ -95,16 +119,28 @@ export async function runTrain(argv: string[], ctx: CliContext): Promise<number>
   });
   if (!values.config) throw new BadInputError('train: -c SPEC.yaml is required');
   const spec = await loadSpec(values.config, ctx.cwd, values.workers);
-  const workflowId = values.id ?? `train-${spec.name}-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomUUID().slice(0, 8)}`;
+  const workflowId =
+    values.id ??
+    `train-${spec.name}-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomUUID().slice(0, 8)}`;
   return withClient(ctx, async (client) => {
     const handle = await client.workflow.start<typeof trainModel>(TRAIN_WORKFLOW_TYPE, {
       taskQueue: ORCHESTRATOR_QUEUE,
       workflowId,
-      args: [{ spec, ...(values['code-version'] ? { codeVersion: values['code-version'] } : {}), register: !values['no-register'], actor: ctx.env.USER ?? 'cli' }],
+      args: [
+        {
+          spec,
+          ...(values['code-version'] ? { codeVersion: values['code-version'] } : {}),
+          register: !values['no-register'],
+          actor: ctx.env.USER ?? 'cli',
+        },
+      ],
     });
-    ctx.io.err(`started ${workflowId} (${spec.workers} worker${spec.workers > 1 ? 's' : ''}, dataset ${spec.dataset}); stop it with: seqtrain runs stop ${workflowId}\n`);
+    ctx.io.err(
+      `started ${workflowId} (${spec.workers} worker${spec.workers > 1 ? 's' : ''}, dataset ${spec.dataset}); stop it with: seqtrain runs stop ${workflowId}\n`,
+    );
     if (values.detach) {
-      if (values.json) ctx.io.out(JSON.stringify({ workflowId, runId: handle.firstExecutionRunId, status: 'running' }));
+      if (values.json)
+        ctx.io.out(JSON.stringify({ workflowId, runId: handle.firstExecutionRunId, status: 'running' }));
       return EXIT_OK;
     }
     let result: TrainResult;

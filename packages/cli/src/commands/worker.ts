@@ -8,18 +8,28 @@ import { removeState, writeState } from '../stack-state';
 export async function runWorkerCommand(argv: string[], ctx: CliContext): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { role: { type: 'string' }, backend: { type: 'string' }, concurrency: { type: 'string' }, id: { type: 'string' } },
+    options: {
+      role: { type: 'string' },
+      backend: { type: 'string' },
+      concurrency: { type: 'string' },
+      id: { type: 'string' },
+    },
     strict: true,
   });
   const role = values.role;
-  if (role !== 'orchestrator' && role !== 'trainer') throw new BadInputError(`--role=${JSON.stringify(role)}: expected orchestrator or trainer`);
+  if (role !== 'orchestrator' && role !== 'trainer')
+    throw new BadInputError(`--role=${JSON.stringify(role)}: expected orchestrator or trainer`);
   let concurrency: number | undefined;
   if (values.concurrency !== undefined) {
     concurrency = Number(values.concurrency);
-    if (!Number.isInteger(concurrency) || concurrency < 1) throw new BadInputError(`--concurrency=${values.concurrency}: expected a positive integer`);
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      throw new BadInputError(`--concurrency=${values.concurrency}: expected a positive integer`);
   }
   const backendParsed = BackendNameSchema.safeParse(values.backend ?? ctx.config.backend);
-  if (!backendParsed.success) throw new BadInputError(`--backend=${values.backend}: expected one of ${BackendNameSchema.options.join(', ')}`);
+  if (!backendParsed.success)
+    throw new BadInputError(
+      `--backend=${values.backend}: expected one of ${BackendNameSchema.options.join(', ')}`,
+    );
   const config = { ...ctx.config, backend: backendParsed.data };
   const id = values.id ?? `${role}-${process.pid}`;
   const worker = await createSeqtrainWorker({
@@ -46,7 +56,9 @@ export async function runWorkerCommand(argv: string[], ctx: CliContext): Promise
     taskQueues: worker.taskQueues,
     ...(worker.backend ? { backend: worker.backend } : {}),
   });
-  ctx.io.err(`[${id}] ${role} worker polling ${worker.taskQueues.join(', ')}${worker.backend ? ` on backend ${JSON.stringify(worker.backend)}` : ''}\n`);
+  ctx.io.err(
+    `[${id}] ${role} worker polling ${worker.taskQueues.join(', ')}${worker.backend ? ` on backend ${JSON.stringify(worker.backend)}` : ''}\n`,
+  );
   try {
     await running;
   } finally {
