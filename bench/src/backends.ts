@@ -15,6 +15,9 @@ import { ensureBenchVenv } from './python-env';
 import { CELLS, SHAPE, type Cell, type TimingPlan } from './rnn-step';
 
 const BASELINE = 'pytorch-cpu';
+const KERAS = 'keras';
+/** The seqtrain system the summary holds against Keras and PyTorch. */
+const FUSED = 'seqtrain-tensorflow-fused';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const log = (msg: string): void => void process.stderr.write(`${msg}\n`);
 
@@ -60,8 +63,18 @@ try {
   notes.push(`python baselines: ${errorMessage(err)}`);
 }
 
-for (const backend of BACKEND_PREFERENCE) {
-  log(`bench: seqtrain-${backend} ...`);
+// Native TensorFlow runs twice: tfjs-layers' own op-by-op loop, then the fused recurrent kernels.
+const variants = BACKEND_PREFERENCE.flatMap(
+  (backend): { backend: string; variant: string; system: string }[] =>
+    backend === 'tensorflow'
+      ? [
+          { backend, variant: 'plain', system: 'seqtrain-tensorflow' },
+          { backend, variant: 'fused', system: 'seqtrain-tensorflow-fused' },
+        ]
+      : [{ backend, variant: 'default', system: `seqtrain-${backend}` }],
+);
+for (const { backend, variant, system } of variants) {
+  log(`bench: ${system} ...`);
   const args = [
     '--import',
     'tsx',
@@ -69,23 +82,30 @@ for (const backend of BACKEND_PREFERENCE) {
     backend,
     JSON.stringify(PLAN),
     String(threads),
+    variant,
   ];
-  await collect(process.execPath, args, `seqtrain-${backend}`, process.env).catch((err: unknown) => {
-    notes.push(`seqtrain-${backend}: ${errorMessage(err)}`);
+  await collect(process.execPath, args, system, process.env).catch((err: unknown) => {
+    notes.push(`${system}: ${errorMessage(err)}`);
   });
 }
 
-const baseline = new Map(rows.filter((r) => r.system === BASELINE).map((r) => [r.cell, r.msPerBatch]));
+const perCell = (system: string): Map<Cell, number> =>
+  new Map(rows.filter((r) => r.system === system).map((r) => [r.cell, r.msPerBatch]));
+const baseline = perCell(BASELINE);
+const keras = perCell(KERAS);
 const results = rows.map((r) => {
   const base = baseline.get(r.cell);
+  const k = keras.get(r.cell);
   return {
     system: r.system,
     cell: r.cell,
     msPerBatch: round(r.msPerBatch),
     ratioToBaseline: base === undefined ? null : round(r.msPerBatch / base),
+    ratioToKeras: k === undefined ? null : round(r.msPerBatch / k),
   };
 });
 printTable(results, rows);
+summarise(results);
 for (const n of notes) log(`note: ${n}`);
 console.log(
   JSON.stringify({
@@ -133,7 +153,13 @@ function runChild(
 }
 
 function printTable(
-  results: { system: string; cell: string; msPerBatch: number; ratioToBaseline: number | null }[],
+  results: {
+    system: string;
+    cell: string;
+    msPerBatch: number;
+    ratioToBaseline: number | null;
+    ratioToKeras: number | null;
+  }[],
   raw: Row[],
 ): void {
   log('');
@@ -142,14 +168,36 @@ function printTable(
       `${threads} intra-op thread(s) each (median of timed steps)`,
   );
   log(
-    `${'system'.padEnd(24)}${'cell'.padEnd(6)}${'ms/batch'.padStart(10)}${`x ${BASELINE}`.padStart(16)}${'steps'.padStart(7)}`,
+    `${'system'.padEnd(28)}${'cell'.padEnd(6)}${'ms/batch'.padStart(10)}${`x ${BASELINE}`.padStart(16)}${`x ${KERAS}`.padStart(10)}${'steps'.padStart(7)}`,
   );
   results.forEach((r, i) => {
     const ratio = r.ratioToBaseline === null ? '-' : r.ratioToBaseline.toFixed(2);
+    const vsKeras = r.ratioToKeras === null ? '-' : r.ratioToKeras.toFixed(2);
     log(
-      `${r.system.padEnd(24)}${r.cell.padEnd(6)}${r.msPerBatch.toFixed(1).padStart(10)}${ratio.padStart(16)}${String(raw[i]?.iterations ?? '').padStart(7)}`,
+      `${r.system.padEnd(28)}${r.cell.padEnd(6)}${r.msPerBatch.toFixed(1).padStart(10)}${ratio.padStart(16)}${vsKeras.padStart(10)}${String(raw[i]?.iterations ?? '').padStart(7)}`,
     );
   });
+}
+
+/** One line per cell: the fused native step against Keras (to beat) and PyTorch (to approach). */
+function summarise(
+  results: {
+    system: string;
+    cell: string;
+    msPerBatch: number;
+    ratioToBaseline: number | null;
+    ratioToKeras: number | null;
+  }[],
+): void {
+  for (const r of results.filter((x) => x.system === FUSED)) {
+    const vsKeras =
+      r.ratioToKeras === null
+        ? 'Keras not measured'
+        : `${r.ratioToKeras <= 1 ? 'no slower than' : 'SLOWER than'} Keras (x${r.ratioToKeras.toFixed(2)})`;
+    const vsTorch =
+      r.ratioToBaseline === null ? 'PyTorch not measured' : `x${r.ratioToBaseline.toFixed(2)} PyTorch`;
+    log(`${FUSED} ${r.cell}: ${r.msPerBatch.toFixed(1)} ms/batch, ${vsKeras}, ${vsTorch}`);
+  }
 }
 
 function machine(): { cpus: number; cpuModel: string; gpu: string | null; loadAverage: number } {

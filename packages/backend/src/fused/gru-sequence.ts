@@ -9,16 +9,18 @@
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
 import type { Tf } from '../init-backend';
 import { runCustomOp } from './custom-op';
+import type { RecurrentWeights } from './lstm-sequence';
 import type { NativeOps } from './native-ops';
 
-export interface GruWeights {
-  kernel: Tensor2D;
-  recurrentKernel: Tensor2D;
-  bias: Tensor | null;
-}
-
-/** x: [T, B, I] time-major. Returns every step's h, [T, B, H]. */
-export function gruSequence(tf: Tf, ops: NativeOps, x: Tensor3D, h0: Tensor2D, w: GruWeights): Tensor3D {
+/** x: [T, B, I] time-major. Returns every step's h [T, B, H], or with `last` only the last [B, H]. */
+export function gruSequence(
+  tf: Tf,
+  ops: NativeOps,
+  x: Tensor3D,
+  h0: Tensor2D,
+  w: RecurrentWeights,
+  last: boolean,
+): Tensor {
   const [timeSteps, batch, inputDim] = x.shape;
   const units = w.recurrentKernel.shape[0];
   const inputs: Record<string, Tensor> = { x, h0, kernel: w.kernel, recurrentKernel: w.recurrentKernel };
@@ -41,13 +43,12 @@ export function gruSequence(tf: Tf, ops: NativeOps, x: Tensor3D, h0: Tensor2D, w
         bRu = tf.concat([br, bz], 0);
         bC = bh;
       }
-      const xs = tf.unstack(x);
       const r: Tensor[] = [];
       const u: Tensor[] = [];
       const c: Tensor[] = [];
       const h: Tensor[] = [];
       let prev: Tensor = h0;
-      for (const xt of xs) {
+      for (const xt of tf.unstack(x)) {
         const [rt, ut, ct, ht] = ops.run('GRUBlockCell', [xt, prev, wRu, wC, bRu, bC], 4) as [
           Tensor,
           Tensor,
@@ -60,25 +61,44 @@ export function gruSequence(tf: Tf, ops: NativeOps, x: Tensor3D, h0: Tensor2D, w
         h.push(ht);
         prev = ht;
       }
-      const out = tf.stack(h);
-      save([wRu, wC, bRu, bC, h0, x, ...xs, ...h, ...r, ...u, ...c]);
-      return [out];
+      // Saved stacked: the engine clones every saved tensor with one op each.
+      const hAll = tf.stack(h);
+      save([wRu, wC, bRu, bC, h0, x, hAll, tf.stack(r), tf.stack(u), tf.stack(c)]);
+      return [last ? prev : hAll];
     },
     backward: ([dOut], saved) => {
-      const [wRu, wC, bRu, bC, h0s, xSaved] = saved as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
-      // per-step blocks after the first six: x, h, r, u, c
-      const at = (block: number, t: number): Tensor => saved[6 + block * timeSteps + t] as Tensor;
-      const hPrev = (t: number): Tensor => (t === 0 ? h0s : at(1, t - 1));
-      const dOuts = tf.unstack(dOut as Tensor);
-      const dx: Tensor[] = new Array<Tensor>(timeSteps);
+      const [wRu, wC, bRu, bC, h0s, xs, hAll, rAll, uAll, cAll] = saved as [
+        Tensor,
+        Tensor,
+        Tensor,
+        Tensor,
+        Tensor,
+        Tensor,
+        Tensor,
+        Tensor,
+        Tensor,
+        Tensor,
+      ];
+      const [xt, ht, rt, ut, ct] = [xs, hAll, rAll, uAll, cAll].map((s) => tf.unstack(s)) as [
+        Tensor[],
+        Tensor[],
+        Tensor[],
+        Tensor[],
+        Tensor[],
+      ];
+      const dOuts = last ? null : tf.unstack(dOut as Tensor);
       const dRu: Tensor[] = new Array<Tensor>(timeSteps);
       const dC: Tensor[] = new Array<Tensor>(timeSteps);
-      let dNext: Tensor | null = null;
+      const dx: Tensor[] = new Array<Tensor>(timeSteps);
+      let dNext: Tensor | null = last ? (dOut as Tensor) : null;
       for (let t = timeSteps - 1; t >= 0; t--) {
-        const dh: Tensor = dNext === null ? (dOuts[t] as Tensor) : tf.add(dOuts[t] as Tensor, dNext);
+        // With only the last output used, the gradient reaching step t < T-1 is the recurrent one.
+        const step = dOuts?.[t];
+        const dh = step === undefined ? (dNext as Tensor) : dNext === null ? step : tf.add(step, dNext);
+        const hPrev = t === 0 ? h0s : (ht[t - 1] as Tensor);
         const g = ops.run(
           'GRUBlockCellGrad',
-          [at(0, t), hPrev(t), wRu, wC, bRu, bC, at(2, t), at(3, t), at(4, t), dh],
+          [xt[t] as Tensor, hPrev, wRu, wC, bRu, bC, rt[t] as Tensor, ut[t] as Tensor, ct[t] as Tensor, dh],
           4,
         );
         dx[t] = g[0] as Tensor;
@@ -88,35 +108,35 @@ export function gruSequence(tf: Tf, ops: NativeOps, x: Tensor3D, h0: Tensor2D, w
       }
       // Weight gradients summed over time and batch in one product each.
       const rows = timeSteps * batch;
-      const xAll = tf.reshape(xSaved, [rows, inputDim]);
-      const hPrevAll = tf.reshape(tf.stack(Array.from({ length: timeSteps }, (_, t) => hPrev(t))), [
-        rows,
-        units,
-      ]);
-      const rAll = tf.reshape(tf.stack(Array.from({ length: timeSteps }, (_, t) => at(2, t))), [rows, units]);
-      const dRuAll = tf.reshape(tf.stack(dRu), [rows, 2 * units]);
-      const dCAll = tf.reshape(tf.stack(dC), [rows, units]);
-      const dWRu = tf.matMul(tf.concat([xAll, hPrevAll], 1), dRuAll, true, false);
-      const dWC = tf.matMul(tf.concat([xAll, tf.mul(rAll, hPrevAll)], 1), dCAll, true, false);
-      const [dKr, dRr] = tf.split(tf.slice(dWRu, [0, 0], [-1, units]), [inputDim, units], 0) as [
-        Tensor,
-        Tensor,
-      ];
-      const [dKz, dRz] = tf.split(tf.slice(dWRu, [0, units], [-1, units]), [inputDim, units], 0) as [
+      const xRows = tf.reshape(xs, [rows, inputDim]);
+      const hPrevRows = tf.reshape(
+        tf.concat([tf.expandDims(h0s, 0), tf.slice(hAll, [0, 0, 0], [timeSteps - 1, batch, units])], 0),
+        [rows, units],
+      );
+      const dRuRows = tf.reshape(tf.stack(dRu), [rows, 2 * units]);
+      const dCRows = tf.reshape(tf.stack(dC), [rows, units]);
+      const dWRu = tf.matMul(tf.concat([xRows, hPrevRows], 1), dRuRows, true, false);
+      const dWC = tf.matMul(
+        tf.concat([xRows, tf.mul(tf.reshape(rAll, [rows, units]), hPrevRows)], 1),
+        dCRows,
+        true,
+        false,
+      );
+      const [dKr, dKz] = tf.split(tf.slice(dWRu, [0, 0], [inputDim, 2 * units]), 2, 1) as [Tensor, Tensor];
+      const [dRr, dRz] = tf.split(tf.slice(dWRu, [inputDim, 0], [units, 2 * units]), 2, 1) as [
         Tensor,
         Tensor,
       ];
       const [dKh, dRh] = tf.split(dWC, [inputDim, units], 0) as [Tensor, Tensor];
-      const dbRu = tf.sum(dRuAll, 0);
-      const dbC = tf.sum(dCAll, 0);
+      const [dbR, dbZ] = tf.split(tf.sum(dRuRows, 0), 2, 0) as [Tensor, Tensor];
       return {
         x: tf.stack(dx),
         h0: dNext ?? tf.zerosLike(h0s),
         kernel: tf.concat([dKz, dKr, dKh], 1),
         recurrentKernel: tf.concat([dRz, dRr, dRh], 1),
-        bias: tf.concat([tf.slice(dbRu, [units], [units]), tf.slice(dbRu, [0], [units]), dbC], 0),
+        bias: tf.concat([dbZ, dbR, tf.sum(dCRows, 0)], 0),
       };
     },
   });
-  return hs as Tensor3D;
+  return hs as Tensor;
 }

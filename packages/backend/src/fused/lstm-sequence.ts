@@ -8,27 +8,49 @@ import type { Tf } from '../init-backend';
 import { runCustomOp } from './custom-op';
 import type { NativeOps } from './native-ops';
 
-export interface LstmWeights {
+export interface RecurrentWeights {
   kernel: Tensor2D;
   recurrentKernel: Tensor2D;
   bias: Tensor | null;
 }
 
-/** x: [T, B, I] time-major. Returns every step's h and c, each [T, B, H]. */
+/**
+ * Which steps an output is needed for: every step ([T, B, H]), only the last ([B, H]), or none.
+ * Asking only for what the layer returns keeps unused [T, B, H] gradients from being built at all.
+ */
+export type Steps = 'all' | 'last' | 'none';
+
+/** x: [T, B, I] time-major. Returns h and c for the steps asked for (null for 'none'). */
 export function lstmSequence(
   tf: Tf,
   ops: NativeOps,
   x: Tensor3D,
   h0: Tensor2D,
   c0: Tensor2D,
-  w: LstmWeights,
-): { h: Tensor3D; c: Tensor3D } {
-  const [timeSteps, , inputDim] = x.shape;
+  w: RecurrentWeights,
+  want: { h: Exclude<Steps, 'none'>; c: Steps },
+): { h: Tensor; c: Tensor | null } {
+  const [timeSteps, batch, inputDim] = x.shape;
   const units = w.recurrentKernel.shape[0];
   const seqLen = ops.int64Scalar(timeSteps);
   const inputs: Record<string, Tensor> = { x, h0, c0, kernel: w.kernel, recurrentKernel: w.recurrentKernel };
   if (w.bias !== null) inputs.bias = w.bias;
-  const [h, c] = runCustomOp(tf, {
+  const pick = (all: Tensor, steps: Steps): Tensor =>
+    steps === 'all'
+      ? all
+      : tf.reshape(tf.slice(all, [timeSteps - 1, 0, 0], [1, batch, units]), [batch, units]);
+  // The op takes gradients for every step: a last-step gradient is padded with zeros natively.
+  const widen = (d: Tensor | undefined, steps: Steps, like: Tensor): Tensor => {
+    if (d === undefined || steps === 'none') return ops.run('ZerosLike', [like], 1)[0] as Tensor;
+    return steps === 'all'
+      ? d
+      : tf.pad(tf.expandDims(d, 0), [
+          [timeSteps - 1, 0],
+          [0, 0],
+          [0, 0],
+        ]);
+  };
+  const outs = runCustomOp(tf, {
     name: 'SeqtrainFusedLstm',
     inputs,
     forward: (save) => {
@@ -36,20 +58,41 @@ export function lstmSequence(
       const b = w.bias ?? tf.zeros([4 * units]);
       // No peepholes: zero wci/wcf/wco with use_peephole=false; cell_clip < 0 disables clipping.
       const peep = tf.zeros([units]);
-      const outs = ops.run('BlockLSTMV2', [seqLen, x, c0, h0, wx, peep, peep, peep, b], 7, [
+      const acts = ops.run('BlockLSTMV2', [seqLen, x, c0, h0, wx, peep, peep, peep, b], 7, [
         ops.floatAttr('cell_clip', -1),
         ops.boolAttr('use_peephole', false),
       ]);
       // i, cs, f, o, ci, co, h
-      save([x, c0, h0, wx, b, ...outs]);
-      return [outs[6] as Tensor, outs[1] as Tensor];
+      save([x, c0, h0, wx, b, peep, ...acts]);
+      const h = pick(acts[6] as Tensor, want.h);
+      return want.c === 'none' ? [h] : [h, pick(acts[1] as Tensor, want.c)];
     },
     backward: ([dh, dc], saved) => {
-      const [xs, c0s, h0s, wx, b, ...acts] = saved as [Tensor, Tensor, Tensor, Tensor, Tensor, ...Tensor[]];
-      const peep = tf.zeros([units]);
+      const [xs, c0s, h0s, wx, b, peep, ...acts] = saved as [
+        Tensor,
+        Tensor,
+        Tensor,
+        Tensor,
+        Tensor,
+        Tensor,
+        ...Tensor[],
+      ];
       const g = ops.run(
         'BlockLSTMGradV2',
-        [seqLen, xs, c0s, h0s, wx, peep, peep, peep, b, ...acts, dc as Tensor, dh as Tensor],
+        [
+          seqLen,
+          xs,
+          c0s,
+          h0s,
+          wx,
+          peep,
+          peep,
+          peep,
+          b,
+          ...acts,
+          widen(dc, want.c, acts[1] as Tensor),
+          widen(dh, want.h, acts[6] as Tensor),
+        ],
         8,
         [ops.boolAttr('use_peephole', false)],
       );
@@ -67,5 +110,5 @@ export function lstmSequence(
       return { x: dx, h0: dh0, c0: dc0, kernel: dKernel, recurrentKernel: dRecurrent, bias: db };
     },
   });
-  return { h: h as Tensor3D, c: c as Tensor3D };
+  return { h: outs[0] as Tensor, c: outs[1] ?? null };
 }

@@ -9,26 +9,27 @@ function nativeHandles(tf: ReturnType<typeof getTf>): number {
 }
 
 describe('fused recurrent kernels: memory', () => {
-  it('leak neither tfjs tensors nor native handles over 1,000 training steps and 300 predictions', async () => {
+  it('leak neither tfjs tensors nor native handles over 1,000 training steps and 200 predictions', async () => {
     await initBackend({ backend: 'tensorflow', threads: 1 });
     const tf = getTf();
-    // Every fused path in one model: masked bidirectional LSTM, GRU with initial state, SimpleRNN.
+    // Every fused path in one model: masked LSTM (backwards, returning states), SimpleRNN, and a GRU
+    // whose initial state is both LSTM states. (The state-initialised layer comes last: tfjs-layers
+    // 4.22 leaks initialState into later RNN layers' kwargs unless patched, see packages/model.)
     const ids = tf.input({ shape: [STEPS], dtype: 'int32' });
     const e = tf.layers
       .embedding({ inputDim: VOCAB, outputDim: 4, maskZero: true })
       .apply(ids) as SymbolicTensor;
-    const bi = tf.layers.bidirectional({
-      layer: rnnFactory(tf, 'lstm')({ units: 4, returnSequences: true }),
-      mergeMode: 'concat',
-    });
-    const [seq, h] = rnnFactory(
+    const lstm = rnnFactory(
       tf,
-      'gru',
-    )({ units: 3, returnSequences: true, returnState: true }).apply(bi.apply(e)) as SymbolicTensor[];
-    const last = rnnFactory(
+      'lstm',
+    )({ units: 4, returnSequences: true, returnState: true, goBackwards: true });
+    const [lstmSeq, lstmH, lstmC] = lstm.apply(e) as SymbolicTensor[];
+    const seq = rnnFactory(
       tf,
       'simpleRNN',
-    )({ units: 3 }).apply(seq as SymbolicTensor, { initialState: [h] });
+    )({ units: 4, returnSequences: true }).apply(lstmSeq as SymbolicTensor);
+    const h0 = tf.layers.add().apply([lstmH as SymbolicTensor, lstmC as SymbolicTensor]) as SymbolicTensor;
+    const last = rnnFactory(tf, 'gru')({ units: 4 }).apply(seq, { initialState: [h0] });
     const model = tf.model({
       inputs: ids,
       outputs: tf.layers.dense({ units: 1 }).apply(last) as SymbolicTensor,
@@ -45,16 +46,16 @@ describe('fused recurrent kernels: memory', () => {
     for (let s = 0; s < 1000; s++) await model.trainOnBatch(x, y);
     expect(tf.memory().numTensors).toBe(tensors);
     expect(nativeHandles(tf)).toBe(handles);
-    for (let s = 0; s < 300; s++) (model.predict(x) as Tensor).dispose();
+    for (let s = 0; s < 200; s++) (model.predict(x) as Tensor).dispose();
     expect(tf.memory().numTensors).toBe(tensors);
     expect(nativeHandles(tf)).toBe(handles);
-
-    // and the fused kernels did the work: 2 LSTM calls (bidirectional) and 1 SimpleRNN per pass; tfjs
-    // runs the GRU once per consumer of its outputs (the next layer takes its sequence and its state)
-    const passes = 1010 + 300;
+    // and the fused kernels did the work; tfjs runs a layer once per consumer of its outputs (the
+    // LSTM's sequence and states feed different layers)
+    const passes = 1010 + 200;
     const after = fusedRnnStats().fused;
-    expect(after.lstm - before.lstm).toBe(2 * passes);
-    expect(after.gru - before.gru).toBeGreaterThanOrEqual(passes);
+    expect(after.lstm - before.lstm).toBeGreaterThanOrEqual(passes);
+    expect(after.simpleRNN - before.simpleRNN).toBe(passes);
+    expect(after.gru - before.gru).toBe(passes);
     expect(after.simpleRNN - before.simpleRNN).toBe(passes);
     model.dispose();
   });

@@ -8,7 +8,7 @@
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
 import type { Tf } from '../init-backend';
 import { gruSequence } from './gru-sequence';
-import { lstmSequence } from './lstm-sequence';
+import { lstmSequence, type Steps } from './lstm-sequence';
 import { NativeOps } from './native-ops';
 import { maskSelection } from './sequence-mask';
 import { simpleRnnSequence } from './simple-rnn-sequence';
@@ -152,16 +152,16 @@ function fusedCall(
   const { tf, ops } = state as { tf: Tf; ops: NativeOps };
   return tf.tidy(() => {
     // Same housekeeping as the original call: masks left by an earlier dropout fallback go now.
-    const c = layer.cell;
+    const cellLayer = layer.cell;
     for (const key of ['dropoutMask', 'recurrentDropoutMask'] as const) {
-      if (c[key] !== null) {
-        tf.dispose(c[key]);
-        c[key] = null;
+      if (cellLayer[key] !== null) {
+        tf.dispose(cellLayer[key]);
+        cellLayer[key] = null;
       }
     }
     let x = one(inputs) as Tensor3D;
     const [batch, timeSteps] = x.shape;
-    const units = c.units;
+    const units = cellLayer.units;
     const given = kwargs.initialState as Tensor[] | null | undefined;
     const initial = (given ?? (cell === 'lstm' ? [null, null] : [null])).map(
       (s) => (s ?? tf.zeros([batch, units])) as Tensor2D,
@@ -175,39 +175,47 @@ function fusedCall(
     if (sel !== null) x = sel.compact(x);
     const xt = tf.transpose(x, [1, 0, 2]);
     const weights = {
-      kernel: c.kernel.read() as Tensor2D,
-      recurrentKernel: c.recurrentKernel.read() as Tensor2D,
-      bias: c.bias?.read() ?? null,
+      kernel: cellLayer.kernel.read() as Tensor2D,
+      recurrentKernel: cellLayer.recurrentKernel.read() as Tensor2D,
+      bias: cellLayer.bias?.read() ?? null,
     };
     const h0 = initial[0] as Tensor2D;
-    let hs: Tensor3D;
-    let cs: Tensor3D | null = null;
-    if (cell === 'lstm') {
-      const out = lstmSequence(tf, ops, xt, h0, initial[1] as Tensor2D, weights);
-      hs = out.h;
-      cs = out.c;
-    } else if (cell === 'gru') {
-      hs = gruSequence(tf, ops, xt, h0, weights);
-    } else {
-      hs = simpleRnnSequence(tf, ops, xt, h0, weights);
-    }
-    const lastStep = (s: Tensor3D): Tensor2D =>
-      tf.reshape(tf.slice(s, [timeSteps - 1, 0, 0], [1, batch, units]), [batch, units]);
-    const major = (s: Tensor3D): Tensor3D => tf.transpose(s, [1, 0, 2]);
-    let seq: Tensor3D | null = null;
-    let hLast: Tensor2D;
-    let cLast: Tensor2D | null = null;
+    const c0 = initial[1] as Tensor2D;
+    // Only what the layer returns is computed: without a mask, the last step is all a many-to-one
+    // layer needs, and the LSTM's c only matters when the states are returned.
+    const hSteps = sel !== null || layer.returnSequences ? 'all' : 'last';
+    const cSteps: Steps = cell !== 'lstm' || !layer.returnState ? 'none' : sel !== null ? 'all' : 'last';
+    let h: Tensor;
+    let c: Tensor | null = null;
+    if (cell === 'lstm') ({ h, c } = lstmSequence(tf, ops, xt, h0, c0, weights, { h: hSteps, c: cSteps }));
+    else if (cell === 'gru') h = gruSequence(tf, ops, xt, h0, weights, hSteps === 'last');
+    else h = simpleRnnSequence(tf, ops, xt, h0, weights, hSteps === 'last');
+    const major = (s: Tensor): Tensor3D => tf.transpose(s as Tensor3D, [1, 0, 2]);
+    const step = (s: Tensor, t: number, time: 0 | 1): Tensor2D =>
+      tf.reshape(
+        tf.slice(s, time === 0 ? [t, 0, 0] : [0, t, 0], time === 0 ? [1, batch, units] : [batch, 1, units]),
+        [batch, units],
+      );
+    let output: Tensor;
+    let hLast = (): Tensor => h;
+    let cLast = (): Tensor | null => c;
     if (sel === null) {
-      hLast = lastStep(hs);
-      if (cs !== null) cLast = lastStep(cs);
-      if (layer.returnSequences) seq = major(hs);
+      output = hSteps === 'last' ? h : major(h);
+      if (hSteps === 'all') hLast = () => step(h, timeSteps - 1, 0);
+    } else if (layer.returnSequences) {
+      const seq = sel.expand(major(h), h0);
+      output = seq;
+      hLast = () => step(seq, timeSteps - 1, 1);
     } else {
-      hLast = sel.last(major(hs), h0);
-      if (cs !== null) cLast = sel.last(major(cs), initial[1] as Tensor2D);
-      if (layer.returnSequences) seq = sel.expand(major(hs), h0);
+      output = sel.last(major(h), h0);
+      hLast = () => output;
     }
-    const output = seq ?? hLast;
+    if (sel !== null && c !== null) {
+      const cs = c;
+      cLast = () => sel.last(major(cs), c0);
+    }
     if (!layer.returnState) return output;
-    return cLast === null ? [output, hLast] : [output, hLast, cLast];
+    const cl = cLast();
+    return cl === null ? [output, hLast()] : [output, hLast(), cl];
   });
 }

@@ -7,22 +7,18 @@
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
 import type { Tf } from '../init-backend';
 import { runCustomOp } from './custom-op';
+import type { RecurrentWeights } from './lstm-sequence';
 import type { NativeOps } from './native-ops';
 
-export interface SimpleRnnWeights {
-  kernel: Tensor2D;
-  recurrentKernel: Tensor2D;
-  bias: Tensor | null;
-}
-
-/** x: [T, B, I] time-major. Returns every step's h, [T, B, H]. */
+/** x: [T, B, I] time-major. Returns every step's h [T, B, H], or with `last` only the last [B, H]. */
 export function simpleRnnSequence(
   tf: Tf,
   ops: NativeOps,
   x: Tensor3D,
   h0: Tensor2D,
-  w: SimpleRnnWeights,
-): Tensor3D {
+  w: RecurrentWeights,
+  last: boolean,
+): Tensor {
   const [timeSteps, batch, inputDim] = x.shape;
   const units = w.recurrentKernel.shape[0];
   const rows = timeSteps * batch;
@@ -43,17 +39,19 @@ export function simpleRnnSequence(
         h.push(prev);
       }
       const out = tf.stack(h);
-      save([x, h0, w.kernel, w.recurrentKernel, out, ...h]);
-      return [out];
+      save([x, h0, w.kernel, w.recurrentKernel, out]);
+      return [last ? prev : out];
     },
     backward: ([dOut], saved) => {
       const [xs, h0s, kernel, recurrent, out] = saved as [Tensor, Tensor, Tensor, Tensor, Tensor];
-      const h = saved.slice(5);
-      const dOuts = tf.unstack(dOut as Tensor);
+      const h = tf.unstack(out);
+      const dOuts = last ? null : tf.unstack(dOut as Tensor);
       const dz: Tensor[] = new Array<Tensor>(timeSteps);
-      let dNext: Tensor | null = null;
+      let dNext: Tensor | null = last ? (dOut as Tensor) : null;
       for (let t = timeSteps - 1; t >= 0; t--) {
-        const dh: Tensor = dNext === null ? (dOuts[t] as Tensor) : tf.add(dOuts[t] as Tensor, dNext);
+        // With only the last output used, the gradient reaching step t < T-1 is the recurrent one.
+        const step = dOuts?.[t];
+        const dh = step === undefined ? (dNext as Tensor) : dNext === null ? step : tf.add(step, dNext);
         // TanhGrad(y, dy) = dy * (1 - y^2) in one native op.
         const g = ops.run('TanhGrad', [h[t] as Tensor, dh], 1)[0] as Tensor;
         dz[t] = g;
@@ -74,5 +72,5 @@ export function simpleRnnSequence(
       };
     },
   });
-  return hs as Tensor3D;
+  return hs as Tensor;
 }
