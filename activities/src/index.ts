@@ -17,3 +17,5 @@ export type {
   RegisterDeps,
 } from './training';
 export type { RegistryActivities } from '@seqtrain/registry';
+export { createSweepActivities } from './sweep';
+export type { SweepActivities, SweepDeps } from './sweep';

@@ -2,3 +2,5 @@
 export { smokeWorkflow } from './smoke';
 export { trainModel, progressQuery, stopSignal, pauseSignal, resumeSignal } from './train-model';
 export * from './registry';
+export { retrain } from './retrain';
+export { runSweep, leaderboardQuery, sweepStopSignal } from './sweep';

@@ -15,6 +15,9 @@ import { runDatasetCommand } from './commands/dataset';
 import { runModelsCommand } from './commands/models';
 import { runRegistryCommand } from './commands/registry';
 import { runPredict } from './commands/predict';
+import { runSweepCommand } from './commands/sweep';
+import { runRetrain } from './commands/retrain';
+import { runScheduleCommand } from './commands/schedule';
 
 const COMMANDS: Record<string, { handler: CommandHandler; summary: string }> = {
   up: { handler: runUp, summary: 'start the embedded stack (Temporal dev server, local S3, workers)' },
@@ -27,6 +30,12 @@ const COMMANDS: Record<string, { handler: CommandHandler; summary: string }> = {
     handler: runTrain,
     summary: 'train -c SPEC.yaml [--workers N] [--json]: a distributed training run',
   },
+  sweep: { handler: runSweepCommand, summary: 'sweep -c SWEEP.yaml [--watch] [--json]: a hyperparameter sweep' },
+  retrain: {
+    handler: runRetrain,
+    summary: 'retrain -c SPEC.yaml --code-version SHA [--promote-alias A]: idempotent CI retraining',
+  },
+  schedule: { handler: runScheduleCommand, summary: 'create | list | pause | unpause | delete: periodic retraining' },
   runs: { handler: runRunsCommand, summary: 'list | show ID | stop ID | report ID: training runs' },
   models: {
     handler: runModelsCommand,

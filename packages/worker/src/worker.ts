@@ -10,11 +10,19 @@ import {
   createLightTrainingActivities,
   createRegisterActivities,
   createSmokeActivities,
+  createSweepActivities,
   createTrainerActivities,
   withBoundary,
 } from '@seqtrain/activities';
 import { initBackend, type BackendInfo } from '@seqtrain/backend';
-import { ORCHESTRATOR_QUEUE, TRAINER_QUEUE, trainerQueueFor, type Config } from '@seqtrain/contracts';
+import {
+  ORCHESTRATOR_QUEUE,
+  PROGRESS_QUERY,
+  TRAINER_QUEUE,
+  trainerQueueFor,
+  type Config,
+  type TrainProgress,
+} from '@seqtrain/contracts';
 import { createRegistryActivities, ModelRegistry, TemporalCoordinator } from '@seqtrain/registry';
 import type { BlobStore } from '@seqtrain/storage';
 import { getWorkflowBundle } from './workflow-bundle';
@@ -69,6 +77,17 @@ export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise
       ...createLightTrainingActivities({ store }),
       ...createRegisterActivities({ store, registry }),
       ...createRegistryActivities({ store, coordinator }),
+      ...createSweepActivities({
+        store,
+        registry,
+        // A run that has not started its first workflow task cannot answer yet: no epochs.
+        probeTrial: (id) =>
+          client.workflow
+            .getHandle(id)
+            .query<TrainProgress>(PROGRESS_QUERY)
+            .then((p) => p.history)
+            .catch(() => null),
+      }),
     });
     workers.push(
       await Worker.create({

@@ -1,0 +1,2 @@
+export { createSweepActivities } from './sweep-activities';
+export type { SweepActivities, SweepDeps } from './sweep-activities';
