@@ -117,7 +117,8 @@ export async function runSweep(input: SweepRunInput): Promise<SweepResult> {
     const ranked = [...rows].sort((a, b) => {
       const va = valueOf(a);
       const vb = valueOf(b);
-      if (va === undefined || vb === undefined) return va !== undefined ? -1 : vb !== undefined ? 1 : a.index - b.index;
+      if (va === undefined || vb === undefined)
+        return va !== undefined ? -1 : vb !== undefined ? 1 : a.index - b.index;
       return isBetter(va, vb, mode) ? -1 : isBetter(vb, va, mode) ? 1 : a.index - b.index;
     });
     const best = ranked.find((r) => r.status === 'completed' && valueOf(r) !== undefined);
@@ -180,7 +181,12 @@ export async function runSweep(input: SweepRunInput): Promise<SweepResult> {
         (err: unknown) => {
           if (isCancellation(err) && row.status === 'stopped-early') return;
           row.status = 'failed';
-          row.reason = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+          row.reason =
+            err instanceof Error
+              ? err.cause instanceof Error
+                ? err.cause.message
+                : err.message
+              : String(err);
           log.warn('trial failed', { trial: index, error: row.reason });
         },
       )

@@ -30,12 +30,18 @@ const COMMANDS: Record<string, { handler: CommandHandler; summary: string }> = {
     handler: runTrain,
     summary: 'train -c SPEC.yaml [--workers N] [--json]: a distributed training run',
   },
-  sweep: { handler: runSweepCommand, summary: 'sweep -c SWEEP.yaml [--watch] [--json]: a hyperparameter sweep' },
+  sweep: {
+    handler: runSweepCommand,
+    summary: 'sweep -c SWEEP.yaml [--watch] [--json]: a hyperparameter sweep',
+  },
   retrain: {
     handler: runRetrain,
     summary: 'retrain -c SPEC.yaml --code-version SHA [--promote-alias A]: idempotent CI retraining',
   },
-  schedule: { handler: runScheduleCommand, summary: 'create | list | pause | unpause | delete: periodic retraining' },
+  schedule: {
+    handler: runScheduleCommand,
+    summary: 'create | list | pause | unpause | delete: periodic retraining',
+  },
   runs: { handler: runRunsCommand, summary: 'list | show ID | stop ID | report ID: training runs' },
   models: {
     handler: runModelsCommand,

@@ -57,9 +57,9 @@ describe('parseSweepSpec', () => {
   });
 
   it('names the field and the trial in errors', () => {
-    expect(() => parseSweepSpec({ name: 's', base, space: { 'model.units': [[8]] }, maxConcurent: 2 })).toThrow(
-      /maxConcurent: unknown key/,
-    );
+    expect(() =>
+      parseSweepSpec({ name: 's', base, space: { 'model.units': [[8]] }, maxConcurent: 2 }),
+    ).toThrow(/maxConcurent: unknown key/);
     expect(() => parseSweepSpec({ name: 's', base, space: { 'model.units': [[8], [0]] } })).toThrow(
       /trial 1 .*model\.units\.0=0/,
     );
@@ -115,6 +115,16 @@ describe('earlyStopReason', () => {
     expect(earlyStopReason(asha, 'min', 1, curves)).toMatch(/asha rung at epoch 2/);
     expect(earlyStopReason(asha, 'min', 0, curves)).toBeUndefined();
     // Epoch 3 is not a rung (1, 2, 4, ...): no decision.
-    expect(earlyStopReason(asha, 'min', 1, new Map([[1, [1, 1, 9]], [0, [0, 0, 0]]]))).toBeUndefined();
+    expect(
+      earlyStopReason(
+        asha,
+        'min',
+        1,
+        new Map([
+          [1, [1, 1, 9]],
+          [0, [0, 0, 0]],
+        ]),
+      ),
+    ).toBeUndefined();
   });
 });

@@ -12,7 +12,6 @@ import {
   RETRAIN_WORKFLOW_TYPE,
   type RetrainInput,
 } from '@seqtrain/contracts';
-import type { retrain } from '@seqtrain/workflows';
 import { EXIT_FAILURE, EXIT_OK, type CliContext } from '../context';
 import { withClient } from '../temporal-client';
 import { loadSpec } from './train';
@@ -36,10 +35,14 @@ export interface ScheduleRow {
   recentRuns: string[];
 }
 
-function describeSpec(s: { cronExpressions?: string[]; intervals?: { every: unknown }[] } | undefined): string[] {
+function describeSpec(
+  s: { cronExpressions?: string[]; intervals?: { every: unknown }[] } | undefined,
+): string[] {
   return [
     ...(s?.cronExpressions ?? []).map((c) => `cron ${c}`),
-    ...(s?.intervals ?? []).map((i) => `every ${typeof i.every === 'number' ? `${i.every / 1000}s` : String(i.every)}`),
+    ...(s?.intervals ?? []).map(
+      (i) => `every ${typeof i.every === 'number' ? `${i.every / 1000}s` : String(i.every)}`,
+    ),
   ];
 }
 
@@ -60,7 +63,9 @@ async function create(client: Client, argv: string[], ctx: CliContext): Promise<
   });
   const id = positionals[0];
   if (!id || !SCHEDULE_ID.test(id))
-    throw new BadInputError(`schedule create: ID=${JSON.stringify(id ?? '')}: expected letters, digits, . _ -\n${USAGE}`);
+    throw new BadInputError(
+      `schedule create: ID=${JSON.stringify(id ?? '')}: expected letters, digits, . _ -\n${USAGE}`,
+    );
   if (!values.config) throw new BadInputError('schedule create: -c SPEC.yaml is required');
   if (!values['code-version']) throw new BadInputError('schedule create: --code-version SHA is required');
   if ((values.cron === undefined) === (values.every === undefined))
@@ -77,10 +82,12 @@ async function create(client: Client, argv: string[], ctx: CliContext): Promise<
   };
   await client.schedule.create({
     scheduleId: id,
-    spec: values.cron ? { cronExpressions: [values.cron] } : { intervals: [{ every: values.every as `${number}d` }] },
+    spec: values.cron
+      ? { cronExpressions: [values.cron] }
+      : { intervals: [{ every: values.every as `${number}d` }] },
     action: {
       type: 'startWorkflow',
-      workflowType: RETRAIN_WORKFLOW_TYPE as unknown as typeof retrain,
+      workflowType: RETRAIN_WORKFLOW_TYPE,
       taskQueue: ORCHESTRATOR_QUEUE,
       workflowId: `retrain-${spec.name}-${id}`,
       args: [input],
@@ -90,7 +97,10 @@ async function create(client: Client, argv: string[], ctx: CliContext): Promise<
     memo: { kind: MEMO_KIND, model: spec.name },
   });
   if (values.json) ctx.io.out(JSON.stringify({ id, model: spec.name, paused: values.paused }));
-  else ctx.io.out(`schedule ${id} created: retrains ${spec.name} ${values.cron ? `on cron ${values.cron}` : `every ${values.every}`}`);
+  else
+    ctx.io.out(
+      `schedule ${id} created: retrains ${spec.name} ${values.cron ? `on cron ${values.cron}` : `every ${values.every}`}`,
+    );
   return EXIT_OK;
 }
 

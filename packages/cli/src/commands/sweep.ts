@@ -95,7 +95,11 @@ export async function runSweepCommand(argv: string[], ctx: CliContext): Promise<
     const following = values.watch || (!values.json && ctx.io.isTTY) ? follow() : Promise.resolve();
     let result: SweepResult;
     try {
-      result = await resilient('waiting for the sweep', () => handle.result(), (m) => ctx.io.err(`${m}\n`));
+      result = await resilient(
+        'waiting for the sweep',
+        () => handle.result(),
+        (m) => ctx.io.err(`${m}\n`),
+      );
     } catch (err) {
       const message = describeFailure(err);
       ctx.io.err(`sweep ${workflowId} failed: ${message}\n`);
