@@ -104,16 +104,27 @@ async function create(client: Client, argv: string[], ctx: CliContext): Promise<
   return EXIT_OK;
 }
 
+/**
+ * Schedules of this tool. The list comes from visibility, which lags behind writes (a pause or a
+ * delete shows there a moment later), so each entry's state is read with describe, which does not.
+ */
 export async function listSchedules(client: Client): Promise<ScheduleRow[]> {
   const rows: ScheduleRow[] = [];
-  for await (const s of client.schedule.list()) {
-    if (s.memo?.kind !== MEMO_KIND) continue;
+  for await (const summary of client.schedule.list()) {
+    if (summary.memo?.kind !== MEMO_KIND) continue;
+    let s;
+    try {
+      s = await client.schedule.getHandle(summary.scheduleId).describe();
+    } catch (err) {
+      if (err instanceof ScheduleNotFoundError) continue; // deleted, not yet gone from visibility
+      throw err;
+    }
     rows.push({
       id: s.scheduleId,
       paused: s.state.paused,
       ...(s.state.note ? { note: s.state.note } : {}),
       spec: describeSpec(s.spec),
-      ...(typeof s.memo.model === 'string' ? { model: s.memo.model } : {}),
+      ...(typeof s.memo?.model === 'string' ? { model: s.memo.model } : {}),
       nextRuns: s.info.nextActionTimes.map((d) => d.toISOString()),
       recentRuns: s.info.recentActions.map((a) => a.takenAt.toISOString()),
     });

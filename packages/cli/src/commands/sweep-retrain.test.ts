@@ -245,6 +245,8 @@ describe('seqtrain schedule', () => {
     type Row = { id: string; paused: boolean; model?: string; spec: string[] };
     const list = async (): Promise<Row[]> =>
       lastJson<Row[]>(await run(runScheduleCommand, ['list', '--json']));
+    // A new schedule reaches the list (visibility) a moment after it is created.
+    for (let i = 0; i < 50 && (await list()).length === 0; i++) await new Promise((r) => setTimeout(r, 200));
     expect(await list()).toEqual([
       expect.objectContaining({
         id: 'nightly-test',
