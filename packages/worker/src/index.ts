@@ -1,3 +1,4 @@
 export { createSeqtrainWorker } from './worker';
 export type { SeqtrainWorker, SeqtrainWorkerOptions, WorkerRole } from './worker';
 export { getWorkflowBundle, workflowsPath } from './workflow-bundle';
+export { installRuntimeLogging } from './runtime-logging';

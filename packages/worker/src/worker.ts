@@ -25,6 +25,7 @@ import {
 } from '@seqtrain/contracts';
 import { createRegistryActivities, ModelRegistry, TemporalCoordinator } from '@seqtrain/registry';
 import type { BlobStore } from '@seqtrain/storage';
+import { installRuntimeLogging } from './runtime-logging';
 import { getWorkflowBundle } from './workflow-bundle';
 
 export type WorkerRole = 'orchestrator' | 'trainer';
@@ -56,6 +57,7 @@ export interface SeqtrainWorker {
 
 export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise<SeqtrainWorker> {
   const log = opts.log ?? (() => undefined);
+  installRuntimeLogging(opts.config.logLevel);
   const address = opts.config.temporal.address;
   const connection = opts.connection ?? (await NativeConnection.connect({ address }));
   const ownsConnection = !opts.connection;
