@@ -1,7 +1,8 @@
 /**
  * `pnpm bench:backends`: ms per training batch of the same LSTM and GRU on every seqtrain backend
  * that runs here, against PyTorch (the baseline) and Keras in the same run. Each system runs in its
- * own process, one after another, so that none competes with another for the cores.
+ * own process, one after another, so that none competes with another for the cores. On the
+ * tensorflow backend both tfjs-layers' own loop and the fused recurrent kernels are measured.
  * Human table on stderr; one JSON object (CLI.md, Benchmarks) on stdout.
  */
 import { spawn } from 'node:child_process';
@@ -12,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { BACKEND_PREFERENCE } from '@seqtrain/backend';
 import { errorMessage, loadConfig } from '@seqtrain/contracts';
 import { ensureBenchVenv } from './python-env';
-import { CELLS, SHAPE, type Cell, type TimingPlan } from './rnn-step';
+import { CELLS, median, SHAPE, type Cell, type TimingPlan } from './rnn-step';
 
 const BASELINE = 'pytorch-cpu';
 const KERAS = 'keras';
@@ -23,6 +24,7 @@ const log = (msg: string): void => void process.stderr.write(`${msg}\n`);
 
 /** Every system gets the same plan; the JS cpu backend (~1 s a batch) just fits fewer steps in. */
 const PLAN: TimingPlan = { warmup: 2, minIters: 3, maxIters: 30, budgetMs: 8_000 };
+const ROUNDS = 3;
 
 interface Row {
   system: string;
@@ -49,51 +51,72 @@ const threads = config.threads ?? availableParallelism();
 const rows: Row[] = [];
 const notes: string[] = [];
 
+interface Job {
+  /** the system name the table uses when the child does not name one */
+  system: string;
+  cmd: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+}
+const jobs: Job[] = [];
 try {
   const python = await ensureBenchVenv(config.cacheDir, log);
   const pyConfig = JSON.stringify({ shape: SHAPE, plan: PLAN, cells: CELLS, threads });
   for (const framework of ['torch', 'keras']) {
-    log(`bench: ${framework} ...`);
-    await collect(python, [join(ROOT, 'bench', 'python', 'rnn_bench.py'), framework, pyConfig], framework, {
-      ...process.env,
-      TF_CPP_MIN_LOG_LEVEL: '2',
+    jobs.push({
+      system: framework,
+      cmd: python,
+      args: [join(ROOT, 'bench', 'python', 'rnn_bench.py'), framework, pyConfig],
+      env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' },
     });
   }
 } catch (err) {
   notes.push(`python baselines: ${errorMessage(err)}`);
 }
-
 // Native TensorFlow runs twice: tfjs-layers' own op-by-op loop, then the fused recurrent kernels.
-const variants = BACKEND_PREFERENCE.flatMap(
-  (backend): { backend: string; variant: string; system: string }[] =>
+for (const backend of BACKEND_PREFERENCE) {
+  const variants =
     backend === 'tensorflow'
       ? [
-          { backend, variant: 'plain', system: 'seqtrain-tensorflow' },
-          { backend, variant: 'fused', system: 'seqtrain-tensorflow-fused' },
+          { variant: 'plain', system: 'seqtrain-tensorflow' },
+          { variant: 'fused', system: FUSED },
         ]
-      : [{ backend, variant: 'default', system: `seqtrain-${backend}` }],
-);
-for (const { backend, variant, system } of variants) {
-  log(`bench: ${system} ...`);
-  const args = [
-    '--import',
-    'tsx',
-    join(ROOT, 'bench', 'src', 'backend-child.ts'),
-    backend,
-    JSON.stringify(PLAN),
-    String(threads),
-    variant,
-  ];
-  await collect(process.execPath, args, system, process.env).catch((err: unknown) => {
-    notes.push(`${system}: ${errorMessage(err)}`);
+      : [{ variant: 'default', system: `seqtrain-${backend}` }];
+  for (const { variant, system } of variants) {
+    const child = join(ROOT, 'bench', 'src', 'backend-child.ts');
+    const args = ['--import', 'tsx', child, backend, JSON.stringify(PLAN), String(threads), variant];
+    jobs.push({ system, cmd: process.execPath, args, env: process.env });
+  }
+}
+
+/**
+ * The systems held against each other (PyTorch, Keras, fused seqtrain) run ROUNDS times, interleaved,
+ * so that load drifting on a shared machine hits all of them alike; each reports the median of its
+ * rounds. The slow references run once.
+ */
+const headToHead = new Set(['torch', KERAS, FUSED]);
+const failed = new Set<string>();
+for (let r = 0; r < ROUNDS; r++) {
+  for (const job of jobs.filter((j) => headToHead.has(j.system) && !failed.has(j.system))) {
+    await runJob(job, r);
+  }
+}
+for (const job of jobs.filter((j) => !headToHead.has(j.system))) await runJob(job, 0);
+
+async function runJob(job: Job, r: number): Promise<void> {
+  log(`bench: ${job.system}${headToHead.has(job.system) ? ` (round ${r + 1}/${ROUNDS})` : ''} ...`);
+  await collect(job.cmd, job.args, job.system, job.env).catch((err: unknown) => {
+    failed.add(job.system);
+    notes.push(`${job.system}: ${errorMessage(err)}`);
   });
 }
 
+const measured = aggregate(rows);
 const perCell = (system: string): Map<Cell, number> =>
-  new Map(rows.filter((r) => r.system === system).map((r) => [r.cell, r.msPerBatch]));
+  new Map(measured.filter((r) => r.system === system).map((r) => [r.cell, r.msPerBatch]));
 const baseline = perCell(BASELINE);
 const keras = perCell(KERAS);
-const results = rows.map((r) => {
+const results = measured.map((r) => {
   const base = baseline.get(r.cell);
   const k = keras.get(r.cell);
   return {
@@ -102,9 +125,10 @@ const results = rows.map((r) => {
     msPerBatch: round(r.msPerBatch),
     ratioToBaseline: base === undefined ? null : round(r.msPerBatch / base),
     ratioToKeras: k === undefined ? null : round(r.msPerBatch / k),
+    rounds: r.rounds.map(round),
   };
 });
-printTable(results, rows);
+printTable(results, measured);
 summarise(results);
 for (const n of notes) log(`note: ${n}`);
 console.log(
@@ -115,8 +139,23 @@ console.log(
     threads,
     results,
     baseline: BASELINE,
+    rounds: ROUNDS,
   }),
 );
+
+/** One row per (system, cell): the median over its rounds, steps summed. */
+function aggregate(raw: Row[]): (Row & { rounds: number[] })[] {
+  const out = new Map<string, Row & { rounds: number[] }>();
+  for (const r of raw) {
+    const key = `${r.system}/${r.cell}`;
+    const agg = out.get(key) ?? { ...r, iterations: 0, rounds: [] };
+    agg.rounds.push(r.msPerBatch);
+    agg.iterations += r.iterations;
+    agg.msPerBatch = median(agg.rounds);
+    out.set(key, agg);
+  }
+  return [...out.values()];
+}
 
 /** Runs one system's process and keeps its JSON lines; `unavailable` becomes a note, not a row. */
 async function collect(cmd: string, args: string[], system: string, env: NodeJS.ProcessEnv): Promise<void> {

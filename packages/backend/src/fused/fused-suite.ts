@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { fusedRnnStats, getTf, initBackend, type FusedCell } from '../index';
 import { compareOnce, compareTraining, maxAbsDiff, withFused } from './compare-support';
 import { cases, rnnFactory, STEPS } from './test-cases';
-import type { io, LayersModel, Tensor } from '@tensorflow/tfjs';
+import type { io, LayersModel, SymbolicTensor, Tensor } from '@tensorflow/tfjs';
 
 type ModelArtifacts = io.ModelArtifacts;
 
@@ -77,6 +77,26 @@ export function fusedSuite(cell: FusedCell): void {
       expect(maxAbsDiff(tf, fused, plain)).toBeLessThan(TOLERANCE);
       tf.dispose([fused, plain]);
       for (const m of [model, loaded] as LayersModel[]) m.dispose();
+    });
+
+    it('one time step and a batch of one, returning sequences and states, match too', () => {
+      const tf = getTf();
+      const rnn = rnnFactory(tf, cell);
+      const input = tf.input({ shape: [1, 3] });
+      const outs = rnn({ units: 4, returnSequences: true, returnState: true }).apply(
+        input,
+      ) as SymbolicTensor[];
+      const model = tf.model({ inputs: input, outputs: outs });
+      const x = tf.randomNormal([1, 1, 3], 0, 1, 'float32', 12);
+      const y = outs.map((o, k) =>
+        tf.randomNormal([1, ...o.shape.slice(1).map((d) => d ?? 1)], 0, 1, 'float32', 13 + k),
+      );
+      const r = compareOnce(tf, model, x, y);
+      expect(r.fusedCalls).toBeGreaterThan(0);
+      expect(r.outputs).toBeLessThan(TOLERANCE);
+      for (const [w, d] of Object.entries(r.gradients)) expect(d, w).toBeLessThan(TOLERANCE);
+      tf.dispose([x, ...y]);
+      model.dispose();
     });
 
     it('falls back to the tfjs loop for configurations it does not reproduce, and says why', () => {

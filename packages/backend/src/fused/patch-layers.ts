@@ -54,6 +54,7 @@ type Call = (this: RnnLayer, inputs: Tensor | Tensor[], kwargs: Kwargs) => Tenso
 
 const PATCHED = Symbol.for('seqtrain.fusedRnnKernels');
 const CELLS: readonly FusedCell[] = ['lstm', 'gru', 'simpleRNN'];
+const CLASS_NAMES: Record<FusedCell, string> = { lstm: 'LSTM', gru: 'GRU', simpleRNN: 'SimpleRNN' };
 
 let state: { tf: Tf; ops: NativeOps } | undefined;
 let enabled = true;
@@ -65,13 +66,14 @@ const stats: FusedRnnStats = { fused: zeroCounts(), fallback: zeroCounts(), last
  */
 export function registerFusedRnnKernels(tf: Tf): void {
   state = { tf, ops: new NativeOps(tf) };
-  const probes: Record<FusedCell, object> = {
-    lstm: tf.layers.lstm({ units: 1 }),
-    gru: tf.layers.gru({ units: 1 }),
-    simpleRNN: tf.layers.simpleRNN({ units: 1 }),
-  };
+  // The classes come from the serialization registry (the one model.json loading uses), not from
+  // probe instances: creating layers would shift tfjs's automatic layer names in this process.
+  const registry = tf.serialization.SerializationMap.getMap().classNameMap;
   for (const cell of CELLS) {
-    const proto = Object.getPrototypeOf(probes[cell]) as Record<PropertyKey, unknown>;
+    const className = CLASS_NAMES[cell];
+    const cls = registry[className]?.[0] as { prototype: Record<PropertyKey, unknown> } | undefined;
+    if (cls === undefined) throw new Error(`tfjs-layers has no registered ${className} class`);
+    const proto = cls.prototype;
     if (proto[PATCHED] === true) continue;
     const original = proto.call as Call;
     const patched: Call = function (this: RnnLayer, inputs, kwargs) {
