@@ -138,6 +138,9 @@ function unsupported(
   }
   // tfjs draws dropout masks only while training; at inference dropout is the identity.
   if (kwargs?.training === true && (c.dropout > 0 || c.recurrentDropout > 0)) return 'dropout while training';
+  const states = kwargs?.initialState as unknown[] | null | undefined;
+  // tfjs's own call rejects a wrong number of initial states with its precise error
+  if (states != null && states.length !== (cell === 'lstm' ? 2 : 1)) return `${states.length} initial states`;
   const mask = maskOf(kwargs);
   if (mask !== null && (mask.rank !== 2 || mask.shape[0] !== x.shape[0] || mask.shape[1] !== x.shape[1])) {
     return `mask of shape [${mask.shape.join(', ')}]`;

@@ -18,6 +18,7 @@ interface RnnOptions {
   goBackwards?: boolean;
   dropout?: number;
   recurrentActivation?: 'sigmoid' | 'hardSigmoid';
+  useBias?: boolean;
 }
 
 export type RnnFactory = (o: RnnOptions) => ReturnType<Tf['layers']['lstm']>;
@@ -31,6 +32,7 @@ export function rnnFactory(tf: Tf, cell: FusedCell): RnnFactory {
       returnState: o.returnState ?? false,
       goBackwards: o.goBackwards ?? false,
       dropout: o.dropout ?? 0,
+      useBias: o.useBias ?? true,
       kernelInitializer: tf.initializers.glorotUniform({ seed: seed++ }),
       recurrentInitializer: tf.initializers.glorotUniform({ seed: seed++ }),
       // non-zero biases, so that their gradients and the gate order of the bias are checked too
