@@ -33,6 +33,9 @@ export function lstmSequence(
   const [timeSteps, batch, inputDim] = x.shape;
   const units = w.recurrentKernel.shape[0];
   const seqLen = ops.int64Scalar(timeSteps);
+  // TensorFlow logs a warning on every BlockLSTM call whose batch and input sizes are both odd; one
+  // zero input feature (with a zero kernel row) avoids that and changes no value.
+  const padInput = batch % 2 === 1 && inputDim % 2 === 1;
   const inputs: Record<string, Tensor> = { x, h0, c0, kernel: w.kernel, recurrentKernel: w.recurrentKernel };
   if (w.bias !== null) inputs.bias = w.bias;
   const pick = (all: Tensor, steps: Steps): Tensor =>
@@ -54,16 +57,26 @@ export function lstmSequence(
     name: 'SeqtrainFusedLstm',
     inputs,
     forward: (save) => {
-      const wx = tf.concat([w.kernel, w.recurrentKernel], 0);
+      const wx = tf.concat(
+        padInput ? [w.kernel, tf.zeros([1, 4 * units]), w.recurrentKernel] : [w.kernel, w.recurrentKernel],
+        0,
+      );
+      const xIn = padInput
+        ? tf.pad(x, [
+            [0, 0],
+            [0, 0],
+            [0, 1],
+          ])
+        : x;
       const b = w.bias ?? tf.zeros([4 * units]);
       // No peepholes: zero wci/wcf/wco with use_peephole=false; cell_clip < 0 disables clipping.
       const peep = tf.zeros([units]);
-      const acts = ops.run('BlockLSTMV2', [seqLen, x, c0, h0, wx, peep, peep, peep, b], 7, [
+      const acts = ops.run('BlockLSTMV2', [seqLen, xIn, c0, h0, wx, peep, peep, peep, b], 7, [
         ops.floatAttr('cell_clip', -1),
         ops.boolAttr('use_peephole', false),
       ]);
       // i, cs, f, o, ci, co, h
-      save([x, c0, h0, wx, b, peep, ...acts]);
+      save([xIn, c0, h0, wx, b, peep, ...acts]);
       const h = pick(acts[6] as Tensor, want.h);
       return want.c === 'none' ? [h] : [h, pick(acts[1] as Tensor, want.c)];
     },
@@ -106,8 +119,13 @@ export function lstmSequence(
         Tensor,
         Tensor,
       ];
-      const [dKernel, dRecurrent] = tf.split(dw, [inputDim, units], 0) as [Tensor, Tensor];
-      return { x: dx, h0: dh0, c0: dc0, kernel: dKernel, recurrentKernel: dRecurrent, bias: db };
+      const [dKernel, , dRecurrent] = tf.split(dw, [inputDim, padInput ? 1 : 0, units], 0) as [
+        Tensor,
+        Tensor,
+        Tensor,
+      ];
+      const dxIn = padInput ? tf.slice(dx, [0, 0, 0], [timeSteps, batch, inputDim]) : dx;
+      return { x: dxIn, h0: dh0, c0: dc0, kernel: dKernel, recurrentKernel: dRecurrent, bias: db };
     },
   });
   return { h: outs[0] as Tensor, c: outs[1] ?? null };
