@@ -4,6 +4,7 @@
  * The forward runs with the tape off; what the gradient needs is saved (kept) only while a tape is
  * recording, and the engine disposes it after backprop.
  */
+import { SeqtrainError } from '@seqtrain/contracts';
 import type { Tensor } from '@tensorflow/tfjs';
 import type { Tf } from '../init-backend';
 
@@ -41,6 +42,6 @@ export function runCustomOp(tf: Tf, op: CustomOp): Tensor[] {
 }
 
 function required(t: Tensor | undefined, input: string, op: string): Tensor {
-  if (t === undefined) throw new Error(`${op}: gradient for input ${input} missing`);
+  if (t === undefined) throw new SeqtrainError(`${op}: gradient for input ${input} missing`);
   return t;
 }

@@ -2,6 +2,7 @@
  * Direct calls into libtensorflow's kernels through tfjs-node's backend, for the fused recurrent ops
  * that tfjs does not expose (BlockLSTMV2, GRUBlockCell, TanhGrad and their gradients).
  */
+import { SeqtrainError } from '@seqtrain/contracts';
 import type { Tensor } from '@tensorflow/tfjs';
 import type { Tf } from '../init-backend';
 
@@ -35,7 +36,9 @@ export class NativeOps {
   constructor(private readonly tf: Tf) {
     const backend = tf.findBackend('tensorflow') as unknown as Partial<NodeBackend> | null;
     if (backend?.binding === undefined || typeof backend.executeMultipleOutputs !== 'function') {
-      throw new Error('fused recurrent kernels need the tfjs-node backend');
+      throw new SeqtrainError(
+        `fused recurrent kernels need the tfjs-node backend (the active backend is ${tf.getBackend()})`,
+      );
     }
     this.backend = backend as NodeBackend;
   }

@@ -5,6 +5,7 @@
  * `call` is patched; a configuration the fused path does not reproduce exactly (other activations,
  * dropout while training, stateful, unroll) falls back to the original op-by-op loop.
  */
+import { SeqtrainError } from '@seqtrain/contracts';
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
 import type { Tf } from '../init-backend';
 import { gruSequence } from './gru-sequence';
@@ -72,7 +73,7 @@ export function registerFusedRnnKernels(tf: Tf): void {
   for (const cell of CELLS) {
     const className = CLASS_NAMES[cell];
     const cls = registry[className]?.[0] as { prototype: Record<PropertyKey, unknown> } | undefined;
-    if (cls === undefined) throw new Error(`tfjs-layers has no registered ${className} class`);
+    if (cls === undefined) throw new SeqtrainError(`tfjs-layers has no registered ${className} class`);
     const proto = cls.prototype;
     if (proto[PATCHED] === true) continue;
     const original = proto.call as Call;
