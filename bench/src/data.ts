@@ -53,7 +53,11 @@ interface Result {
   seconds: number;
 }
 
-async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+async function inParallel<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < items.length) await fn(items[next++] as T);
@@ -62,14 +66,22 @@ async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) =
 }
 
 /** Best of K runs: the least disturbed measurement of each system. */
-async function measure(run: (store: S3BlobStore) => Promise<number>, makeStore: () => S3BlobStore): Promise<{ seconds: number; bytes: number; requests: number; samples: number }> {
+async function measure(
+  run: (store: S3BlobStore) => Promise<number>,
+  makeStore: () => S3BlobStore,
+): Promise<{ seconds: number; bytes: number; requests: number; samples: number }> {
   let best: { seconds: number; bytes: number; requests: number; samples: number } | undefined;
   for (let k = 0; k < REPEAT; k++) {
     const store = makeStore();
     const t0 = process.hrtime.bigint();
     const samples = await run(store);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    const m = { seconds, bytes: store.stats.bytesRead, requests: store.stats.gets + store.stats.rangeGets, samples };
+    const m = {
+      seconds,
+      bytes: store.stats.bytesRead,
+      requests: store.stats.gets + store.stats.rangeGets,
+      samples,
+    };
     store.destroy();
     if (!best || m.seconds < best.seconds) best = m;
   }
@@ -80,11 +92,21 @@ async function main(): Promise<void> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'seqtrain-bench-data-'));
   const s3 = await startLocalS3({ dir: path.join(dir, 's3'), port: 0, bucket: 'seqtrain' });
   const makeStore = (): S3BlobStore =>
-    new S3BlobStore({ bucket: 'seqtrain', region: 'us-east-1', endpoint: s3.endpoint, accessKeyId: LOCAL_ACCESS_KEY, secretAccessKey: LOCAL_SECRET_KEY });
+    new S3BlobStore({
+      bucket: 'seqtrain',
+      region: 'us-east-1',
+      endpoint: s3.endpoint,
+      accessKeyId: LOCAL_ACCESS_KEY,
+      secretAccessKey: LOCAL_SECRET_KEY,
+    });
   try {
     // A synthetic multi-feature series: deterministic, and large enough to span several parts.
     const header = ['t', ...Array.from({ length: FEATURES }, (_, f) => `f${f}`)].join(',');
-    const lines = Array.from({ length: ROWS }, (_, i) => [i, ...Array.from({ length: FEATURES }, (_, f) => (Math.sin(i / (7 + f)) * 10 + f).toFixed(4))].join(','));
+    const lines = Array.from({ length: ROWS }, (_, i) =>
+      [i, ...Array.from({ length: FEATURES }, (_, f) => (Math.sin(i / (7 + f)) * 10 + f).toFixed(4))].join(
+        ',',
+      ),
+    );
     const csv = path.join(dir, 'series.csv');
     await fsp.writeFile(csv, `${header}\n${lines.join('\n')}\n`);
     const setup = makeStore();
@@ -127,12 +149,18 @@ async function main(): Promise<void> {
         const parts = new Set(shard.batches.map((b) => b.part));
         await inParallel([...parts], IN_FLIGHT, async (part) => {
           const s = manifest.parts[part]!.schema;
-          await store.getRange(partKey(manifest, manifest.parts[part]!.key), { start: s.offset, end: s.offset + s.length - 1 });
+          await store.getRange(partKey(manifest, manifest.parts[part]!.key), {
+            start: s.offset,
+            end: s.offset + s.length - 1,
+          });
         });
         await inParallel(shard.batches, IN_FLIGHT, async (ref) => {
           const p = manifest.parts[ref.part]!;
           const e = p.batches[ref.batch]!;
-          await store.getRange(partKey(manifest, p.key), { start: e.offset, end: e.offset + e.metadataLength + e.bodyLength - 1 });
+          await store.getRange(partKey(manifest, p.key), {
+            start: e.offset,
+            end: e.offset + e.metadataLength + e.bodyLength - 1,
+          });
           samples += e.rows;
         });
       }
@@ -150,10 +178,22 @@ async function main(): Promise<void> {
       samples: m.samples,
       seconds: Number(m.seconds.toFixed(4)),
     });
-    const results = [result('raw-get', rawGet), result('raw-range-get', rawRange), result('seqtrain-shard-reader', reader)];
+    const results = [
+      result('raw-get', rawGet),
+      result('raw-range-get', rawRange),
+      result('seqtrain-shard-reader', reader),
+    ];
 
     const table = [['system', 'samples/s', 'MB/s', 'ratio', 'requests', 'bytes', 'seconds']].concat(
-      results.map((r) => [r.system, String(r.samplesPerSec), (r.bytesPerSec / 1e6).toFixed(1), r.ratioToBaseline.toFixed(3), String(r.requests), String(r.bytes), r.seconds.toFixed(3)]),
+      results.map((r) => [
+        r.system,
+        String(r.samplesPerSec),
+        (r.bytesPerSec / 1e6).toFixed(1),
+        r.ratioToBaseline.toFixed(3),
+        String(r.requests),
+        String(r.bytes),
+        r.seconds.toFixed(3),
+      ]),
     );
     const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
     process.stderr.write(
@@ -166,7 +206,14 @@ async function main(): Promise<void> {
       `${JSON.stringify({
         bench: 'data',
         machine: { cpus: cpus.length, cpuModel: cpus[0]?.model ?? 'unknown', gpu: null },
-        dataset: { rows: manifest.rows, bytes: manifest.bytes, parts: manifest.parts.length, rowsPerBatch: ROWS_PER_BATCH, window: WINDOW, features: FEATURES },
+        dataset: {
+          rows: manifest.rows,
+          bytes: manifest.bytes,
+          parts: manifest.parts.length,
+          rowsPerBatch: ROWS_PER_BATCH,
+          window: WINDOW,
+          features: FEATURES,
+        },
         shards: SHARDS,
         repeat: REPEAT,
         results,

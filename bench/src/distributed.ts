@@ -27,10 +27,14 @@ const EPOCHS = Number(process.env.BENCH_EPOCHS ?? 3);
 
 function spawnTrainer(env: Record<string, string>, id: string): ChildProcess {
   const main = path.join(repoRoot, 'packages/cli/src/main.ts');
-  return spawn(process.execPath, ['--import', require.resolve('tsx'), main, 'worker', '--role', 'trainer', '--id', id], {
-    env: { ...process.env, ...env, SEQTRAIN_BACKEND: 'tensorflow' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  return spawn(
+    process.execPath,
+    ['--import', require.resolve('tsx'), main, 'worker', '--role', 'trainer', '--id', id],
+    {
+      env: { ...process.env, ...env, SEQTRAIN_BACKEND: 'tensorflow' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
 }
 
 async function main(): Promise<void> {
@@ -41,7 +45,14 @@ async function main(): Promise<void> {
   const running = orchestrator.run();
   const connection = await Connection.connect({ address: stack.config.temporal.address });
   const client = new Client({ connection });
-  const results: { system: string; trainers: number; samplesPerSec: number; overheadFraction: number; rounds: number; ratioToBaseline: number }[] = [];
+  const results: {
+    system: string;
+    trainers: number;
+    samplesPerSec: number;
+    overheadFraction: number;
+    rounds: number;
+    ratioToBaseline: number;
+  }[] = [];
   try {
     log('importing seattle-weather ...');
     await importDataset(store, {
@@ -58,16 +69,28 @@ async function main(): Promise<void> {
     for (const trainers of [1, 2]) {
       const ids = Array.from({ length: trainers }, (_, i) => `bench-trainer-${trainers}-${i}`);
       for (const id of ids) children.push(spawnTrainer(stack.env, id));
-      await waitFor(`${trainers} trainer(s)`, async () => {
-        const files = await fsp.readdir(path.join(stack.env.SEQTRAIN_HOME!, 'run')).catch(() => [] as string[]);
-        return ids.every((id) => files.includes(`${id}.json`));
-      }, 180_000, 500);
+      await waitFor(
+        `${trainers} trainer(s)`,
+        async () => {
+          const files = await fsp
+            .readdir(path.join(stack.env.SEQTRAIN_HOME!, 'run'))
+            .catch(() => [] as string[]);
+          return ids.every((id) => files.includes(`${id}.json`));
+        },
+        180_000,
+        500,
+      );
       const spec = parseTrainSpec({
         name: 'bench-distributed',
         dataset: 'seattle-weather',
         task: 'regression',
         model: { cell: 'lstm', units: [64] },
-        training: { optimizer: { name: 'adam', learningRate: 0.002 }, batchSize: 64, epochs: EPOCHS, seed: 1 },
+        training: {
+          optimizer: { name: 'adam', learningRate: 0.002 },
+          batchSize: 64,
+          epochs: EPOCHS,
+          seed: 1,
+        },
         workers: trainers,
       });
       log(`training on ${trainers} trainer(s), ${EPOCHS} epochs ...`);
@@ -76,7 +99,14 @@ async function main(): Promise<void> {
         workflowId: `bench-distributed-${trainers}-${randomUUID().slice(0, 8)}`,
         args: [{ spec, register: false }],
       });
-      results.push({ system: `seqtrain-${trainers}-trainer${trainers > 1 ? 's' : ''}`, trainers, samplesPerSec: r.samplesPerSec, overheadFraction: r.overheadFraction, rounds: r.rounds, ratioToBaseline: 1 });
+      results.push({
+        system: `seqtrain-${trainers}-trainer${trainers > 1 ? 's' : ''}`,
+        trainers,
+        samplesPerSec: r.samplesPerSec,
+        overheadFraction: r.overheadFraction,
+        rounds: r.rounds,
+        ratioToBaseline: 1,
+      });
       for (const c of children.splice(0)) c.kill('SIGTERM');
       await new Promise((res) => setTimeout(res, 1000));
     }
@@ -90,7 +120,10 @@ async function main(): Promise<void> {
   const base = results[0]!.samplesPerSec;
   for (const r of results) r.ratioToBaseline = Number((r.samplesPerSec / base).toFixed(3));
   log('\nsystem                 trainers  samples/s  overhead  rounds  ratio');
-  for (const r of results) log(`${r.system.padEnd(22)} ${String(r.trainers).padStart(8)} ${r.samplesPerSec.toFixed(1).padStart(10)} ${(r.overheadFraction * 100).toFixed(1).padStart(8)}% ${String(r.rounds).padStart(7)} ${r.ratioToBaseline.toFixed(2).padStart(6)}`);
+  for (const r of results)
+    log(
+      `${r.system.padEnd(22)} ${String(r.trainers).padStart(8)} ${r.samplesPerSec.toFixed(1).padStart(10)} ${(r.overheadFraction * 100).toFixed(1).padStart(8)}% ${String(r.rounds).padStart(7)} ${r.ratioToBaseline.toFixed(2).padStart(6)}`,
+    );
   process.stdout.write(
     `${JSON.stringify({
       bench: 'distributed',

@@ -12,7 +12,10 @@ export function installRuntimeLogging(level: 'debug' | 'info' | 'warn' | 'error'
   installed = true;
   const temporalLevel: LogLevel = level === 'debug' ? 'INFO' : level === 'error' ? 'ERROR' : 'WARN';
   try {
-    Runtime.install({ logger: new DefaultLogger(temporalLevel), telemetryOptions: { logging: { forward: {}, filter: { core: temporalLevel, other: temporalLevel } } } });
+    Runtime.install({
+      logger: new DefaultLogger(temporalLevel),
+      telemetryOptions: { logging: { forward: {}, filter: { core: temporalLevel, other: temporalLevel } } },
+    });
   } catch {
     // Already installed by the host process (e.g. a test that configured its own runtime).
   }
