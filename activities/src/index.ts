@@ -6,7 +6,6 @@ export {
   createTrainerActivities,
   createRegisterActivities,
   roundRows,
-  seededPermutation,
   selectRows,
 } from './training';
 export type {

@@ -2,5 +2,5 @@ export { createLightTrainingActivities, createTrainerActivities } from './train-
 export type { LightTrainingActivities, TrainerActivities, TrainingDeps } from './train-activities';
 export { createRegisterActivities } from './register';
 export type { RegisterActivities, RegisterDeps } from './register';
-export { roundRows, seededPermutation } from './data-order';
+export { roundRows } from './data-order';
 export { selectRows } from './rows';

@@ -193,3 +193,4 @@ export type {
   WatchTrialsInput,
   WatchTrialsResult,
 } from './sweep';
+export { seededRandom, permutation } from './random';

@@ -34,6 +34,7 @@
  */
 import { z } from 'zod';
 import { BadInputError } from './errors';
+import { seededRandom } from './random';
 import { formatSpecIssues, parseTrainSpec, type TrainSpec } from './spec';
 import type { EpochMetrics } from './training';
 
@@ -239,18 +240,6 @@ export function setPath(target: Record<string, unknown>, dotted: string, value: 
   node[parts.at(-1)!] = structuredClone(value);
 }
 
-/** mulberry32: tiny seeded PRNG, so a random sweep plans the same trials on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function sample(dim: unknown[] | SweepRange, rand: () => number): unknown {
   if (Array.isArray(dim)) return dim[Math.floor(rand() * dim.length)];
   const u = rand();
@@ -285,7 +274,7 @@ export function parseSweepSpec(input: unknown): { sweep: SweepSpec; trials: Swee
   } else {
     if (sweep.trials === undefined)
       throw new BadInputError('invalid sweep spec: trials=undefined: required when method is random');
-    const rand = prng(sweep.seed);
+    const rand = seededRandom(sweep.seed);
     for (let i = 0; i < sweep.trials; i++)
       combos.push(Object.fromEntries(keys.map((k) => [k, sample(sweep.space[k]!, rand)])));
   }

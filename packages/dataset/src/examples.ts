@@ -30,30 +30,8 @@ export function elementCount(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-/** mulberry32: a tiny seeded PRNG so that splits and shuffles are reproducible everywhere. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Fisher-Yates permutation of 0..n-1 for a seed. */
-export function permutation(n: number, seed: number): number[] {
-  const rand = seededRandom(seed);
-  const out = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    const t = out[i] as number;
-    out[i] = out[j] as number;
-    out[j] = t;
-  }
-  return out;
-}
+// Shared with the rest of the workspace; re-exported for this package's modules.
+export { permutation, seededRandom } from '@seqtrain/contracts';
 
 /** Rows of an example set in a new order (used to shuffle training windows). */
 export function reorder(set: ExampleSet, order: readonly number[]): ExampleSet {

@@ -3,6 +3,7 @@
  * plain JS over a 32-bit state so that the same seed gives the same numbers on every backend
  * (tfjs's own seeded initialisers differ between backends and are not all seedable).
  */
+import { seededRandom } from '@seqtrain/contracts';
 
 /** Mixes integers into one uint32 seed (splitmix32-style finaliser), so (seed, step, index) never collide trivially. */
 export function mixSeed(...parts: number[]): number {
@@ -22,16 +23,9 @@ export interface Rng {
   normal(): number;
 }
 
-/** mulberry32: tiny, fast, good enough for initialisation and sampling. */
+/** mulberry32 (shared with the other packages) plus Gaussian draws for initialisation and sampling. */
 export function createRng(seed: number): Rng {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   let spare: number | undefined;
   const normal = (): number => {
     if (spare !== undefined) {
