@@ -3,6 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 
 export function which(cmd: string, envPath = process.env.PATH ?? ''): string | undefined {
@@ -52,35 +53,47 @@ export async function run(
   });
 }
 
-/** A cross-process lock: mkdir is atomic; a stale lock (dead pid) is taken over. */
+/**
+ * A cross-process lock: an exclusive lock file holding the owner's pid and host; a lock left by a
+ * dead process on this host is taken over. Fails after `timeoutMs` with who holds it.
+ */
 export async function withLock<T>(
-  lockDir: string,
+  lockFile: string,
   fn: () => Promise<T>,
-  log?: (msg: string) => void,
+  opts: { log?: (msg: string) => void; timeoutMs?: number } = {},
 ): Promise<T> {
-  await fsp.mkdir(path.dirname(lockDir), { recursive: true });
-  let warned = false;
+  await fsp.mkdir(path.dirname(lockFile), { recursive: true });
+  const deadline = Date.now() + (opts.timeoutMs ?? 30 * 60_000);
+  let lastLog = 0;
   for (;;) {
     try {
-      await fsp.mkdir(lockDir);
-      await fsp.writeFile(path.join(lockDir, 'pid'), String(process.pid));
+      const fh = await fsp.open(lockFile, 'wx');
+      await fh.writeFile(`${process.pid} ${os.hostname()}\n`);
+      await fh.close();
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(await fsp.readFile(path.join(lockDir, 'pid'), 'utf8').catch(() => '0'));
-      if (pid > 0 && !isAlive(pid)) {
-        await fsp.rm(lockDir, { recursive: true, force: true });
-        continue;
-      }
-      if (!warned) log?.(`waiting for another process to finish (${lockDir})`);
-      warned = true;
-      await new Promise((r) => setTimeout(r, 500));
     }
+    const [pidText, host] = (await fsp.readFile(lockFile, 'utf8').catch(() => '')).trim().split(' ');
+    const pid = Number(pidText);
+    if (host === os.hostname() && Number.isInteger(pid) && pid > 0 && !isAlive(pid)) {
+      opts.log?.(`removing stale lock ${lockFile} left by pid ${pid}`);
+      await fsp.unlink(lockFile).catch(() => undefined);
+      continue;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${lockFile} (held by pid ${pidText ?? '?'} on ${host ?? '?'})`);
+    }
+    if (Date.now() - lastLog > 30_000) {
+      opts.log?.(`waiting for pid ${pidText ?? '?'} to finish (lock ${lockFile})`);
+      lastLog = Date.now();
+    }
+    await new Promise((r) => setTimeout(r, 500));
   }
   try {
     return await fn();
   } finally {
-    await fsp.rm(lockDir, { recursive: true, force: true });
+    await fsp.unlink(lockFile).catch(() => undefined);
   }
 }
 

@@ -66,7 +66,7 @@ export async function ensureTemporalCli(opts: TemporalCliOptions): Promise<strin
       }
       return undefined;
     },
-    log,
+    { log },
   );
 }
 

@@ -8,27 +8,24 @@
  * `node_modules` only needs a copy and two symlinks. Every trainer therefore runs the same TF build.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import {
   copyFile,
   lstat,
   mkdir,
-  open,
   readdir,
   readFile,
   readlink,
   rename,
   rm,
   symlink,
-  unlink,
   writeFile,
 } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CorruptDataError, SeqtrainError, errorMessage } from '@seqtrain/contracts';
+import { sha256File, withLock } from '../exec';
 
 export const TFJS_NODE_VERSION = '4.22.0';
 export const LIBTENSORFLOW_VERSION = '2.21.0';
@@ -73,9 +70,10 @@ export async function ensureTfjsNode(opts: EnsureTfjsNodeOptions): Promise<TfjsN
     return { addonPath: first.addonPath, tfVersion: first.tfVersion };
   }
   await mkdir(cacheDir, { recursive: true });
-  return withLock(join(cacheDir, 'tfjs-node.lock'), opts.lockTimeoutMs ?? 30 * 60_000, log, () =>
-    provision(packageDir, cacheDir, log),
-  );
+  return withLock(join(cacheDir, 'tfjs-node.lock'), () => provision(packageDir, cacheDir, log), {
+    log: (m) => log(`tfjs-node: ${m}`),
+    timeoutMs: opts.lockTimeoutMs ?? 30 * 60_000,
+  });
 }
 
 async function provision(
@@ -371,64 +369,6 @@ function missingLibraries(addonPath: string): string {
   const ldd = spawnSync('ldd', [addonPath], { encoding: 'utf8' });
   const notFound = (ldd.stdout ?? '').split('\n').filter((l) => l.includes('not found'));
   return notFound.length > 0 ? `; ldd reports missing: ${notFound.map((l) => l.trim()).join(', ')}` : '';
-}
-
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-/** An exclusive lock file holding the owner's pid; a lock left by a dead process is taken over. */
-async function withLock<T>(
-  path: string,
-  timeoutMs: number,
-  log: (msg: string) => void,
-  fn: () => Promise<T>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastLog = 0;
-  for (;;) {
-    try {
-      const fh = await open(path, 'wx');
-      await fh.writeFile(`${process.pid} ${hostname()}\n`);
-      await fh.close();
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const [pidText, host] = (await readFile(path, 'utf8').catch(() => '')).trim().split(' ');
-    const pid = Number(pidText);
-    if (host === hostname() && Number.isInteger(pid) && pid > 0 && !isAlive(pid)) {
-      log(`tfjs-node: removing stale lock ${path} left by pid ${pid}`);
-      await unlink(path).catch(() => undefined);
-      continue;
-    }
-    if (Date.now() > deadline) {
-      throw new SeqtrainError(
-        `tfjs-node: timed out waiting for ${path} (held by pid ${pidText ?? '?'} on ${host ?? '?'})`,
-      );
-    }
-    if (Date.now() - lastLog > 30_000) {
-      log(`tfjs-node: waiting for pid ${pidText ?? '?'} to finish provisioning (lock ${path})`);
-      lastLog = Date.now();
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  try {
-    return await fn();
-  } finally {
-    await unlink(path).catch(() => undefined);
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function runCapture(
