@@ -79,6 +79,15 @@ function isScheduleToStartTimeout(err: unknown): boolean {
   );
 }
 
+/** Throughput and orchestration overhead so far, from the run's totals. */
+function rates(s: TrainLoopState | undefined): { samplesPerSec: number; overheadFraction: number } {
+  if (!s || s.totals.wallMs <= 0) return { samplesPerSec: 0, overheadFraction: 0 };
+  return {
+    samplesPerSec: (s.totals.samples / s.totals.wallMs) * 1000,
+    overheadFraction: s.totals.overheadMs / s.totals.wallMs,
+  };
+}
+
 /** Lower is better except for accuracy-like metrics. */
 function higherIsBetter(metric: string): boolean {
   return /accuracy/i.test(metric);
@@ -115,8 +124,7 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
 
   function progress(): TrainProgress {
     const s = state;
-    const samplesPerSec = s && s.totals.wallMs > 0 ? (s.totals.samples / s.totals.wallMs) * 1000 : 0;
-    const overheadFraction = s && s.totals.wallMs > 0 ? s.totals.overheadMs / s.totals.wallMs : 0;
+    const { samplesPerSec, overheadFraction } = rates(s);
     const last = s?.history.at(-1);
     const totalRounds = s ? s.plan.roundsPerEpoch * t.epochs : 0;
     const avgRoundMs = s && s.rounds > 0 ? s.totals.wallMs / s.rounds : undefined;
@@ -213,8 +221,7 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
       spec,
       checkpointKey: best.checkpointKey,
     });
-    const samplesPerSec = s.totals.wallMs > 0 ? (s.totals.samples / s.totals.wallMs) * 1000 : 0;
-    const overheadFraction = s.totals.wallMs > 0 ? s.totals.overheadMs / s.totals.wallMs : 0;
+    const { samplesPerSec, overheadFraction } = rates(s);
     const epochs = s.history.length;
     let model: TrainResult['model'] = null;
     if (input.register !== false) {

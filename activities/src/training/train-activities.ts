@@ -47,7 +47,7 @@ import { roundRows } from './data-order';
 import { exportLayersModel } from './export-model';
 import { regressionUnits } from './metrics';
 import { chunks, selectRows } from './rows';
-import { ComputeSlot, sha256Hex, TrainerCache } from './trainer-cache';
+import { ComputeSlot, TrainerCache, weightsSha256 } from './trainer-cache';
 
 export interface TrainingDeps {
   store: BlobStore;
@@ -142,11 +142,15 @@ export function createTrainerActivities(deps: TrainingDeps) {
   const backend = deps.backend ?? null;
 
   // The plan pins the dataset digest: a newer import under the same name never leaks into a run.
-  async function context(planKey: string, spec: ComputeGradientsInput['spec']) {
+  async function dataset(planKey: string) {
     const plan = await cache.plan(planKey);
     const manifest = await cache.manifest(`${plan.name}@${plan.digest}`);
-    const m = cache.model(spec, manifest);
-    return { manifest, plan, m };
+    return { manifest, plan };
+  }
+
+  async function context(planKey: string, spec: ComputeGradientsInput['spec']) {
+    const { manifest, plan } = await dataset(planKey);
+    return { manifest, plan, m: cache.model(spec, manifest) };
   }
 
   /** The gradient (or local update) of one shard for one round, encoded. */
@@ -251,7 +255,7 @@ export function createTrainerActivities(deps: TrainingDeps) {
       gradNorm,
       learningRate,
       computeMs: Date.now() - started,
-      weightsSha256: sha256Hex(next.weights),
+      weightsSha256: weightsSha256(next.weights),
     };
     await store.put(input.outputKey, encodeCheckpoint(next));
     await store.put(`${input.outputKey}.json`, JSON.stringify(result), { contentType: 'application/json' });
@@ -266,7 +270,7 @@ export function createTrainerActivities(deps: TrainingDeps) {
     async initCheckpoint(input: InitCheckpointInput): Promise<InitCheckpointResult> {
       return keepAlive(() =>
         slot.run(async () => {
-          const { manifest } = await context(input.planKey, input.spec);
+          const { manifest } = await dataset(input.planKey);
           // A freshly built model: the cached one holds whatever weights its last use left behind,
           // and checkpoint 0 must be the seeded initialisation.
           const fresh = buildModel(
@@ -392,7 +396,7 @@ export function createTrainerActivities(deps: TrainingDeps) {
           setFlatWeights(m, checkpoint.weights);
           const prefix = `${runKeys.model(input.runId)}/`;
           const files = await exportLayersModel(store, prefix, m.model);
-          return { modelPrefix: prefix, weightsSha256: sha256Hex(checkpoint.weights), files };
+          return { modelPrefix: prefix, weightsSha256: weightsSha256(checkpoint.weights), files };
         }),
       );
     },

@@ -3,7 +3,6 @@
  * dataset manifest, its shard and validation rows, and the latest checkpoints. All of it can be
  * rebuilt from S3, so a fresh trainer serves any shard; a warm one skips the downloads.
  */
-import { createHash } from 'node:crypto';
 import {
   CorruptDataError,
   type DatasetManifest,
@@ -13,6 +12,7 @@ import {
 } from '@seqtrain/contracts';
 import { concatBatches, loadManifest, ShardReader } from '@seqtrain/dataset';
 import { buildModel, decodeCheckpoint, type Checkpoint, type SeqModel } from '@seqtrain/model';
+import { sha256Hex } from '@seqtrain/registry';
 import type { BlobStore } from '@seqtrain/storage';
 
 export class TrainerCache {
@@ -121,10 +121,9 @@ export class TrainerCache {
   }
 }
 
-export function sha256Hex(bytes: Uint8Array | Float32Array): string {
-  const view =
-    bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return createHash('sha256').update(view).digest('hex');
+/** sha256 of the weights' little-endian float32 bytes: the run's reproducibility fingerprint. */
+export function weightsSha256(weights: Float32Array): string {
+  return sha256Hex(new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength));
 }
 
 /** A process-wide mutex: one training computation at a time per trainer process. */

@@ -1,36 +1,12 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '@seqtrain/local-stack';
 import type { smokeWorkflow } from '@seqtrain/workflows';
-import { cliMainPath, tsxLoader } from './node-process';
+import { cli, privateStackEnv } from './test-cli';
 
 // Tier 4: the CLI as a user runs it, in a child process, against its own home and ports.
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', tsxLoader(), cliMainPath(), ...args], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 interface StatusJson {
   temporal: { pid: number; address: string; healthy: boolean } | null;
   s3: { pid: number; healthy: boolean } | null;
@@ -41,14 +17,7 @@ describe('seqtrain up / status / down', () => {
   let env: Record<string, string>;
   let home: string;
   beforeAll(async () => {
-    home = await fsp.mkdtemp(path.join(os.tmpdir(), 'seqtrain-cli-'));
-    const temporalPort = await freePort();
-    env = {
-      SEQTRAIN_HOME: home,
-      SEQTRAIN_TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
-      SEQTRAIN_TEMPORAL_UI_PORT: String(await freePort()),
-      SEQTRAIN_S3_PORT: String(await freePort()),
-    };
+    ({ env, home } = await privateStackEnv('seqtrain-cli-'));
   });
   afterAll(async () => {
     await cli(['down'], env);

@@ -15,6 +15,7 @@ import {
 } from '@seqtrain/contracts';
 import { EXIT_FAILURE, EXIT_OK, type CliContext } from '../context';
 import { progressLine } from '../progress-view';
+import { describeFailure } from './train';
 import { withClient } from '../temporal-client';
 
 const USAGE =
@@ -68,8 +69,7 @@ async function details(client: Client, id: string): Promise<RunDetails> {
         } catch (e) {
           cause = e;
         }
-        while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
-        out.error = cause instanceof Error ? cause.message : String(cause);
+        out.error = describeFailure(cause);
       }
     }
   }
