@@ -39,6 +39,7 @@ interface Line {
   msPerBatch?: number;
   iterations?: number;
   unavailable?: string;
+  note?: string | null;
 }
 
 const config = loadConfig(process.env);
@@ -80,6 +81,7 @@ for (const backend of BACKEND_PREFERENCE) {
       ? [
           { variant: 'plain', system: 'seqtrain-tensorflow' },
           { variant: 'fused', system: FUSED },
+          { variant: 'block', system: 'seqtrain-tensorflow-blocklstm' },
         ]
       : [{ variant: 'default', system: `seqtrain-${backend}` }];
   for (const { variant, system } of variants) {
@@ -163,6 +165,8 @@ async function collect(cmd: string, args: string[], system: string, env: NodeJS.
   for (const text of stdout.split('\n').filter((l) => l.startsWith('{'))) {
     const line = JSON.parse(text) as Line;
     if (line.unavailable !== undefined) notes.push(`${system} skipped: ${line.unavailable}`);
+    if (typeof line.note === 'string')
+      notes.push(`${line.system ?? system} ${line.cell ?? ''}: ${line.note}`);
     else if (line.cell !== undefined && line.msPerBatch !== undefined) {
       rows.push({
         system: line.system ?? system,
@@ -207,13 +211,13 @@ function printTable(
       `${threads} intra-op thread(s) each (median of timed steps)`,
   );
   log(
-    `${'system'.padEnd(28)}${'cell'.padEnd(6)}${'ms/batch'.padStart(10)}${`x ${BASELINE}`.padStart(16)}${`x ${KERAS}`.padStart(10)}${'steps'.padStart(7)}`,
+    `${'system'.padEnd(32)}${'cell'.padEnd(6)}${'ms/batch'.padStart(10)}${`x ${BASELINE}`.padStart(16)}${`x ${KERAS}`.padStart(10)}${'steps'.padStart(7)}`,
   );
   results.forEach((r, i) => {
     const ratio = r.ratioToBaseline === null ? '-' : r.ratioToBaseline.toFixed(2);
     const vsKeras = r.ratioToKeras === null ? '-' : r.ratioToKeras.toFixed(2);
     log(
-      `${r.system.padEnd(28)}${r.cell.padEnd(6)}${r.msPerBatch.toFixed(1).padStart(10)}${ratio.padStart(16)}${vsKeras.padStart(10)}${String(raw[i]?.iterations ?? '').padStart(7)}`,
+      `${r.system.padEnd(32)}${r.cell.padEnd(6)}${r.msPerBatch.toFixed(1).padStart(10)}${ratio.padStart(16)}${vsKeras.padStart(10)}${String(raw[i]?.iterations ?? '').padStart(7)}`,
     );
   });
 }

@@ -2,5 +2,11 @@ export { initBackend, getTf, BackendUnavailableError, BACKEND_PREFERENCE } from 
 export type { BackendInfo, InitBackendOptions, ConcreteBackend, Tf } from './init-backend';
 export { probeWebGpu, isHardwareAdapter, describeAdapter } from './webgpu';
 export type { AdapterInfoLike, WebGpuProbe } from './webgpu';
-export { registerFusedRnnKernels, setFusedRnnKernels, fusedRnnStats } from './fused/patch-layers';
-export type { FusedCell, FusedRnnStats } from './fused/patch-layers';
+export {
+  registerFusedRnnKernels,
+  setFusedRnnKernels,
+  setOwnLstmKernels,
+  fusedRnnStats,
+} from './fused/patch-layers';
+export type { FusedCell, FusedRnnStats, FusedRnnOptions } from './fused/patch-layers';
+export { rnnKernelsPath, RNN_KERNELS_SOURCE, RNN_KERNELS_FLAGS } from './fused/rnn-kernels';

@@ -181,7 +181,7 @@ async function finish(
     );
   }
   // Recurrent layers run as fused native kernels on CPU TensorFlow (see fused/patch-layers.ts).
-  if (res.name === 'tensorflow') registerFusedRnnKernels(tf);
+  if (res.name === 'tensorflow') registerFusedRnnKernels(tf, { threads: res.threads.intraOp });
   const info: BackendInfo = {
     name: res.name,
     requested,

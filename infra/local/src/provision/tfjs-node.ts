@@ -186,7 +186,7 @@ async function probeAddon(packageDir: string): Promise<Probe> {
 }
 
 /** Extracts libtensorflow from the wheel once; returns <cacheDir>/libtensorflow-<v>. */
-async function ensureLibtensorflow(cacheDir: string, log: (msg: string) => void): Promise<string> {
+export async function ensureLibtensorflow(cacheDir: string, log: (msg: string) => void): Promise<string> {
   const root = join(cacheDir, `libtensorflow-${LIBTENSORFLOW_VERSION}`);
   const marker = join(root, '.complete');
   if (existsSync(marker) && (await readFile(marker, 'utf8')).trim() === TENSORFLOW_WHEEL.sha256) return root;

@@ -21,8 +21,12 @@ export interface CustomOp {
   name: string;
   inputs: Record<string, Tensor>;
   forward(save: (tensors: Tensor[]) => void): Tensor[];
-  /** gradients for every input, by name, from the output gradients (zeros for unused outputs) */
-  backward(dys: Tensor[], saved: Tensor[]): Record<string, Tensor>;
+  /**
+   * Gradients for every input, by name, from the output gradients (zeros for unused outputs). A
+   * function is called only if the engine needs that input's gradient (a first layer's input is
+   * data, so its gradient usually is not).
+   */
+  backward(dys: Tensor[], saved: Tensor[]): Record<string, Tensor | (() => Tensor)>;
 }
 
 export function runCustomOp(tf: Tf, op: CustomOp): Tensor[] {
@@ -41,7 +45,7 @@ export function runCustomOp(tf: Tf, op: CustomOp): Tensor[] {
   );
 }
 
-function required(t: Tensor | undefined, input: string, op: string): Tensor {
+function required(t: Tensor | (() => Tensor) | undefined, input: string, op: string): Tensor {
   if (t === undefined) throw new SeqtrainError(`${op}: gradient for input ${input} missing`);
-  return t;
+  return typeof t === 'function' ? t() : t;
 }

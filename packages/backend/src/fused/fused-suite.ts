@@ -2,8 +2,8 @@
  * Test support: the agreement suite every fused cell passes against tfjs-layers' own loop, within
  * TOLERANCE (absolute) on outputs, loss, gradients and 50 Adam steps. Each cell's *.test.ts runs it.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
-import { fusedRnnStats, getTf, initBackend, type FusedCell } from '../index';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fusedRnnStats, getTf, initBackend, setOwnLstmKernels, type FusedCell } from '../index';
 import { compareOnce, compareTraining, maxAbsDiff, withFused } from './compare-support';
 import { cases, rnnFactory, STEPS } from './test-cases';
 import type { io, LayersModel, SymbolicTensor, Tensor } from '@tensorflow/tfjs';
@@ -12,11 +12,25 @@ type ModelArtifacts = io.ModelArtifacts;
 
 export const TOLERANCE = 1e-5;
 
-export function fusedSuite(cell: FusedCell): void {
-  describe(`fused ${cell} on the tensorflow backend`, () => {
+/**
+ * `lstmKernel`: which kernels compute the fused LSTM, seqtrain's own (built by provisioning; the
+ * suite fails when they are missing) or TensorFlow's BlockLSTM.
+ */
+export function fusedSuite(cell: FusedCell, lstmKernel: 'seqtrain' | 'tensorflow-block' = 'seqtrain'): void {
+  const label = cell === 'lstm' ? ` (${lstmKernel} kernels)` : '';
+  describe(`fused ${cell}${label} on the tensorflow backend`, () => {
     beforeAll(async () => {
       await initBackend({ backend: 'tensorflow', threads: 1 });
+      setOwnLstmKernels(lstmKernel === 'seqtrain');
     });
+    afterAll(() => setOwnLstmKernels(true));
+
+    if (cell === 'lstm') {
+      it(`runs on the ${lstmKernel} kernels`, () => {
+        const stats = fusedRnnStats();
+        expect(stats.lstmKernel, stats.lstmKernelReason ?? '').toBe(lstmKernel);
+      });
+    }
 
     const names = [
       'stacked, many-to-one',

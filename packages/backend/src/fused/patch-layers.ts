@@ -5,12 +5,14 @@
  * `call` is patched; a configuration the fused path does not reproduce exactly (other activations,
  * dropout while training, stateful, unroll) falls back to the original op-by-op loop.
  */
-import { SeqtrainError } from '@seqtrain/contracts';
+import { availableParallelism } from 'node:os';
+import { SeqtrainError, loadConfig } from '@seqtrain/contracts';
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
 import type { Tf } from '../init-backend';
 import { gruSequence } from './gru-sequence';
-import { lstmSequence, type Steps } from './lstm-sequence';
+import { lstmSequence, type OwnLstmKernels, type Steps } from './lstm-sequence';
 import { NativeOps } from './native-ops';
+import { loadRnnKernels } from './rnn-kernels';
 import { maskSelection } from './sequence-mask';
 import { simpleRnnSequence } from './simple-rnn-sequence';
 
@@ -22,6 +24,9 @@ export interface FusedRnnStats {
   /** layer calls that ran tfjs's own loop, and why */
   fallback: Record<FusedCell, number>;
   lastFallbackReason: string | null;
+  /** what computes a fused LSTM: seqtrain's own kernels, or TensorFlow's BlockLSTM (and why) */
+  lstmKernel: 'seqtrain' | 'tensorflow-block';
+  lstmKernelReason: string | null;
 }
 
 interface Activation {
@@ -57,16 +62,30 @@ const PATCHED = Symbol.for('seqtrain.fusedRnnKernels');
 const CELLS: readonly FusedCell[] = ['lstm', 'gru', 'simpleRNN'];
 const CLASS_NAMES: Record<FusedCell, string> = { lstm: 'LSTM', gru: 'GRU', simpleRNN: 'SimpleRNN' };
 
-let state: { tf: Tf; ops: NativeOps } | undefined;
+let state: { tf: Tf; ops: NativeOps; own: OwnLstmKernels | null; ownReason: string | null } | undefined;
 let enabled = true;
-const stats: FusedRnnStats = { fused: zeroCounts(), fallback: zeroCounts(), lastFallbackReason: null };
+let ownEnabled = true;
+const stats = { fused: zeroCounts(), fallback: zeroCounts(), lastFallbackReason: null as string | null };
+
+export interface FusedRnnOptions {
+  /** native threads the own kernels split the batch over (the backend's intra-op threads) */
+  threads?: number;
+  /** where provisioning built the own kernels (config.cacheDir) */
+  cacheDir?: string;
+}
 
 /**
  * Patches the recurrent layer classes of this tfjs instance (idempotent). Only meaningful on the
  * tfjs-node backend; initBackend calls it when it selects `tensorflow`.
  */
-export function registerFusedRnnKernels(tf: Tf): void {
-  state = { tf, ops: new NativeOps(tf) };
+export function registerFusedRnnKernels(tf: Tf, options: FusedRnnOptions = {}): void {
+  const ops = new NativeOps(tf);
+  const loaded = loadRnnKernels(options.cacheDir ?? loadConfig(process.env).cacheDir);
+  const threads = options.threads ?? availableParallelism();
+  state =
+    'kernels' in loaded
+      ? { tf, ops, own: { kernels: loaded.kernels, threads }, ownReason: null }
+      : { tf, ops, own: null, ownReason: loaded.reason };
   // The classes come from the serialization registry (the one model.json loading uses), not from
   // probe instances: creating layers would shift tfjs's automatic layer names in this process.
   const registry = tf.serialization.SerializationMap.getMap().classNameMap;
@@ -97,11 +116,24 @@ export function setFusedRnnKernels(on: boolean): void {
   enabled = on;
 }
 
+/** Fused LSTMs on seqtrain's own kernels (when built) or on TensorFlow's BlockLSTM; for comparisons. */
+export function setOwnLstmKernels(on: boolean): void {
+  ownEnabled = on;
+}
+
+function ownLstm(): OwnLstmKernels | null {
+  return ownEnabled ? (state?.own ?? null) : null;
+}
+
 export function fusedRnnStats(): FusedRnnStats {
+  const own = ownLstm();
   return {
     fused: { ...stats.fused },
     fallback: { ...stats.fallback },
     lastFallbackReason: stats.lastFallbackReason,
+    lstmKernel: own !== null ? 'seqtrain' : 'tensorflow-block',
+    lstmKernelReason:
+      own !== null ? null : ownEnabled ? (state?.ownReason ?? 'not registered') : 'turned off',
   };
 }
 
@@ -193,7 +225,8 @@ function fusedCall(
     const cSteps: Steps = cell !== 'lstm' || !layer.returnState ? 'none' : sel !== null ? 'all' : 'last';
     let h: Tensor;
     let c: Tensor | null = null;
-    if (cell === 'lstm') ({ h, c } = lstmSequence(tf, ops, xt, h0, c0, weights, { h: hSteps, c: cSteps }));
+    if (cell === 'lstm')
+      ({ h, c } = lstmSequence(tf, ops, xt, h0, c0, weights, { h: hSteps, c: cSteps }, ownLstm()));
     else if (cell === 'gru') h = gruSequence(tf, ops, xt, h0, weights, hSteps === 'last');
     else h = simpleRnnSequence(tf, ops, xt, h0, weights, hSteps === 'last');
     const major = (s: Tensor): Tensor3D => tf.transpose(s as Tensor3D, [1, 0, 2]);

@@ -1,0 +1,146 @@
+/**
+ * seqtrain's own LSTM kernels against TensorFlow's BlockLSTM on the same inputs: every step's h and
+ * c, and the gradients of every input, for one and several threads (batch slices, uneven too), for
+ * all-steps and last-step outputs; plus the addon's input checks.
+ */
+import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '@seqtrain/contracts';
+import { getTf, initBackend, type Tf } from '../index';
+import { lstmSequence, type OwnLstmKernels, type Steps } from './lstm-sequence';
+import { NativeOps } from './native-ops';
+import { loadRnnKernels, type RnnKernels } from './rnn-kernels';
+
+const T = 9;
+const B = 32;
+const I = 5;
+const H = 16;
+
+let tf: Tf;
+let ops: NativeOps;
+let kernels: RnnKernels;
+
+beforeAll(async () => {
+  await initBackend({ backend: 'tensorflow', threads: 1 });
+  tf = getTf();
+  ops = new NativeOps(tf);
+  const loaded = loadRnnKernels(loadConfig(process.env).cacheDir);
+  if (!('kernels' in loaded)) throw new Error(`the rnn kernels are not built: ${loaded.reason}`);
+  kernels = loaded.kernels;
+});
+
+function inputs(seed: number, bias: boolean): Record<string, Tensor> {
+  const r = (shape: number[], k: number, scale = 0.5): Tensor =>
+    tf.randomNormal(shape, 0, scale, 'float32', seed + k);
+  const out: Record<string, Tensor> = {
+    x: r([T, B, I], 1, 1),
+    h0: r([B, H], 2),
+    c0: r([B, H], 3),
+    kernel: r([I, 4 * H], 4),
+    recurrentKernel: r([H, 4 * H], 5),
+  };
+  if (bias) out.bias = r([4 * H], 6);
+  return out;
+}
+
+/** Outputs and the gradients of a weighted sum of them, for every input. */
+function run(
+  own: OwnLstmKernels | null,
+  v: Record<string, Tensor>,
+  want: { h: Exclude<Steps, 'none'>; c: Steps },
+): { h: Float32Array; c: Float32Array | null; grads: Record<string, Float32Array> } {
+  const names = Object.keys(v);
+  const forward = (...xs: Tensor[]): { h: Tensor; c: Tensor | null } => {
+    const a = Object.fromEntries(names.map((n, i) => [n, xs[i] as Tensor]));
+    return lstmSequence(
+      tf,
+      ops,
+      a.x as Tensor3D,
+      a.h0 as Tensor2D,
+      a.c0 as Tensor2D,
+      { kernel: a.kernel as Tensor2D, recurrentKernel: a.recurrentKernel as Tensor2D, bias: a.bias ?? null },
+      want,
+      own,
+    );
+  };
+  // Read back inside the tidy: every tensor made here is disposed when it ends.
+  let result: { h: Float32Array; c: Float32Array | null; grads: Record<string, Float32Array> } | undefined;
+  tf.tidy(() => {
+    const out = forward(...names.map((n) => v[n] as Tensor));
+    const g = tf.grads((...xs: Tensor[]) => {
+      const { h, c } = forward(...xs);
+      let loss = tf.sum(tf.mul(h, tf.randomNormal(h.shape, 0, 1, 'float32', 77)));
+      if (c !== null) loss = tf.add(loss, tf.sum(tf.mul(c, tf.randomNormal(c.shape, 0, 1, 'float32', 78))));
+      return loss;
+    })(names.map((n) => v[n] as Tensor));
+    result = {
+      h: out.h.dataSync() as Float32Array,
+      c: out.c === null ? null : (out.c.dataSync() as Float32Array),
+      grads: Object.fromEntries(names.map((n, i) => [n, g[i]?.dataSync() as Float32Array])),
+    };
+  });
+  if (result === undefined) throw new Error('no result');
+  return result;
+}
+
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] ?? NaN) - (b[i] ?? NaN)));
+  return m;
+}
+
+function maxAbs(a: Float32Array): number {
+  return a.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+}
+
+describe('seqtrain LSTM kernels', () => {
+  const variants: { threads: number; want: { h: Exclude<Steps, 'none'>; c: Steps }; bias: boolean }[] = [
+    { threads: 1, want: { h: 'all', c: 'all' }, bias: true },
+    { threads: 2, want: { h: 'all', c: 'last' }, bias: true },
+    { threads: 3, want: { h: 'last', c: 'none' }, bias: false },
+    { threads: 4, want: { h: 'last', c: 'all' }, bias: true },
+  ];
+  for (const { threads, want, bias } of variants) {
+    it(`match BlockLSTM with ${threads} thread(s), h ${want.h}, c ${want.c}, ${bias ? 'with' : 'no'} bias`, () => {
+      const v = inputs(threads * 10, bias);
+      const block = run(null, v, want);
+      const own = run({ kernels, threads }, v, want);
+      expect(maxAbs(block.h)).toBeGreaterThan(0.1);
+      expect(maxDiff(own.h, block.h)).toBeLessThan(1e-5);
+      if (block.c !== null) expect(maxDiff(own.c as Float32Array, block.c)).toBeLessThan(1e-5);
+      else expect(own.c).toBeNull();
+      for (const [name, g] of Object.entries(block.grads)) {
+        expect(maxAbs(g), name).toBeGreaterThan(1e-2);
+        expect(maxDiff(own.grads[name] as Float32Array, g), name).toBeLessThan(1e-4 * Math.max(1, maxAbs(g)));
+      }
+      tf.dispose(Object.values(v));
+    });
+  }
+
+  it('rejects inputs whose sizes do not match, naming the field', () => {
+    const f = new Float32Array(4);
+    const args = {
+      x: new Float32Array(10),
+      h0: f,
+      c0: f,
+      kernel: new Float32Array(2 * 8),
+      recurrentKernel: new Float32Array(2 * 8),
+      bias: null,
+      timeSteps: 3,
+      batch: 2,
+      inputs: 2,
+      units: 2,
+      threads: 1,
+    };
+    expect(() => kernels.lstmForward(args)).toThrow('x has 10 values, expected 12');
+    expect(() => kernels.lstmForward({ ...args, x: new Float32Array(12), units: 0 })).toThrow(
+      'units must be an integer >= 1, got 0',
+    );
+    const { tape } = kernels.lstmForward({ ...args, x: new Float32Array(12) });
+    expect(() => kernels.lstmInputGrad({ tape })).toThrow('needs lstmBackward to run on this tape first');
+    expect(() => kernels.lstmBackward({ tape, dh: new Float32Array(5), dc: null })).toThrow(
+      'dh has 5 values, expected 12 (every step) or 4 (last step)',
+    );
+  });
+});

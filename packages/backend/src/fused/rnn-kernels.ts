@@ -1,0 +1,101 @@
+/**
+ * seqtrain's own LSTM sequence kernels (native/rnn_kernels.cc, a Node-API addon built from source
+ * by provisioning into the cache). They hoist every product that does not depend on the recurrence
+ * out of the time loop, which TensorFlow's BlockLSTM kernels do not, and split the batch across the
+ * native threads. When the addon is missing the LSTM runs on TensorFlow's BlockLSTM kernels.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { errorMessage } from '@seqtrain/contracts';
+
+export const RNN_KERNELS_SOURCE = fileURLToPath(new URL('../../native/rnn_kernels.cc', import.meta.url));
+/** The ABI the TypeScript side speaks; the addon reports the one it implements. */
+const ABI_VERSION = 1;
+
+/**
+ * Compiler flags; part of the cache key. -march=native: the addon is built on the machine that runs
+ * it (the CPU's flags are part of the key too), so a worker on another CPU type builds its own.
+ */
+export const RNN_KERNELS_FLAGS = [
+  '-O3',
+  '-std=c++17',
+  '-march=native',
+  '-DNDEBUG',
+  '-DEIGEN_NO_DEBUG',
+  '-DNODE_GYP_MODULE_NAME=seqtrain_rnn',
+  '-fPIC',
+  '-shared',
+  '-pthread',
+  '-fvisibility=hidden',
+] as const;
+
+export interface LstmForwardArgs {
+  x: Float32Array;
+  h0: Float32Array;
+  c0: Float32Array;
+  kernel: Float32Array;
+  recurrentKernel: Float32Array;
+  bias: Float32Array | null;
+  timeSteps: number;
+  batch: number;
+  inputs: number;
+  units: number;
+  threads: number;
+}
+
+/** Opaque: the activations one forward keeps for its backward (freed by the garbage collector). */
+export type LstmTape = { readonly __lstmTape: unique symbol };
+
+export interface RnnKernels {
+  abiVersion: number;
+  /** h and c of every step, [T, B, H] */
+  lstmForward(args: LstmForwardArgs): { h: Float32Array; c: Float32Array; tape: LstmTape };
+  /** dh, dc: every step's ([T, B, H]), the last step's ([B, H]) or null */
+  lstmBackward(args: { tape: LstmTape; dh: Float32Array | null; dc: Float32Array | null }): {
+    dh0: Float32Array;
+    dc0: Float32Array;
+    dKernel: Float32Array;
+    dRecurrentKernel: Float32Array;
+    dBias: Float32Array | null;
+  };
+  /** dx [T, B, I]; only after lstmBackward on the same tape */
+  lstmInputGrad(args: { tape: LstmTape }): Float32Array;
+}
+
+/** Where the addon for this source, these flags, this Node ABI and this CPU lives in the cache. */
+export function rnnKernelsPath(cacheDir: string): string {
+  const hash = createHash('sha256');
+  hash.update(readFileSync(RNN_KERNELS_SOURCE));
+  hash.update(`\0${RNN_KERNELS_FLAGS.join(' ')}\0${process.versions.modules}\0${process.arch}\0`);
+  hash.update(cpuIdentity());
+  return join(cacheDir, 'rnn-kernels', hash.digest('hex').slice(0, 16), 'seqtrain_rnn.node');
+}
+
+/** The CPU model and feature flags (what -march=native compiles for). */
+function cpuIdentity(): string {
+  try {
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    return info.match(/^flags\s*:.*$/m)?.[0] ?? cpus()[0]?.model ?? '';
+  } catch {
+    return cpus()[0]?.model ?? '';
+  }
+}
+
+/** The addon from the cache, or why it cannot be used. */
+export function loadRnnKernels(cacheDir: string): { kernels: RnnKernels } | { reason: string } {
+  const path = rnnKernelsPath(cacheDir);
+  if (!existsSync(path)) return { reason: `not built (${path} missing; run ./dev setup)` };
+  try {
+    const kernels = createRequire(import.meta.url)(path) as RnnKernels;
+    if (kernels.abiVersion !== ABI_VERSION) {
+      return { reason: `${path} implements ABI ${kernels.abiVersion}, expected ${ABI_VERSION}` };
+    }
+    return { kernels };
+  } catch (err) {
+    return { reason: `${path} does not load: ${errorMessage(err)}` };
+  }
+}
