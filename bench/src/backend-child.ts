@@ -1,10 +1,10 @@
 /**
  * One backend per process (native TensorFlow, Dawn and WASM cannot be swapped inside one), started by
- * backends.ts as `node --import tsx bench/src/backend-child.ts <backend> <plan json> <threads> [plain]`.
+ * backends.ts as `node --import tsx bench/src/backend-child.ts <backend> <plan json> <threads> [plain|tf-kernels]`.
  * Prints one JSON line per cell on stdout, or one line with `unavailable` when the backend cannot run
- * here. On `tensorflow` the recurrent layers run as fused native kernels unless `plain` asks for
- * tfjs-layers' own op-by-op loop, and `block` runs the LSTM on TensorFlow's BlockLSTM kernels instead of
- * seqtrain's own.
+ * here. On `tensorflow` the recurrent layers run as fused native kernels (seqtrain's own) unless
+ * `plain` asks for tfjs-layers' own op-by-op loop, or `tf-kernels` for TensorFlow's fused kernels
+ * (BlockLSTM, GRUBlockCell).
  */
 import { BackendNameSchema, errorMessage } from '@seqtrain/contracts';
 import {
@@ -13,7 +13,7 @@ import {
   getTf,
   initBackend,
   setFusedRnnKernels,
-  setOwnLstmKernels,
+  setOwnRnnKernels,
 } from '@seqtrain/backend';
 import { CELLS, timeTfjsStep, type TimingPlan } from './rnn-step';
 
@@ -24,22 +24,20 @@ const threads = threadsArg === undefined || threadsArg === '' ? undefined : Numb
 
 try {
   const info = await initBackend({ backend, threads });
-  const plain = variant === 'plain';
-  const block = variant === 'block';
-  if (plain) setFusedRnnKernels(false);
-  if (block) setOwnLstmKernels(false);
-  // The BlockLSTM variant differs from the fused one for the LSTM only.
-  for (const cell of block ? CELLS.filter((c) => c === 'lstm') : CELLS) {
+  if (variant === 'plain') setFusedRnnKernels(false);
+  const tfKernels = variant === 'tf-kernels';
+  if (tfKernels) setOwnRnnKernels(false);
+  for (const cell of CELLS) {
     const before = fusedRnnStats().fused;
     const timing = await timeTfjsStep(getTf(), cell, plan);
-    // A row is labelled fused only if the fused kernels really computed its steps, and says which
-    // kernels computed a fused LSTM.
+    // A row is labelled fused only if the fused path really computed its steps, and says whose
+    // kernels did: seqtrain's own (-fused) or TensorFlow's BlockLSTM / GRUBlockCell (-tfkernels).
     const stats = fusedRnnStats();
     const fused = stats.fused[cell] > before[cell];
-    const kernel = fused && cell === 'lstm' ? stats.lstmKernel : null;
-    const system = `seqtrain-${backend}${fused ? (kernel === 'tensorflow-block' ? '-blocklstm' : '-fused') : ''}`;
-    const note = kernel === 'tensorflow-block' && !block ? stats.lstmKernelReason : null;
-    console.log(JSON.stringify({ system, cell, ...timing, fused, kernel, note, backend: info }));
+    const kernels = fused ? stats.kernels : null;
+    const system = `seqtrain-${backend}${kernels === null ? '' : kernels === 'seqtrain' ? '-fused' : '-tfkernels'}`;
+    const note = kernels === 'tensorflow' && !tfKernels ? stats.kernelsReason : null;
+    console.log(JSON.stringify({ system, cell, ...timing, fused, kernels, note, backend: info }));
   }
 } catch (err) {
   if (!(err instanceof BackendUnavailableError)) throw err;

@@ -74,14 +74,15 @@ try {
 } catch (err) {
   notes.push(`python baselines: ${errorMessage(err)}`);
 }
-// Native TensorFlow runs twice: tfjs-layers' own op-by-op loop, then the fused recurrent kernels.
+// Native TensorFlow runs three times: tfjs-layers' own op-by-op loop, seqtrain's fused kernels and
+// TensorFlow's fused kernels.
 for (const backend of BACKEND_PREFERENCE) {
   const variants =
     backend === 'tensorflow'
       ? [
           { variant: 'plain', system: 'seqtrain-tensorflow' },
           { variant: 'fused', system: FUSED },
-          { variant: 'block', system: 'seqtrain-tensorflow-blocklstm' },
+          { variant: 'tf-kernels', system: 'seqtrain-tensorflow-tfkernels' },
         ]
       : [{ variant: 'default', system: `seqtrain-${backend}` }];
   for (const { variant, system } of variants) {

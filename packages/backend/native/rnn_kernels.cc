@@ -34,22 +34,26 @@ using RowVector = Eigen::Matrix<float, 1, Eigen::Dynamic>;
 using ConstMap = Eigen::Map<const Matrix>;
 using MutMap = Eigen::Map<Matrix>;
 
+enum class Cell { Lstm, Gru };
+
 struct Slice {
   int b0 = 0;
   int nb = 0;
-  Matrix xs;     // [T * nb, I]
-  Matrix gates;  // [T * nb, 4H], activated
-  Matrix cs;     // [(T + 1) * nb, H]; the first nb rows are c0
-  Matrix hs;     // [(T + 1) * nb, H]; the first nb rows are h0
-  Matrix tc;     // [T * nb, H], tanh(c)
-  Matrix dGates; // [T * nb, 4H], set by the backward; the input gradient is computed from it on demand
+  Matrix xs;      // [T * nb, I]
+  Matrix gates;   // [T * nb, G], activated: LSTM i, f, c, o (G = 4H); GRU z, r, hh (G = 3H)
+  Matrix hs;      // [(T + 1) * nb, H]; the first nb rows are h0
+  Matrix cs;      // LSTM: [(T + 1) * nb, H]; the first nb rows are c0
+  Matrix tc;      // LSTM: [T * nb, H], tanh(c)
+  Matrix rh;      // GRU: [T * nb, H], r * h_prev
+  Matrix dGates;  // [T * nb, G], pre-activation; set by the backward, the input gradient uses it
 };
 
 struct Tape {
-  int T = 0, B = 0, I = 0, H = 0;
+  Cell cell = Cell::Lstm;
+  int T = 0, B = 0, I = 0, H = 0, G = 0;
   bool hasBias = false;
-  Matrix kernel;     // [I, 4H]
-  Matrix recurrent;  // [H, 4H]
+  Matrix kernel;     // [I, G]
+  Matrix recurrent;  // [H, G]
   std::vector<Slice> slices;
   size_t bytes = 0;
 };
@@ -153,37 +157,82 @@ void parallelSlices(int count, Fn fn) {
   for (auto& w : workers) w.join();
 }
 
-void forwardSlice(Slice& s, const Tape& tape, const float* x, const float* h0, const float* c0, const float* bias,
-                  float* hOut, float* cOut) {
-  const int T = tape.T, B = tape.B, I = tape.I, H = tape.H, nb = s.nb;
-  s.xs.resize(static_cast<Eigen::Index>(T) * nb, I);
+using Array = Eigen::Array<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+Eigen::Index rows(int t, int nb) { return static_cast<Eigen::Index>(t) * nb; }
+
+// Copies this slice's rows of a [T, B, width] time-major array into a [T * nb, width] matrix.
+void gatherRows(Matrix& out, const float* src, int T, int B, int b0, int nb, int width) {
+  out.resize(rows(T, nb), width);
   for (int t = 0; t < T; ++t) {
-    std::memcpy(s.xs.data() + static_cast<size_t>(t) * nb * I, x + (static_cast<size_t>(t) * B + s.b0) * I,
-                sizeof(float) * nb * I);
+    std::memcpy(out.data() + static_cast<size_t>(t) * nb * width, src + (static_cast<size_t>(t) * B + b0) * width,
+                sizeof(float) * nb * width);
   }
-  s.cs.resize(static_cast<Eigen::Index>(T + 1) * nb, H);
-  s.hs.resize(static_cast<Eigen::Index>(T + 1) * nb, H);
-  s.tc.resize(static_cast<Eigen::Index>(T) * nb, H);
-  std::memcpy(s.hs.data(), h0 + static_cast<size_t>(s.b0) * H, sizeof(float) * nb * H);
-  std::memcpy(s.cs.data(), c0 + static_cast<size_t>(s.b0) * H, sizeof(float) * nb * H);
-  s.gates.noalias() = s.xs * tape.kernel;
-  if (bias != nullptr) s.gates.rowwise() += Eigen::Map<const RowVector>(bias, 4 * H);
+}
+
+// Copies one step's [nb, width] rows into a [T, B, width] time-major array.
+void scatterStep(float* dst, const float* rowsData, int t, int B, int b0, int nb, int width) {
+  std::memcpy(dst + (static_cast<size_t>(t) * B + b0) * width, rowsData, sizeof(float) * nb * width);
+}
+
+// LSTM: gates = x W + h U + b (i, f, c, o); c' = f c + i g; h' = o tanh(c').
+void lstmForwardLoop(Slice& s, const Tape& tape, float* hOut, float* cOut) {
+  const int T = tape.T, B = tape.B, H = tape.H, nb = s.nb;
+  s.tc.resize(rows(T, nb), H);
   for (int t = 0; t < T; ++t) {
-    auto g = s.gates.middleRows(static_cast<Eigen::Index>(t) * nb, nb);
-    g.noalias() += s.hs.middleRows(static_cast<Eigen::Index>(t) * nb, nb) * tape.recurrent;
+    auto g = s.gates.middleRows(rows(t, nb), nb);
+    g.noalias() += s.hs.middleRows(rows(t, nb), nb) * tape.recurrent;
     auto a = g.array();
     a.leftCols(2 * H) = a.leftCols(2 * H).logistic();
     a.middleCols(2 * H, H) = a.middleCols(2 * H, H).tanh();
     a.rightCols(H) = a.rightCols(H).logistic();
-    auto cNext = s.cs.middleRows(static_cast<Eigen::Index>(t + 1) * nb, nb).array();
-    cNext = a.middleCols(H, H) * s.cs.middleRows(static_cast<Eigen::Index>(t) * nb, nb).array() +
-            a.leftCols(H) * a.middleCols(2 * H, H);
-    auto tc = s.tc.middleRows(static_cast<Eigen::Index>(t) * nb, nb).array();
+    auto cNext = s.cs.middleRows(rows(t + 1, nb), nb).array();
+    cNext = a.middleCols(H, H) * s.cs.middleRows(rows(t, nb), nb).array() + a.leftCols(H) * a.middleCols(2 * H, H);
+    auto tc = s.tc.middleRows(rows(t, nb), nb).array();
     tc = cNext.tanh();
-    s.hs.middleRows(static_cast<Eigen::Index>(t + 1) * nb, nb).array() = a.rightCols(H) * tc;
-    const size_t row = (static_cast<size_t>(t) * B + s.b0) * H;
-    std::memcpy(hOut + row, s.hs.data() + static_cast<size_t>(t + 1) * nb * H, sizeof(float) * nb * H);
-    std::memcpy(cOut + row, s.cs.data() + static_cast<size_t>(t + 1) * nb * H, sizeof(float) * nb * H);
+    s.hs.middleRows(rows(t + 1, nb), nb).array() = a.rightCols(H) * tc;
+    scatterStep(hOut, s.hs.data() + static_cast<size_t>(t + 1) * nb * H, t, B, s.b0, nb, H);
+    scatterStep(cOut, s.cs.data() + static_cast<size_t>(t + 1) * nb * H, t, B, s.b0, nb, H);
+  }
+}
+
+// GRU as tfjs-layers (reset before the product): z = s(xz + h Uz), r = s(xr + h Ur),
+// hh = tanh(xh + (r h) Uh), h' = z h + (1 - z) hh.
+void gruForwardLoop(Slice& s, const Tape& tape, float* hOut) {
+  const int T = tape.T, B = tape.B, H = tape.H, nb = s.nb;
+  s.rh.resize(rows(T, nb), H);
+  const auto uzr = tape.recurrent.leftCols(2 * H);
+  const auto uh = tape.recurrent.rightCols(H);
+  for (int t = 0; t < T; ++t) {
+    auto g = s.gates.middleRows(rows(t, nb), nb);
+    const auto hp = s.hs.middleRows(rows(t, nb), nb);
+    g.leftCols(2 * H).noalias() += hp * uzr;
+    g.leftCols(2 * H).array() = g.leftCols(2 * H).array().logistic();
+    auto rh = s.rh.middleRows(rows(t, nb), nb);
+    rh.array() = g.middleCols(H, H).array() * hp.array();
+    g.rightCols(H).noalias() += rh * uh;
+    g.rightCols(H).array() = g.rightCols(H).array().tanh();
+    const auto z = g.leftCols(H).array();
+    s.hs.middleRows(rows(t + 1, nb), nb).array() = z * hp.array() + (1.0f - z) * g.rightCols(H).array();
+    scatterStep(hOut, s.hs.data() + static_cast<size_t>(t + 1) * nb * H, t, B, s.b0, nb, H);
+  }
+}
+
+void forwardSlice(Slice& s, const Tape& tape, const float* x, const float* h0, const float* c0, const float* bias,
+                  float* hOut, float* cOut) {
+  const int T = tape.T, B = tape.B, I = tape.I, H = tape.H, nb = s.nb;
+  gatherRows(s.xs, x, T, B, s.b0, nb, I);
+  s.hs.resize(rows(T + 1, nb), H);
+  std::memcpy(s.hs.data(), h0 + static_cast<size_t>(s.b0) * H, sizeof(float) * nb * H);
+  // The input projection of every step in one product.
+  s.gates.noalias() = s.xs * tape.kernel;
+  if (bias != nullptr) s.gates.rowwise() += Eigen::Map<const RowVector>(bias, tape.G);
+  if (tape.cell == Cell::Lstm) {
+    s.cs.resize(rows(T + 1, nb), H);
+    std::memcpy(s.cs.data(), c0 + static_cast<size_t>(s.b0) * H, sizeof(float) * nb * H);
+    lstmForwardLoop(s, tape, hOut, cOut);
+  } else {
+    gruForwardLoop(s, tape, hOut);
   }
 }
 
@@ -194,69 +243,84 @@ void finalizeTape(napi_env env, void* data, void*) {
   delete tape;
 }
 
-// lstmForward({ x, h0, c0, kernel, recurrentKernel, bias, timeSteps, batch, inputs, units, threads })
-//   -> { h: [T, B, H], c: [T, B, H], tape }
-napi_value LstmForward(napi_env env, napi_callback_info info) {
+napi_value throwJs(napi_env env, const char* message) {
+  napi_throw_error(env, "ERR_SEQTRAIN_RNN_KERNEL", message);
+  return nullptr;
+}
+
+// Runs a binding body, turning C++ errors into JavaScript exceptions.
+template <typename Body>
+napi_value guarded(napi_env env, napi_callback_info info, const char* name, Body body) {
   try {
     size_t argc = 1;
     napi_value args;
     check(env, napi_get_cb_info(env, info, &argc, &args, nullptr, nullptr), "arguments");
-    if (argc < 1) throw JsError("lstmForward takes one options object");
-    auto tape = std::make_unique<Tape>();
-    const int T = tape->T = intProp(env, args, "timeSteps", 1);
-    const int B = tape->B = intProp(env, args, "batch", 1);
-    const int I = tape->I = intProp(env, args, "inputs", 0);
-    const int H = tape->H = intProp(env, args, "units", 1);
-    const int threads = intProp(env, args, "threads", 1);
-    FloatView x = floatsProp(env, args, "x"), h0 = floatsProp(env, args, "h0"), c0 = floatsProp(env, args, "c0");
-    FloatView kernel = floatsProp(env, args, "kernel"), recurrent = floatsProp(env, args, "recurrentKernel");
-    FloatView bias = floatsProp(env, args, "bias", true);
-    expectLength(x, static_cast<size_t>(T) * B * I, "x");
-    expectLength(h0, static_cast<size_t>(B) * H, "h0");
-    expectLength(c0, static_cast<size_t>(B) * H, "c0");
-    expectLength(kernel, static_cast<size_t>(I) * 4 * H, "kernel");
-    expectLength(recurrent, static_cast<size_t>(H) * 4 * H, "recurrentKernel");
-    tape->hasBias = bias.data != nullptr;
-    if (tape->hasBias) expectLength(bias, static_cast<size_t>(4) * H, "bias");
-    tape->kernel = ConstMap(kernel.data, I, 4 * H);
-    tape->recurrent = ConstMap(recurrent.data, H, 4 * H);
-
-    // Slices of at least 8 rows: smaller ones lose more to thin products than a thread gains.
-    const int count = std::max(1, std::min(threads, B / 8));
-    tape->slices.resize(count);
-    for (int s = 0; s < count; ++s) {
-      tape->slices[s].b0 = B * s / count;
-      tape->slices[s].nb = B * (s + 1) / count - tape->slices[s].b0;
-    }
-    float *hOut, *cOut;
-    napi_value result, hArr = newFloats(env, static_cast<size_t>(T) * B * H, &hOut),
-                       cArr = newFloats(env, static_cast<size_t>(T) * B * H, &cOut);
-    Tape& tp = *tape;
-    parallelSlices(count, [&](int s) {
-      forwardSlice(tp.slices[s], tp, x.data, h0.data, c0.data, tp.hasBias ? bias.data : nullptr, hOut, cOut);
-    });
-    tape->bytes = sizeof(float) * (static_cast<size_t>(T) * B * (I + 4 * H + 3 * H) + 2 * static_cast<size_t>(B) * H +
-                                   static_cast<size_t>(I + H) * 4 * H);
-    int64_t adjusted;
-    napi_adjust_external_memory(env, static_cast<int64_t>(tape->bytes), &adjusted);
-    napi_value external;
-    Tape* raw = tape.release();
-    if (napi_create_external(env, raw, finalizeTape, nullptr, &external) != napi_ok) {
-      finalizeTape(env, raw, nullptr);
-      throw JsError("cannot create the tape");
-    }
-    check(env, napi_create_object(env, &result), "result");
-    setProp(env, result, "h", hArr);
-    setProp(env, result, "c", cArr);
-    setProp(env, result, "tape", external);
-    return result;
+    if (argc < 1) throw JsError(std::string(name) + " takes one options object");
+    return body(args);
   } catch (const JsError& e) {
-    napi_throw_error(env, "ERR_SEQTRAIN_RNN_KERNEL", e.message.c_str());
-    return nullptr;
+    return throwJs(env, e.message.c_str());
   } catch (const std::exception& e) {
-    napi_throw_error(env, "ERR_SEQTRAIN_RNN_KERNEL", e.what());
-    return nullptr;
+    return throwJs(env, e.what());
   }
+}
+
+// Forward of either cell: { x, h0, c0 (LSTM), kernel, recurrentKernel, bias, timeSteps, batch, inputs, units,
+// threads } -> { h: [T, B, H], c: [T, B, H] (LSTM), tape }
+napi_value Forward(napi_env env, napi_value args, Cell cell) {
+  auto tape = std::make_unique<Tape>();
+  tape->cell = cell;
+  const int T = tape->T = intProp(env, args, "timeSteps", 1);
+  const int B = tape->B = intProp(env, args, "batch", 1);
+  const int I = tape->I = intProp(env, args, "inputs", 0);
+  const int H = tape->H = intProp(env, args, "units", 1);
+  const int G = tape->G = (cell == Cell::Lstm ? 4 : 3) * H;
+  const int threads = intProp(env, args, "threads", 1);
+  const bool lstm = cell == Cell::Lstm;
+  FloatView x = floatsProp(env, args, "x"), h0 = floatsProp(env, args, "h0");
+  FloatView c0 = lstm ? floatsProp(env, args, "c0") : FloatView{};
+  FloatView kernel = floatsProp(env, args, "kernel"), recurrent = floatsProp(env, args, "recurrentKernel");
+  FloatView bias = floatsProp(env, args, "bias", true);
+  expectLength(x, static_cast<size_t>(T) * B * I, "x");
+  expectLength(h0, static_cast<size_t>(B) * H, "h0");
+  if (lstm) expectLength(c0, static_cast<size_t>(B) * H, "c0");
+  expectLength(kernel, static_cast<size_t>(I) * G, "kernel");
+  expectLength(recurrent, static_cast<size_t>(H) * G, "recurrentKernel");
+  tape->hasBias = bias.data != nullptr;
+  if (tape->hasBias) expectLength(bias, static_cast<size_t>(G), "bias");
+  tape->kernel = ConstMap(kernel.data, I, G);
+  tape->recurrent = ConstMap(recurrent.data, H, G);
+
+  // Slices of at least 8 rows: smaller ones lose more to thin products than a thread gains.
+  const int count = std::max(1, std::min(threads, B / 8));
+  tape->slices.resize(count);
+  for (int s = 0; s < count; ++s) {
+    tape->slices[s].b0 = B * s / count;
+    tape->slices[s].nb = B * (s + 1) / count - tape->slices[s].b0;
+  }
+  const size_t steps = static_cast<size_t>(T) * B * H;
+  float *hOut, *cOut = nullptr;
+  napi_value hArr = newFloats(env, steps, &hOut), cArr = nullValue(env);
+  if (lstm) cArr = newFloats(env, steps, &cOut);
+  Tape& tp = *tape;
+  parallelSlices(count, [&](int s) {
+    forwardSlice(tp.slices[s], tp, x.data, h0.data, c0.data, tp.hasBias ? bias.data : nullptr, hOut, cOut);
+  });
+  // x, gates, h (+ c and tanh c, or r h) and the weights.
+  tape->bytes = sizeof(float) * (static_cast<size_t>(T) * B * (I + G) + steps * (lstm ? 3 : 2) +
+                                 static_cast<size_t>(I + H) * G);
+  int64_t adjusted;
+  napi_adjust_external_memory(env, static_cast<int64_t>(tape->bytes), &adjusted);
+  napi_value external, result;
+  Tape* raw = tape.release();
+  if (napi_create_external(env, raw, finalizeTape, nullptr, &external) != napi_ok) {
+    finalizeTape(env, raw, nullptr);
+    throw JsError("cannot create the tape");
+  }
+  check(env, napi_create_object(env, &result), "result");
+  setProp(env, result, "h", hArr);
+  if (lstm) setProp(env, result, "c", cArr);
+  setProp(env, result, "tape", external);
+  return result;
 }
 
 struct Grads {
@@ -264,7 +328,7 @@ struct Grads {
   RowVector dBias;
 };
 
-// Output gradients: dh/dc are either every step's ([T, B, H]), the last step's ([B, H]) or absent.
+// Output gradients: every step's ([T, B, H]), the last step's ([B, H]) or absent.
 struct OutGrad {
   FloatView all, last;
 };
@@ -278,155 +342,181 @@ OutGrad outGrad(const FloatView& v, const Tape& tape, const char* name) {
                 std::to_string(step * tape.T) + " (every step) or " + std::to_string(step) + " (last step)");
 }
 
-void backwardSlice(Slice& s, const Tape& tape, const OutGrad& dh, const OutGrad& dc, float* dh0, float* dc0,
-                   Grads& g) {
-  const int T = tape.T, B = tape.B, H = tape.H, nb = s.nb;
-  Matrix& dGates = s.dGates;
-  dGates.resize(static_cast<Eigen::Index>(T) * nb, 4 * H);
+// Adds step t's output gradient for this slice (and the last-step one at t = T - 1) to m.
+void addOutGrad(Matrix& m, const OutGrad& g, const Tape& tape, const Slice& s, int t) {
+  const int H = tape.H, nb = s.nb;
+  if (g.all.data != nullptr) m += ConstMap(g.all.data + (static_cast<size_t>(t) * tape.B + s.b0) * H, nb, H);
+  if (t == tape.T - 1 && g.last.data != nullptr) m += ConstMap(g.last.data + static_cast<size_t>(s.b0) * H, nb, H);
+}
+
+void lstmBackwardLoop(Slice& s, const Tape& tape, const OutGrad& dh, const OutGrad& dc, float* dh0, float* dc0) {
+  const int T = tape.T, H = tape.H, nb = s.nb;
   Matrix dhNext = Matrix::Zero(nb, H), dcNext = Matrix::Zero(nb, H);
-  auto addRows = [&](Matrix& m, const FloatView& v, size_t row) {
-    if (v.data != nullptr) m += ConstMap(v.data + row * H, nb, H);
-  };
   for (int t = T - 1; t >= 0; --t) {
-    const size_t row = static_cast<size_t>(t) * B + s.b0;
-    addRows(dhNext, dh.all, row);
-    addRows(dcNext, dc.all, row);
-    if (t == T - 1) {
-      addRows(dhNext, dh.last, s.b0);
-      addRows(dcNext, dc.last, s.b0);
-    }
-    const Eigen::Index r = static_cast<Eigen::Index>(t) * nb;
+    addOutGrad(dhNext, dh, tape, s, t);
+    addOutGrad(dcNext, dc, tape, s, t);
+    const Eigen::Index r = rows(t, nb);
     auto a = s.gates.middleRows(r, nb).array();
     auto i = a.leftCols(H), f = a.middleCols(H, H), c = a.middleCols(2 * H, H), o = a.rightCols(H);
     auto tc = s.tc.middleRows(r, nb).array();
-    auto d = dGates.middleRows(r, nb).array();
+    auto d = s.dGates.middleRows(r, nb).array();
     const auto dhA = dhNext.array();
-    Eigen::Array<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> dct =
-        dcNext.array() + dhA * o * (1.0f - tc.square());
+    const Array dct = dcNext.array() + dhA * o * (1.0f - tc.square());
     d.rightCols(H) = dhA * tc * o * (1.0f - o);
     d.leftCols(H) = dct * c * i * (1.0f - i);
     d.middleCols(H, H) = dct * s.cs.middleRows(r, nb).array() * f * (1.0f - f);
     d.middleCols(2 * H, H) = dct * i * (1.0f - c.square());
     dcNext.array() = dct * f;
-    dhNext.noalias() = dGates.middleRows(r, nb) * tape.recurrent.transpose();
+    dhNext.noalias() = s.dGates.middleRows(r, nb) * tape.recurrent.transpose();
   }
   std::memcpy(dh0 + static_cast<size_t>(s.b0) * H, dhNext.data(), sizeof(float) * nb * H);
   std::memcpy(dc0 + static_cast<size_t>(s.b0) * H, dcNext.data(), sizeof(float) * nb * H);
-  g.dKernel.noalias() = s.xs.transpose() * dGates;
-  g.dRecurrent.noalias() = s.hs.topRows(static_cast<Eigen::Index>(T) * nb).transpose() * dGates;
-  if (tape.hasBias) g.dBias = dGates.colwise().sum();
 }
 
-void inputGradSlice(const Slice& s, const Tape& tape, float* dx) {
-  const int T = tape.T, B = tape.B, I = tape.I, nb = s.nb;
-  if (I == 0) return;
-  const Matrix dxs = s.dGates * tape.kernel.transpose();
-  for (int t = 0; t < T; ++t) {
-    std::memcpy(dx + (static_cast<size_t>(t) * B + s.b0) * I, dxs.data() + static_cast<size_t>(t) * nb * I,
-                sizeof(float) * nb * I);
+void gruBackwardLoop(Slice& s, const Tape& tape, const OutGrad& dh, float* dh0) {
+  const int T = tape.T, H = tape.H, nb = s.nb;
+  const auto uzr = tape.recurrent.leftCols(2 * H);
+  const auto uh = tape.recurrent.rightCols(H);
+  Matrix dhNext = Matrix::Zero(nb, H), dRh(nb, H);
+  for (int t = T - 1; t >= 0; --t) {
+    addOutGrad(dhNext, dh, tape, s, t);
+    const Eigen::Index r = rows(t, nb);
+    auto a = s.gates.middleRows(r, nb).array();
+    auto z = a.leftCols(H), rg = a.middleCols(H, H), hh = a.rightCols(H);
+    const auto hp = s.hs.middleRows(r, nb).array();
+    auto dG = s.dGates.middleRows(r, nb);
+    const auto dhA = dhNext.array();
+    dG.leftCols(H).array() = dhA * (hp - hh) * z * (1.0f - z);
+    dG.rightCols(H).array() = dhA * (1.0f - z) * (1.0f - hh.square());
+    dRh.noalias() = dG.rightCols(H) * uh.transpose();
+    dG.middleCols(H, H).array() = dRh.array() * hp * rg * (1.0f - rg);
+    // h_prev reaches h' directly (z h), through r h and through both gates' products.
+    const Array direct = dhA * z + dRh.array() * rg;
+    dhNext.noalias() = dG.leftCols(2 * H) * uzr.transpose();
+    dhNext.array() += direct;
   }
+  std::memcpy(dh0 + static_cast<size_t>(s.b0) * H, dhNext.data(), sizeof(float) * nb * H);
 }
 
-Tape& tapeProp(napi_env env, napi_value args) {
+void backwardSlice(Slice& s, const Tape& tape, const OutGrad& dh, const OutGrad& dc, float* dh0, float* dc0,
+                   Grads& g) {
+  const int T = tape.T, H = tape.H, nb = s.nb;
+  s.dGates.resize(rows(T, nb), tape.G);
+  if (tape.cell == Cell::Lstm) {
+    lstmBackwardLoop(s, tape, dh, dc, dh0, dc0);
+  } else {
+    gruBackwardLoop(s, tape, dh, dh0);
+  }
+  // Weight gradients of every step in one product each.
+  g.dKernel.noalias() = s.xs.transpose() * s.dGates;
+  const auto hPrev = s.hs.topRows(rows(T, nb));
+  if (tape.cell == Cell::Lstm) {
+    g.dRecurrent.noalias() = hPrev.transpose() * s.dGates;
+  } else {
+    g.dRecurrent.resize(H, tape.G);
+    g.dRecurrent.leftCols(2 * H).noalias() = hPrev.transpose() * s.dGates.leftCols(2 * H);
+    g.dRecurrent.rightCols(H).noalias() = s.rh.transpose() * s.dGates.rightCols(H);
+  }
+  if (tape.hasBias) g.dBias = s.dGates.colwise().sum();
+}
+
+Tape& tapeProp(napi_env env, napi_value args, Cell cell) {
   void* raw;
   if (napi_get_value_external(env, prop(env, args, "tape"), &raw) != napi_ok) {
-    throw JsError("tape must be the tape an lstmForward call returned");
+    throw JsError("tape must be the tape a forward call returned");
   }
-  return *static_cast<Tape*>(raw);
+  Tape& tape = *static_cast<Tape*>(raw);
+  if (tape.cell != cell) throw JsError("tape comes from the forward of another cell");
+  return tape;
 }
 
-// lstmBackward({ tape, dh, dc }) -> { dh0, dc0, dKernel, dRecurrentKernel, dBias | null }
-napi_value LstmBackward(napi_env env, napi_callback_info info) {
-  try {
-    size_t argc = 1;
-    napi_value args;
-    check(env, napi_get_cb_info(env, info, &argc, &args, nullptr, nullptr), "arguments");
-    if (argc < 1) throw JsError("lstmBackward takes one options object");
-    Tape& tape = tapeProp(env, args);
-    const OutGrad dh = outGrad(floatsProp(env, args, "dh", true), tape, "dh");
-    const OutGrad dc = outGrad(floatsProp(env, args, "dc", true), tape, "dc");
-    const int T = tape.T, B = tape.B, I = tape.I, H = tape.H;
-    float *dh0, *dc0, *dKernel, *dRecurrent, *dBias = nullptr;
-    napi_value result, dBiasArr = nullValue(env);
-    napi_value dh0Arr = newFloats(env, static_cast<size_t>(B) * H, &dh0);
-    napi_value dc0Arr = newFloats(env, static_cast<size_t>(B) * H, &dc0);
-    napi_value dKernelArr = newFloats(env, static_cast<size_t>(I) * 4 * H, &dKernel);
-    napi_value dRecurrentArr = newFloats(env, static_cast<size_t>(H) * 4 * H, &dRecurrent);
-    if (tape.hasBias) dBiasArr = newFloats(env, static_cast<size_t>(4) * H, &dBias);
+// { tape, dh, dc (LSTM) } -> { dh0, dc0 (LSTM), dKernel, dRecurrentKernel, dBias | null }
+napi_value Backward(napi_env env, napi_value args, Cell cell) {
+  Tape& tape = tapeProp(env, args, cell);
+  const bool lstm = cell == Cell::Lstm;
+  const OutGrad dh = outGrad(floatsProp(env, args, "dh", true), tape, "dh");
+  const OutGrad dc = lstm ? outGrad(floatsProp(env, args, "dc", true), tape, "dc") : OutGrad{};
+  const int T = tape.T, B = tape.B, I = tape.I, H = tape.H, G = tape.G;
+  float *dh0, *dc0 = nullptr, *dKernel, *dRecurrent, *dBias = nullptr;
+  napi_value result, dBiasArr = nullValue(env);
+  napi_value dh0Arr = newFloats(env, static_cast<size_t>(B) * H, &dh0);
+  napi_value dc0Arr = lstm ? newFloats(env, static_cast<size_t>(B) * H, &dc0) : nullValue(env);
+  napi_value dKernelArr = newFloats(env, static_cast<size_t>(I) * G, &dKernel);
+  napi_value dRecurrentArr = newFloats(env, static_cast<size_t>(H) * G, &dRecurrent);
+  if (tape.hasBias) dBiasArr = newFloats(env, static_cast<size_t>(G), &dBias);
 
-    const int count = static_cast<int>(tape.slices.size());
-    if (tape.slices[0].dGates.rows() == 0) {
-      // The gate gradients stay on the tape for lstmInputGrad; the collector is told about them.
-      const size_t extra = sizeof(float) * static_cast<size_t>(T) * B * 4 * H;
-      tape.bytes += extra;
-      int64_t adjusted;
-      napi_adjust_external_memory(env, static_cast<int64_t>(extra), &adjusted);
-    }
-    std::vector<Grads> grads(count);
-    parallelSlices(count, [&](int s) { backwardSlice(tape.slices[s], tape, dh, dc, dh0, dc0, grads[s]); });
-    // Slice partials summed in slice order.
-    MutMap dk(dKernel, I, 4 * H), dr(dRecurrent, H, 4 * H);
-    dk = grads[0].dKernel;
-    dr = grads[0].dRecurrent;
-    for (int s = 1; s < count; ++s) {
-      dk += grads[s].dKernel;
-      dr += grads[s].dRecurrent;
-    }
-    if (dBias != nullptr) {
-      Eigen::Map<RowVector> db(dBias, 4 * H);
-      db = grads[0].dBias;
-      for (int s = 1; s < count; ++s) db += grads[s].dBias;
-    }
-    check(env, napi_create_object(env, &result), "result");
-    setProp(env, result, "dh0", dh0Arr);
-    setProp(env, result, "dc0", dc0Arr);
-    setProp(env, result, "dKernel", dKernelArr);
-    setProp(env, result, "dRecurrentKernel", dRecurrentArr);
-    setProp(env, result, "dBias", dBiasArr);
-    return result;
-  } catch (const JsError& e) {
-    napi_throw_error(env, "ERR_SEQTRAIN_RNN_KERNEL", e.message.c_str());
-    return nullptr;
-  } catch (const std::exception& e) {
-    napi_throw_error(env, "ERR_SEQTRAIN_RNN_KERNEL", e.what());
-    return nullptr;
+  const int count = static_cast<int>(tape.slices.size());
+  if (tape.slices[0].dGates.rows() == 0) {
+    // The gate gradients stay on the tape for inputGrad; the collector is told about them.
+    const size_t extra = sizeof(float) * static_cast<size_t>(T) * B * G;
+    tape.bytes += extra;
+    int64_t adjusted;
+    napi_adjust_external_memory(env, static_cast<int64_t>(extra), &adjusted);
   }
+  std::vector<Grads> grads(count);
+  parallelSlices(count, [&](int s) { backwardSlice(tape.slices[s], tape, dh, dc, dh0, dc0, grads[s]); });
+  // Slice partials summed in slice order.
+  MutMap dk(dKernel, I, G), dr(dRecurrent, H, G);
+  dk = grads[0].dKernel;
+  dr = grads[0].dRecurrent;
+  for (int s = 1; s < count; ++s) {
+    dk += grads[s].dKernel;
+    dr += grads[s].dRecurrent;
+  }
+  if (dBias != nullptr) {
+    Eigen::Map<RowVector> db(dBias, G);
+    db = grads[0].dBias;
+    for (int s = 1; s < count; ++s) db += grads[s].dBias;
+  }
+  check(env, napi_create_object(env, &result), "result");
+  setProp(env, result, "dh0", dh0Arr);
+  if (lstm) setProp(env, result, "dc0", dc0Arr);
+  setProp(env, result, "dKernel", dKernelArr);
+  setProp(env, result, "dRecurrentKernel", dRecurrentArr);
+  setProp(env, result, "dBias", dBiasArr);
+  return result;
 }
 
-// lstmInputGrad({ tape }) -> dx [T, B, I], after lstmBackward on the same tape. Separate because the
-// input of a first layer is data: its gradient is usually never asked for.
-napi_value LstmInputGrad(napi_env env, napi_callback_info info) {
-  try {
-    size_t argc = 1;
-    napi_value args;
-    check(env, napi_get_cb_info(env, info, &argc, &args, nullptr, nullptr), "arguments");
-    if (argc < 1) throw JsError("lstmInputGrad takes one options object");
-    const Tape& tape = tapeProp(env, args);
-    for (const Slice& s : tape.slices) {
-      if (s.dGates.rows() == 0) throw JsError("lstmInputGrad needs lstmBackward to run on this tape first");
-    }
-    float* dx;
-    napi_value dxArr = newFloats(env, static_cast<size_t>(tape.T) * tape.B * tape.I, &dx);
-    parallelSlices(static_cast<int>(tape.slices.size()), [&](int s) { inputGradSlice(tape.slices[s], tape, dx); });
-    return dxArr;
-  } catch (const JsError& e) {
-    napi_throw_error(env, "ERR_SEQTRAIN_RNN_KERNEL", e.message.c_str());
-    return nullptr;
-  } catch (const std::exception& e) {
-    napi_throw_error(env, "ERR_SEQTRAIN_RNN_KERNEL", e.what());
-    return nullptr;
+// { tape } -> dx [T, B, I], after the backward on the same tape. Separate because the input of a
+// first layer is data: its gradient is usually never asked for.
+napi_value InputGrad(napi_env env, napi_value args, Cell cell) {
+  const Tape& tape = tapeProp(env, args, cell);
+  for (const Slice& s : tape.slices) {
+    if (s.dGates.rows() == 0) throw JsError("the input gradient needs the backward to run on this tape first");
   }
+  float* dx;
+  napi_value dxArr = newFloats(env, static_cast<size_t>(tape.T) * tape.B * tape.I, &dx);
+  if (tape.I == 0) return dxArr;
+  parallelSlices(static_cast<int>(tape.slices.size()), [&](int i) {
+    const Slice& s = tape.slices[i];
+    const Matrix dxs = s.dGates * tape.kernel.transpose();
+    for (int t = 0; t < tape.T; ++t) {
+      scatterStep(dx, dxs.data() + static_cast<size_t>(t) * s.nb * tape.I, t, tape.B, s.b0, s.nb, tape.I);
+    }
+  });
+  return dxArr;
 }
+
+#define BINDING(NAME, FN, CELL)                                                           \
+  napi_value NAME(napi_env env, napi_callback_info info) {                                \
+    return guarded(env, info, #NAME, [&](napi_value args) { return FN(env, args, CELL); }); \
+  }
+BINDING(lstmForward, Forward, Cell::Lstm)
+BINDING(lstmBackward, Backward, Cell::Lstm)
+BINDING(lstmInputGrad, InputGrad, Cell::Lstm)
+BINDING(gruForward, Forward, Cell::Gru)
+BINDING(gruBackward, Backward, Cell::Gru)
+BINDING(gruInputGrad, InputGrad, Cell::Gru)
+#undef BINDING
 
 napi_value Init(napi_env env, napi_value exports) {
-  napi_property_descriptor props[] = {
-      {"lstmForward", nullptr, LstmForward, nullptr, nullptr, nullptr, napi_default_jsproperty, nullptr},
-      {"lstmBackward", nullptr, LstmBackward, nullptr, nullptr, nullptr, napi_default_jsproperty, nullptr},
-      {"lstmInputGrad", nullptr, LstmInputGrad, nullptr, nullptr, nullptr, napi_default_jsproperty, nullptr},
-  };
+#define PROP(NAME) {#NAME, nullptr, NAME, nullptr, nullptr, nullptr, napi_default_jsproperty, nullptr}
+  napi_property_descriptor props[] = {PROP(lstmForward), PROP(lstmBackward), PROP(lstmInputGrad),
+                                      PROP(gruForward),  PROP(gruBackward),  PROP(gruInputGrad)};
+#undef PROP
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   napi_value version;
-  napi_create_uint32(env, 1, &version);
+  napi_create_uint32(env, 2, &version);
   napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }

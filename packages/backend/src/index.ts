@@ -5,7 +5,7 @@ export type { AdapterInfoLike, WebGpuProbe } from './webgpu';
 export {
   registerFusedRnnKernels,
   setFusedRnnKernels,
-  setOwnLstmKernels,
+  setOwnRnnKernels,
   fusedRnnStats,
 } from './fused/patch-layers';
 export type { FusedCell, FusedRnnStats, FusedRnnOptions } from './fused/patch-layers';

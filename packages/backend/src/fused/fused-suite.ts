@@ -3,7 +3,7 @@
  * TOLERANCE (absolute) on outputs, loss, gradients and 50 Adam steps. Each cell's *.test.ts runs it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fusedRnnStats, getTf, initBackend, setOwnLstmKernels, type FusedCell } from '../index';
+import { fusedRnnStats, getTf, initBackend, setOwnRnnKernels, type FusedCell } from '../index';
 import { compareOnce, compareTraining, maxAbsDiff, withFused } from './compare-support';
 import { cases, rnnFactory, STEPS } from './test-cases';
 import type { io, LayersModel, SymbolicTensor, Tensor } from '@tensorflow/tfjs';
@@ -13,22 +13,23 @@ type ModelArtifacts = io.ModelArtifacts;
 export const TOLERANCE = 1e-5;
 
 /**
- * `lstmKernel`: which kernels compute the fused LSTM, seqtrain's own (built by provisioning; the
- * suite fails when they are missing) or TensorFlow's BlockLSTM.
+ * `kernels`: which kernels compute a fused LSTM or GRU, seqtrain's own (built by provisioning; the
+ * suite fails when they are missing) or TensorFlow's BlockLSTM / GRUBlockCell.
  */
-export function fusedSuite(cell: FusedCell, lstmKernel: 'seqtrain' | 'tensorflow-block' = 'seqtrain'): void {
-  const label = cell === 'lstm' ? ` (${lstmKernel} kernels)` : '';
+export function fusedSuite(cell: FusedCell, kernels: 'seqtrain' | 'tensorflow' = 'seqtrain'): void {
+  const own = cell !== 'simpleRNN';
+  const label = own ? ` (${kernels} kernels)` : '';
   describe(`fused ${cell}${label} on the tensorflow backend`, () => {
     beforeAll(async () => {
       await initBackend({ backend: 'tensorflow', threads: 1 });
-      setOwnLstmKernels(lstmKernel === 'seqtrain');
+      setOwnRnnKernels(kernels === 'seqtrain');
     });
-    afterAll(() => setOwnLstmKernels(true));
+    afterAll(() => setOwnRnnKernels(true));
 
-    if (cell === 'lstm') {
-      it(`runs on the ${lstmKernel} kernels`, () => {
+    if (own) {
+      it(`runs on the ${kernels} kernels`, () => {
         const stats = fusedRnnStats();
-        expect(stats.lstmKernel, stats.lstmKernelReason ?? '').toBe(lstmKernel);
+        expect(stats.kernels, stats.kernelsReason ?? '').toBe(kernels);
       });
     }
 

@@ -8,25 +8,9 @@ import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
 import type { Tf } from '../init-backend';
 import { runCustomOp } from './custom-op';
 import type { NativeOps } from './native-ops';
-import type { LstmTape, RnnKernels } from './rnn-kernels';
+import { ownSequence, type OwnKernels, type RecurrentWeights, type Steps } from './own-sequence';
 
-/** seqtrain's own kernels and the native thread count they split the batch over. */
-export interface OwnLstmKernels {
-  kernels: RnnKernels;
-  threads: number;
-}
-
-export interface RecurrentWeights {
-  kernel: Tensor2D;
-  recurrentKernel: Tensor2D;
-  bias: Tensor | null;
-}
-
-/**
- * Which steps an output is needed for: every step ([T, B, H]), only the last ([B, H]), or none.
- * Asking only for what the layer returns keeps unused [T, B, H] gradients from being built at all.
- */
-export type Steps = 'all' | 'last' | 'none';
+export type { RecurrentWeights, Steps } from './own-sequence';
 
 /**
  * x: [T, B, I] time-major. Returns h and c for the steps asked for (null for 'none'). `own`: run on
@@ -40,9 +24,9 @@ export function lstmSequence(
   c0: Tensor2D,
   w: RecurrentWeights,
   want: { h: Exclude<Steps, 'none'>; c: Steps },
-  own: OwnLstmKernels | null = null,
+  own: OwnKernels | null = null,
 ): { h: Tensor; c: Tensor | null } {
-  if (own !== null) return ownLstmSequence(tf, own, x, h0, c0, w, want);
+  if (own !== null) return ownSequence(tf, own, 'lstm', x, h0, c0, w, want);
   const [timeSteps, batch, inputDim] = x.shape;
   const units = w.recurrentKernel.shape[0];
   const seqLen = ops.int64Scalar(timeSteps);
@@ -139,69 +123,6 @@ export function lstmSequence(
       ];
       const dxIn = padInput ? tf.slice(dx, [0, 0, 0], [timeSteps, batch, inputDim]) : dx;
       return { x: dxIn, h0: dh0, c0: dc0, kernel: dKernel, recurrentKernel: dRecurrent, bias: db };
-    },
-  });
-  return { h: outs[0] as Tensor, c: outs[1] ?? null };
-}
-
-function ownLstmSequence(
-  tf: Tf,
-  own: OwnLstmKernels,
-  x: Tensor3D,
-  h0: Tensor2D,
-  c0: Tensor2D,
-  w: RecurrentWeights,
-  want: { h: Exclude<Steps, 'none'>; c: Steps },
-): { h: Tensor; c: Tensor | null } {
-  const [timeSteps, batch, inputDim] = x.shape;
-  const units = w.recurrentKernel.shape[0];
-  const { kernels } = own;
-  const floats = (t: Tensor): Float32Array => t.dataSync() as Float32Array;
-  const inputs: Record<string, Tensor> = { x, h0, c0, kernel: w.kernel, recurrentKernel: w.recurrentKernel };
-  if (w.bias !== null) inputs.bias = w.bias;
-  // The tape lives in this closure: the backward of this call is the only reader.
-  let tape: LstmTape | undefined;
-  const steps = (all: Float32Array, s: Steps): Tensor =>
-    s === 'all'
-      ? tf.tensor3d(all, [timeSteps, batch, units])
-      : tf.tensor2d(all.subarray((timeSteps - 1) * batch * units), [batch, units]);
-  const outs = runCustomOp(tf, {
-    name: 'SeqtrainOwnLstm',
-    inputs,
-    forward: () => {
-      const r = kernels.lstmForward({
-        x: floats(x),
-        h0: floats(h0),
-        c0: floats(c0),
-        kernel: floats(w.kernel),
-        recurrentKernel: floats(w.recurrentKernel),
-        bias: w.bias === null ? null : floats(w.bias),
-        timeSteps,
-        batch,
-        inputs: inputDim,
-        units,
-        threads: own.threads,
-      });
-      tape = r.tape;
-      const h = steps(r.h, want.h);
-      return want.c === 'none' ? [h] : [h, steps(r.c, want.c)];
-    },
-    backward: ([dh, dc]) => {
-      const t = tape as LstmTape;
-      const g = kernels.lstmBackward({
-        tape: t,
-        dh: dh === undefined ? null : floats(dh),
-        dc: dc === undefined || want.c === 'none' ? null : floats(dc),
-      });
-      const grads: Record<string, Tensor | (() => Tensor)> = {
-        x: () => tf.tensor3d(kernels.lstmInputGrad({ tape: t }), [timeSteps, batch, inputDim]),
-        h0: tf.tensor2d(g.dh0, [batch, units]),
-        c0: tf.tensor2d(g.dc0, [batch, units]),
-        kernel: tf.tensor2d(g.dKernel, [inputDim, 4 * units]),
-        recurrentKernel: tf.tensor2d(g.dRecurrentKernel, [units, 4 * units]),
-      };
-      if (g.dBias !== null) grads.bias = tf.tensor1d(g.dBias);
-      return grads;
     },
   });
   return { h: outs[0] as Tensor, c: outs[1] ?? null };

@@ -10,7 +10,8 @@ import { SeqtrainError, loadConfig } from '@seqtrain/contracts';
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
 import type { Tf } from '../init-backend';
 import { gruSequence } from './gru-sequence';
-import { lstmSequence, type OwnLstmKernels, type Steps } from './lstm-sequence';
+import { lstmSequence, type Steps } from './lstm-sequence';
+import type { OwnKernels } from './own-sequence';
 import { NativeOps } from './native-ops';
 import { loadRnnKernels } from './rnn-kernels';
 import { maskSelection } from './sequence-mask';
@@ -24,9 +25,12 @@ export interface FusedRnnStats {
   /** layer calls that ran tfjs's own loop, and why */
   fallback: Record<FusedCell, number>;
   lastFallbackReason: string | null;
-  /** what computes a fused LSTM: seqtrain's own kernels, or TensorFlow's BlockLSTM (and why) */
-  lstmKernel: 'seqtrain' | 'tensorflow-block';
-  lstmKernelReason: string | null;
+  /**
+   * What computes a fused LSTM or GRU: seqtrain's own kernels, or TensorFlow's (BlockLSTM,
+   * GRUBlockCell), and why. SimpleRNN always runs on TensorFlow ops.
+   */
+  kernels: 'seqtrain' | 'tensorflow';
+  kernelsReason: string | null;
 }
 
 interface Activation {
@@ -62,7 +66,7 @@ const PATCHED = Symbol.for('seqtrain.fusedRnnKernels');
 const CELLS: readonly FusedCell[] = ['lstm', 'gru', 'simpleRNN'];
 const CLASS_NAMES: Record<FusedCell, string> = { lstm: 'LSTM', gru: 'GRU', simpleRNN: 'SimpleRNN' };
 
-let state: { tf: Tf; ops: NativeOps; own: OwnLstmKernels | null; ownReason: string | null } | undefined;
+let state: { tf: Tf; ops: NativeOps; own: OwnKernels | null; ownReason: string | null } | undefined;
 let enabled = true;
 let ownEnabled = true;
 const stats = { fused: zeroCounts(), fallback: zeroCounts(), lastFallbackReason: null as string | null };
@@ -116,24 +120,26 @@ export function setFusedRnnKernels(on: boolean): void {
   enabled = on;
 }
 
-/** Fused LSTMs on seqtrain's own kernels (when built) or on TensorFlow's BlockLSTM; for comparisons. */
-export function setOwnLstmKernels(on: boolean): void {
+/**
+ * Fused LSTMs and GRUs on seqtrain's own kernels (when built) or on TensorFlow's BlockLSTM and
+ * GRUBlockCell; for comparisons.
+ */
+export function setOwnRnnKernels(on: boolean): void {
   ownEnabled = on;
 }
 
-function ownLstm(): OwnLstmKernels | null {
+function ownKernels(): OwnKernels | null {
   return ownEnabled ? (state?.own ?? null) : null;
 }
 
 export function fusedRnnStats(): FusedRnnStats {
-  const own = ownLstm();
+  const own = ownKernels();
   return {
     fused: { ...stats.fused },
     fallback: { ...stats.fallback },
     lastFallbackReason: stats.lastFallbackReason,
-    lstmKernel: own !== null ? 'seqtrain' : 'tensorflow-block',
-    lstmKernelReason:
-      own !== null ? null : ownEnabled ? (state?.ownReason ?? 'not registered') : 'turned off',
+    kernels: own !== null ? 'seqtrain' : 'tensorflow',
+    kernelsReason: own !== null ? null : ownEnabled ? (state?.ownReason ?? 'not registered') : 'turned off',
   };
 }
 
@@ -226,8 +232,8 @@ function fusedCall(
     let h: Tensor;
     let c: Tensor | null = null;
     if (cell === 'lstm')
-      ({ h, c } = lstmSequence(tf, ops, xt, h0, c0, weights, { h: hSteps, c: cSteps }, ownLstm()));
-    else if (cell === 'gru') h = gruSequence(tf, ops, xt, h0, weights, hSteps === 'last');
+      ({ h, c } = lstmSequence(tf, ops, xt, h0, c0, weights, { h: hSteps, c: cSteps }, ownKernels()));
+    else if (cell === 'gru') h = gruSequence(tf, ops, xt, h0, weights, hSteps === 'last', ownKernels());
     else h = simpleRnnSequence(tf, ops, xt, h0, weights, hSteps === 'last');
     const major = (s: Tensor): Tensor3D => tf.transpose(s as Tensor3D, [1, 0, 2]);
     const step = (s: Tensor, t: number, time: 0 | 1): Tensor2D =>

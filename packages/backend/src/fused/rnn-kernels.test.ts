@@ -1,13 +1,16 @@
 /**
- * seqtrain's own LSTM kernels against TensorFlow's BlockLSTM on the same inputs: every step's h and
- * c, and the gradients of every input, for one and several threads (batch slices, uneven too), for
- * all-steps and last-step outputs; plus the addon's input checks.
+ * seqtrain's own LSTM and GRU kernels against TensorFlow's BlockLSTM and GRUBlockCell paths on the
+ * same inputs: every step's h (and the LSTM's c), and the gradients of every input, for one and
+ * several threads (batch slices, uneven too), for all-steps and last-step outputs; plus the addon's
+ * input checks.
  */
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '@seqtrain/contracts';
 import { getTf, initBackend, type Tf } from '../index';
-import { lstmSequence, type OwnLstmKernels, type Steps } from './lstm-sequence';
+import { gruSequence } from './gru-sequence';
+import { lstmSequence } from './lstm-sequence';
+import type { OwnKernels, Steps } from './own-sequence';
 import { NativeOps } from './native-ops';
 import { loadRnnKernels, type RnnKernels } from './rnn-kernels';
 
@@ -29,39 +32,42 @@ beforeAll(async () => {
   kernels = loaded.kernels;
 });
 
-function inputs(seed: number, bias: boolean): Record<string, Tensor> {
+type Cell = 'lstm' | 'gru';
+
+function inputs(cell: Cell, seed: number, bias: boolean): Record<string, Tensor> {
   const r = (shape: number[], k: number, scale = 0.5): Tensor =>
     tf.randomNormal(shape, 0, scale, 'float32', seed + k);
+  const gates = (cell === 'lstm' ? 4 : 3) * H;
   const out: Record<string, Tensor> = {
     x: r([T, B, I], 1, 1),
     h0: r([B, H], 2),
-    c0: r([B, H], 3),
-    kernel: r([I, 4 * H], 4),
-    recurrentKernel: r([H, 4 * H], 5),
+    kernel: r([I, gates], 4),
+    recurrentKernel: r([H, gates], 5),
   };
-  if (bias) out.bias = r([4 * H], 6);
+  if (cell === 'lstm') out.c0 = r([B, H], 3);
+  if (bias) out.bias = r([gates], 6);
   return out;
 }
 
 /** Outputs and the gradients of a weighted sum of them, for every input. */
 function run(
-  own: OwnLstmKernels | null,
+  cell: Cell,
+  own: OwnKernels | null,
   v: Record<string, Tensor>,
   want: { h: Exclude<Steps, 'none'>; c: Steps },
 ): { h: Float32Array; c: Float32Array | null; grads: Record<string, Float32Array> } {
   const names = Object.keys(v);
   const forward = (...xs: Tensor[]): { h: Tensor; c: Tensor | null } => {
     const a = Object.fromEntries(names.map((n, i) => [n, xs[i] as Tensor]));
-    return lstmSequence(
-      tf,
-      ops,
-      a.x as Tensor3D,
-      a.h0 as Tensor2D,
-      a.c0 as Tensor2D,
-      { kernel: a.kernel as Tensor2D, recurrentKernel: a.recurrentKernel as Tensor2D, bias: a.bias ?? null },
-      want,
-      own,
-    );
+    const x = a.x as Tensor3D;
+    const h0 = a.h0 as Tensor2D;
+    const w = {
+      kernel: a.kernel as Tensor2D,
+      recurrentKernel: a.recurrentKernel as Tensor2D,
+      bias: a.bias ?? null,
+    };
+    if (cell === 'gru') return { h: gruSequence(tf, ops, x, h0, w, want.h === 'last', own), c: null };
+    return lstmSequence(tf, ops, x, h0, a.c0 as Tensor2D, w, want, own);
   };
   // Read back inside the tidy: every tensor made here is disposed when it ends.
   let result: { h: Float32Array; c: Float32Array | null; grads: Record<string, Float32Array> } | undefined;
@@ -94,23 +100,33 @@ function maxAbs(a: Float32Array): number {
   return a.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
 }
 
-describe('seqtrain LSTM kernels', () => {
-  const variants: { threads: number; want: { h: Exclude<Steps, 'none'>; c: Steps }; bias: boolean }[] = [
-    { threads: 1, want: { h: 'all', c: 'all' }, bias: true },
-    { threads: 2, want: { h: 'all', c: 'last' }, bias: true },
-    { threads: 3, want: { h: 'last', c: 'none' }, bias: false },
-    { threads: 4, want: { h: 'last', c: 'all' }, bias: true },
+describe('seqtrain LSTM and GRU kernels', () => {
+  const variants: {
+    cell: Cell;
+    threads: number;
+    want: { h: Exclude<Steps, 'none'>; c: Steps };
+    bias: boolean;
+  }[] = [
+    { cell: 'lstm', threads: 1, want: { h: 'all', c: 'all' }, bias: true },
+    { cell: 'lstm', threads: 2, want: { h: 'all', c: 'last' }, bias: true },
+    { cell: 'lstm', threads: 3, want: { h: 'last', c: 'none' }, bias: false },
+    { cell: 'lstm', threads: 4, want: { h: 'last', c: 'all' }, bias: true },
+    { cell: 'gru', threads: 1, want: { h: 'all', c: 'none' }, bias: true },
+    { cell: 'gru', threads: 2, want: { h: 'last', c: 'none' }, bias: true },
+    { cell: 'gru', threads: 3, want: { h: 'all', c: 'none' }, bias: false },
   ];
-  for (const { threads, want, bias } of variants) {
-    it(`match BlockLSTM with ${threads} thread(s), h ${want.h}, c ${want.c}, ${bias ? 'with' : 'no'} bias`, () => {
-      const v = inputs(threads * 10, bias);
-      const block = run(null, v, want);
-      const own = run({ kernels, threads }, v, want);
-      expect(maxAbs(block.h)).toBeGreaterThan(0.1);
-      expect(maxDiff(own.h, block.h)).toBeLessThan(1e-5);
-      if (block.c !== null) expect(maxDiff(own.c as Float32Array, block.c)).toBeLessThan(1e-5);
+  for (const { cell, threads, want, bias } of variants) {
+    const outputs = cell === 'lstm' ? `h ${want.h}, c ${want.c}` : `h ${want.h}`;
+    it(`${cell} matches TensorFlow's kernels with ${threads} thread(s), ${outputs}, ${bias ? 'with' : 'no'} bias`, () => {
+      const v = inputs(cell, threads * 10, bias);
+      const reference = run(cell, null, v, want);
+      const own = run(cell, { kernels, threads }, v, want);
+      expect(maxAbs(reference.h)).toBeGreaterThan(0.1);
+      expect(maxDiff(own.h, reference.h)).toBeLessThan(1e-5);
+      if (reference.c !== null) expect(maxDiff(own.c as Float32Array, reference.c)).toBeLessThan(1e-5);
       else expect(own.c).toBeNull();
-      for (const [name, g] of Object.entries(block.grads)) {
+      expect(Object.keys(reference.grads).sort()).toEqual(Object.keys(v).sort());
+      for (const [name, g] of Object.entries(reference.grads)) {
         expect(maxAbs(g), name).toBeGreaterThan(1e-2);
         expect(maxDiff(own.grads[name] as Float32Array, g), name).toBeLessThan(1e-4 * Math.max(1, maxAbs(g)));
       }
@@ -138,7 +154,10 @@ describe('seqtrain LSTM kernels', () => {
       'units must be an integer >= 1, got 0',
     );
     const { tape } = kernels.lstmForward({ ...args, x: new Float32Array(12) });
-    expect(() => kernels.lstmInputGrad({ tape })).toThrow('needs lstmBackward to run on this tape first');
+    expect(() => kernels.lstmInputGrad({ tape })).toThrow('needs the backward to run on this tape first');
+    expect(() => kernels.gruBackward({ tape, dh: null })).toThrow(
+      'tape comes from the forward of another cell',
+    );
     expect(() => kernels.lstmBackward({ tape, dh: new Float32Array(5), dc: null })).toThrow(
       'dh has 5 values, expected 12 (every step) or 4 (last step)',
     );

@@ -1,8 +1,9 @@
 /**
- * seqtrain's own LSTM sequence kernels (native/rnn_kernels.cc, a Node-API addon built from source
- * by provisioning into the cache). They hoist every product that does not depend on the recurrence
- * out of the time loop, which TensorFlow's BlockLSTM kernels do not, and split the batch across the
- * native threads. When the addon is missing the LSTM runs on TensorFlow's BlockLSTM kernels.
+ * seqtrain's own LSTM and GRU sequence kernels (native/rnn_kernels.cc, a Node-API addon built from
+ * source by provisioning into the cache). They hoist every product that does not depend on the
+ * recurrence out of the time loop, which TensorFlow's BlockLSTM and GRUBlockCell kernels do not, and
+ * split the batch across the native threads. When the addon is missing the fused sequences run on
+ * those TensorFlow kernels.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { errorMessage } from '@seqtrain/contracts';
 
 export const RNN_KERNELS_SOURCE = fileURLToPath(new URL('../../native/rnn_kernels.cc', import.meta.url));
 /** The ABI the TypeScript side speaks; the addon reports the one it implements. */
-const ABI_VERSION = 1;
+const ABI_VERSION = 2;
 
 /**
  * Compiler flags; part of the cache key. -march=native: the addon is built on the machine that runs
@@ -33,10 +34,13 @@ export const RNN_KERNELS_FLAGS = [
   '-fvisibility=hidden',
 ] as const;
 
-export interface LstmForwardArgs {
+export type OwnCell = 'lstm' | 'gru';
+
+export interface ForwardArgs {
   x: Float32Array;
   h0: Float32Array;
-  c0: Float32Array;
+  /** LSTM only */
+  c0?: Float32Array;
   kernel: Float32Array;
   recurrentKernel: Float32Array;
   bias: Float32Array | null;
@@ -48,22 +52,43 @@ export interface LstmForwardArgs {
 }
 
 /** Opaque: the activations one forward keeps for its backward (freed by the garbage collector). */
-export type LstmTape = { readonly __lstmTape: unique symbol };
+export type SequenceTape = { readonly __sequenceTape: unique symbol };
 
+export interface ForwardResult {
+  /** every step's h, [T, B, H] */
+  h: Float32Array;
+  /** LSTM: every step's c, [T, B, H] */
+  c?: Float32Array;
+  tape: SequenceTape;
+}
+
+export interface BackwardResult {
+  dh0: Float32Array;
+  /** LSTM only */
+  dc0?: Float32Array;
+  dKernel: Float32Array;
+  dRecurrentKernel: Float32Array;
+  dBias: Float32Array | null;
+}
+
+/** dh, dc: every step's ([T, B, H]), the last step's ([B, H]) or null. */
+export interface BackwardArgs {
+  tape: SequenceTape;
+  dh: Float32Array | null;
+  /** LSTM only */
+  dc?: Float32Array | null;
+}
+
+/** The addon's functions do not use `this`: they can be passed around unbound. */
 export interface RnnKernels {
   abiVersion: number;
-  /** h and c of every step, [T, B, H] */
-  lstmForward(args: LstmForwardArgs): { h: Float32Array; c: Float32Array; tape: LstmTape };
-  /** dh, dc: every step's ([T, B, H]), the last step's ([B, H]) or null */
-  lstmBackward(args: { tape: LstmTape; dh: Float32Array | null; dc: Float32Array | null }): {
-    dh0: Float32Array;
-    dc0: Float32Array;
-    dKernel: Float32Array;
-    dRecurrentKernel: Float32Array;
-    dBias: Float32Array | null;
-  };
-  /** dx [T, B, I]; only after lstmBackward on the same tape */
-  lstmInputGrad(args: { tape: LstmTape }): Float32Array;
+  lstmForward: (args: ForwardArgs) => ForwardResult;
+  lstmBackward: (args: BackwardArgs) => BackwardResult;
+  /** dx [T, B, I]; only after the backward on the same tape */
+  lstmInputGrad: (args: { tape: SequenceTape }) => Float32Array;
+  gruForward: (args: ForwardArgs) => ForwardResult;
+  gruBackward: (args: BackwardArgs) => BackwardResult;
+  gruInputGrad: (args: { tape: SequenceTape }) => Float32Array;
 }
 
 /** Where the addon for this source, these flags, this Node ABI and this CPU lives in the cache. */

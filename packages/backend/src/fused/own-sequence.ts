@@ -1,0 +1,99 @@
+/**
+ * A whole LSTM or GRU sequence on seqtrain's own kernels (rnn-kernels.ts) as one custom op: tensors
+ * are read into the addon, outputs come back as new tensors, and the activations stay on the
+ * addon's tape until the backward of this call.
+ */
+import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
+import type { Tf } from '../init-backend';
+import { runCustomOp } from './custom-op';
+import type { OwnCell, RnnKernels, SequenceTape } from './rnn-kernels';
+
+/** seqtrain's own kernels and the native thread count they split the batch over. */
+export interface OwnKernels {
+  kernels: RnnKernels;
+  threads: number;
+}
+
+export interface RecurrentWeights {
+  kernel: Tensor2D;
+  recurrentKernel: Tensor2D;
+  bias: Tensor | null;
+}
+
+/**
+ * Which steps an output is needed for: every step ([T, B, H]), only the last ([B, H]), or none.
+ * Asking only for what the layer returns keeps unused [T, B, H] gradients from being built at all.
+ */
+export type Steps = 'all' | 'last' | 'none';
+
+/** x: [T, B, I] time-major; c0 for the LSTM only. Returns h and c for the steps asked for. */
+export function ownSequence(
+  tf: Tf,
+  own: OwnKernels,
+  cell: OwnCell,
+  x: Tensor3D,
+  h0: Tensor2D,
+  c0: Tensor2D | null,
+  w: RecurrentWeights,
+  want: { h: Exclude<Steps, 'none'>; c: Steps },
+): { h: Tensor; c: Tensor | null } {
+  const [timeSteps, batch, inputDim] = x.shape;
+  const units = w.recurrentKernel.shape[0];
+  const gates = (cell === 'lstm' ? 4 : 3) * units;
+  const k = own.kernels;
+  const [forward, backward, inputGrad] =
+    cell === 'lstm'
+      ? [k.lstmForward, k.lstmBackward, k.lstmInputGrad]
+      : [k.gruForward, k.gruBackward, k.gruInputGrad];
+  const floats = (t: Tensor): Float32Array => t.dataSync() as Float32Array;
+  const inputs: Record<string, Tensor> = { x, h0, kernel: w.kernel, recurrentKernel: w.recurrentKernel };
+  if (c0 !== null) inputs.c0 = c0;
+  if (w.bias !== null) inputs.bias = w.bias;
+  const wantC = c0 === null ? 'none' : want.c;
+  // The tape lives in this closure: the backward of this call is its only reader.
+  let tape: SequenceTape | undefined;
+  const steps = (all: Float32Array, s: Steps): Tensor =>
+    s === 'all'
+      ? tf.tensor3d(all, [timeSteps, batch, units])
+      : tf.tensor2d(all.subarray((timeSteps - 1) * batch * units), [batch, units]);
+  const outs = runCustomOp(tf, {
+    name: cell === 'lstm' ? 'SeqtrainOwnLstm' : 'SeqtrainOwnGru',
+    inputs,
+    forward: () => {
+      const r = forward({
+        x: floats(x),
+        h0: floats(h0),
+        ...(c0 === null ? {} : { c0: floats(c0) }),
+        kernel: floats(w.kernel),
+        recurrentKernel: floats(w.recurrentKernel),
+        bias: w.bias === null ? null : floats(w.bias),
+        timeSteps,
+        batch,
+        inputs: inputDim,
+        units,
+        threads: own.threads,
+      });
+      tape = r.tape;
+      const h = steps(r.h, want.h);
+      return wantC === 'none' || r.c === undefined ? [h] : [h, steps(r.c, wantC)];
+    },
+    backward: ([dh, dc]) => {
+      const t = tape as SequenceTape;
+      const g = backward({
+        tape: t,
+        dh: dh === undefined ? null : floats(dh),
+        ...(c0 === null ? {} : { dc: dc === undefined || wantC === 'none' ? null : floats(dc) }),
+      });
+      const grads: Record<string, Tensor | (() => Tensor)> = {
+        x: () => tf.tensor3d(inputGrad({ tape: t }), [timeSteps, batch, inputDim]),
+        h0: tf.tensor2d(g.dh0, [batch, units]),
+        kernel: tf.tensor2d(g.dKernel, [inputDim, gates]),
+        recurrentKernel: tf.tensor2d(g.dRecurrentKernel, [units, gates]),
+      };
+      if (c0 !== null && g.dc0 !== undefined) grads.c0 = tf.tensor2d(g.dc0, [batch, units]);
+      if (g.dBias !== null) grads.bias = tf.tensor1d(g.dBias);
+      return grads;
+    },
+  });
+  return { h: outs[0] as Tensor, c: outs[1] ?? null };
+}
