@@ -5,9 +5,9 @@
 // recurrence is hoisted into one large product per sequence (the input projection x @ kernel, the
 // weight gradients [x; h]^T @ dGates and the input gradient dGates @ kernel^T); only h @ recurrent
 // and dGates @ recurrent^T stay in the time loop, with the gate math fused around them. With more
-// than one thread the batch is split into slices that run their own recurrence without any
-// synchronisation; the slices' weight gradients are summed in slice order (deterministic for a
-// given thread count, like TensorFlow's own kernels).
+// than one thread the batch slices (see kSliceRows) run their own recurrence in parallel without any
+// synchronisation; the slices' weight gradients are summed in slice order. Slices are cut by batch
+// size alone, so the results are the same bytes whatever the thread count.
 //
 // Layouts (all row-major float32, as tfjs stores tensors): x [T, B, I] time-major, kernel [I, 4H],
 // recurrent kernel [H, 4H], bias [4H], gates in Keras/tfjs order i, f, c, o; sigmoid gates, tanh
@@ -48,8 +48,11 @@ struct Slice {
   Matrix dGates;  // [T * nb, G], pre-activation; set by the backward, the input gradient uses it
 };
 
+constexpr int kSliceRows = 16;
+
 struct Tape {
   Cell cell = Cell::Lstm;
+  int threads = 1;
   int T = 0, B = 0, I = 0, H = 0, G = 0;
   bool hasBias = false;
   Matrix kernel;     // [I, G]
@@ -147,14 +150,19 @@ napi_value nullValue(napi_env env) {
   return v;
 }
 
-// Runs fn(slice index) on every slice: slice 0 on the calling thread, the others on their own.
+// Runs fn(slice index) on every slice, on up to `threads` threads (the calling thread is one of
+// them); thread w takes slices w, w + threads, ...
 template <typename Fn>
-void parallelSlices(int count, Fn fn) {
-  std::vector<std::thread> workers;
-  workers.reserve(count > 0 ? count - 1 : 0);
-  for (int s = 1; s < count; ++s) workers.emplace_back(fn, s);
-  fn(0);
-  for (auto& w : workers) w.join();
+void parallelSlices(int count, int threads, Fn fn) {
+  const int workers = std::max(1, std::min(threads, count));
+  auto run = [&](int w) {
+    for (int s = w; s < count; s += workers) fn(s);
+  };
+  std::vector<std::thread> pool;
+  pool.reserve(workers - 1);
+  for (int w = 1; w < workers; ++w) pool.emplace_back(run, w);
+  run(0);
+  for (auto& t : pool) t.join();
 }
 
 using Array = Eigen::Array<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -290,8 +298,10 @@ napi_value Forward(napi_env env, napi_value args, Cell cell) {
   tape->kernel = ConstMap(kernel.data, I, G);
   tape->recurrent = ConstMap(recurrent.data, H, G);
 
-  // Slices of at least 8 rows: smaller ones lose more to thin products than a thread gains.
-  const int count = std::max(1, std::min(threads, B / 8));
+  // The batch is cut into slices of 16 to 31 rows whatever the thread count, so the results do not
+  // depend on it (trainers with different thread counts compute the same bytes); threads share them.
+  const int count = std::max(1, B / kSliceRows);
+  tape->threads = threads;
   tape->slices.resize(count);
   for (int s = 0; s < count; ++s) {
     tape->slices[s].b0 = B * s / count;
@@ -302,7 +312,7 @@ napi_value Forward(napi_env env, napi_value args, Cell cell) {
   napi_value hArr = newFloats(env, steps, &hOut), cArr = nullValue(env);
   if (lstm) cArr = newFloats(env, steps, &cOut);
   Tape& tp = *tape;
-  parallelSlices(count, [&](int s) {
+  parallelSlices(count, threads, [&](int s) {
     forwardSlice(tp.slices[s], tp, x.data, h0.data, c0.data, tp.hasBias ? bias.data : nullptr, hOut, cOut);
   });
   // x, gates, h (+ c and tanh c, or r h) and the weights.
@@ -454,7 +464,7 @@ napi_value Backward(napi_env env, napi_value args, Cell cell) {
     napi_adjust_external_memory(env, static_cast<int64_t>(extra), &adjusted);
   }
   std::vector<Grads> grads(count);
-  parallelSlices(count, [&](int s) { backwardSlice(tape.slices[s], tape, dh, dc, dh0, dc0, grads[s]); });
+  parallelSlices(count, tape.threads, [&](int s) { backwardSlice(tape.slices[s], tape, dh, dc, dh0, dc0, grads[s]); });
   // Slice partials summed in slice order.
   MutMap dk(dKernel, I, G), dr(dRecurrent, H, G);
   dk = grads[0].dKernel;
@@ -487,7 +497,7 @@ napi_value InputGrad(napi_env env, napi_value args, Cell cell) {
   float* dx;
   napi_value dxArr = newFloats(env, static_cast<size_t>(tape.T) * tape.B * tape.I, &dx);
   if (tape.I == 0) return dxArr;
-  parallelSlices(static_cast<int>(tape.slices.size()), [&](int i) {
+  parallelSlices(static_cast<int>(tape.slices.size()), tape.threads, [&](int i) {
     const Slice& s = tape.slices[i];
     const Matrix dxs = s.dGates * tape.kernel.transpose();
     for (int t = 0; t < tape.T; ++t) {

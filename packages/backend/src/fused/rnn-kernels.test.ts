@@ -15,7 +15,7 @@ import { NativeOps } from './native-ops';
 import { loadRnnKernels, type RnnKernels } from './rnn-kernels';
 
 const T = 9;
-const B = 32;
+const B = 48;
 const I = 5;
 const H = 16;
 
@@ -96,6 +96,10 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
+function bytes(a: Float32Array): Buffer {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+
 function maxAbs(a: Float32Array): number {
   return a.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
 }
@@ -133,6 +137,24 @@ describe('seqtrain LSTM and GRU kernels', () => {
       tf.dispose(Object.values(v));
     });
   }
+
+  it('computes the same bytes whatever the thread count (slices are cut by batch size)', () => {
+    for (const cell of ['lstm', 'gru'] as const) {
+      const v = inputs(cell, 99, true);
+      const want = { h: 'all', c: cell === 'lstm' ? 'all' : 'none' } as const;
+      const one = run(cell, { kernels, threads: 1 }, v, want);
+      for (const threads of [2, 3]) {
+        const many = run(cell, { kernels, threads }, v, want);
+        expect(bytes(many.h).equals(bytes(one.h)), `${cell} h, ${threads} threads`).toBe(true);
+        if (one.c !== null) expect(bytes(many.c as Float32Array).equals(bytes(one.c))).toBe(true);
+        for (const [name, g] of Object.entries(one.grads)) {
+          const other = many.grads[name] as Float32Array;
+          expect(bytes(other).equals(bytes(g)), `${cell} d${name}, ${threads} threads`).toBe(true);
+        }
+      }
+      tf.dispose(Object.values(v));
+    }
+  });
 
   it('rejects inputs whose sizes do not match, naming the field', () => {
     const f = new Float32Array(4);
