@@ -13,8 +13,10 @@
 // recurrent kernel [H, 4H], bias [4H], gates in Keras/tfjs order i, f, c, o; sigmoid gates, tanh
 // cell and output activations (what the caller checks before choosing this path).
 //
-// The forward returns every step's h and c and a tape (an external holding the activations) that
-// the backward consumes; the tape is freed by the garbage collector, which is told its size.
+// The forward returns every step's h (and c) and, when gradients will be asked for, a tape (an
+// external holding the activations) that the backward consumes. Memory is freed as soon as it is no
+// longer needed: the activations when the backward is done, the gate gradients when the input
+// gradient is taken; the garbage collector (told the size) frees whatever a tape still holds.
 
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -50,8 +52,13 @@ struct Slice {
 
 constexpr int kSliceRows = 16;
 
+// What a tape still holds: everything after the forward, only the gate gradients after the
+// backward (the input gradient needs nothing else), nothing once the input gradient is taken.
+enum class Stage { Forward, Backward, Done };
+
 struct Tape {
   Cell cell = Cell::Lstm;
+  Stage stage = Stage::Forward;
   int threads = 1;
   int T = 0, B = 0, I = 0, H = 0, G = 0;
   bool hasBias = false;
@@ -244,6 +251,38 @@ void forwardSlice(Slice& s, const Tape& tape, const float* x, const float* h0, c
   }
 }
 
+size_t heldBytes(const Tape& tape) {
+  size_t floats = static_cast<size_t>(tape.kernel.size() + tape.recurrent.size());
+  for (const Slice& s : tape.slices) {
+    floats += static_cast<size_t>(s.xs.size() + s.gates.size() + s.hs.size() + s.cs.size() + s.tc.size() +
+                                  s.rh.size() + s.dGates.size());
+  }
+  return floats * sizeof(float);
+}
+
+// Tells the garbage collector how much native memory the tape holds now (it schedules collections
+// by it); called after every change.
+void account(napi_env env, Tape& tape) {
+  const size_t now = heldBytes(tape);
+  int64_t adjusted;
+  napi_adjust_external_memory(env, static_cast<int64_t>(now) - static_cast<int64_t>(tape.bytes), &adjusted);
+  tape.bytes = now;
+}
+
+// Frees what the backward no longer needs, as soon as it is done: a tape waiting for the collector
+// then holds at most its gate gradients.
+void releaseActivations(Tape& tape) {
+  for (Slice& s : tape.slices) {
+    s.xs = Matrix();
+    s.gates = Matrix();
+    s.hs = Matrix();
+    s.cs = Matrix();
+    s.tc = Matrix();
+    s.rh = Matrix();
+  }
+  tape.recurrent = Matrix();
+}
+
 void finalizeTape(napi_env env, void* data, void*) {
   auto* tape = static_cast<Tape*>(data);
   int64_t adjusted;
@@ -273,7 +312,8 @@ napi_value guarded(napi_env env, napi_callback_info info, const char* name, Body
 }
 
 // Forward of either cell: { x, h0, c0 (LSTM), kernel, recurrentKernel, bias, timeSteps, batch, inputs, units,
-// threads } -> { h: [T, B, H], c: [T, B, H] (LSTM), tape }
+// threads, keep } -> { h: [T, B, H], c: [T, B, H] (LSTM), tape (null unless keep) }. Without keep
+// (inference: no gradient will be asked for) the activations are freed before returning.
 napi_value Forward(napi_env env, napi_value args, Cell cell) {
   auto tape = std::make_unique<Tape>();
   tape->cell = cell;
@@ -283,6 +323,11 @@ napi_value Forward(napi_env env, napi_value args, Cell cell) {
   const int H = tape->H = intProp(env, args, "units", 1);
   const int G = tape->G = (cell == Cell::Lstm ? 4 : 3) * H;
   const int threads = intProp(env, args, "threads", 1);
+  bool keep = true;
+  napi_value keepValue = prop(env, args, "keep");
+  if (!isNullish(env, keepValue) && napi_get_value_bool(env, keepValue, &keep) != napi_ok) {
+    throw JsError("keep must be a boolean");
+  }
   const bool lstm = cell == Cell::Lstm;
   FloatView x = floatsProp(env, args, "x"), h0 = floatsProp(env, args, "h0");
   FloatView c0 = lstm ? floatsProp(env, args, "c0") : FloatView{};
@@ -315,16 +360,16 @@ napi_value Forward(napi_env env, napi_value args, Cell cell) {
   parallelSlices(count, threads, [&](int s) {
     forwardSlice(tp.slices[s], tp, x.data, h0.data, c0.data, tp.hasBias ? bias.data : nullptr, hOut, cOut);
   });
-  // x, gates, h (+ c and tanh c, or r h) and the weights.
-  tape->bytes = sizeof(float) * (static_cast<size_t>(T) * B * (I + G) + steps * (lstm ? 3 : 2) +
-                                 static_cast<size_t>(I + H) * G);
-  int64_t adjusted;
-  napi_adjust_external_memory(env, static_cast<int64_t>(tape->bytes), &adjusted);
   napi_value external, result;
-  Tape* raw = tape.release();
-  if (napi_create_external(env, raw, finalizeTape, nullptr, &external) != napi_ok) {
-    finalizeTape(env, raw, nullptr);
-    throw JsError("cannot create the tape");
+  if (keep) {
+    Tape* raw = tape.release();
+    if (napi_create_external(env, raw, finalizeTape, nullptr, &external) != napi_ok) {
+      finalizeTape(env, raw, nullptr);
+      throw JsError("cannot create the tape");
+    }
+    account(env, *raw);
+  } else {
+    external = nullValue(env);
   }
   check(env, napi_create_object(env, &result), "result");
   setProp(env, result, "h", hArr);
@@ -440,9 +485,17 @@ Tape& tapeProp(napi_env env, napi_value args, Cell cell) {
   return tape;
 }
 
+void expectStage(const Tape& tape, Stage want, const char* what) {
+  if (tape.stage == want) return;
+  if (want == Stage::Forward) throw JsError(std::string(what) + ": the backward already ran on this tape");
+  if (tape.stage == Stage::Forward) throw JsError(std::string(what) + " needs the backward to run on this tape first");
+  throw JsError(std::string(what) + ": the input gradient was already taken from this tape");
+}
+
 // { tape, dh, dc (LSTM) } -> { dh0, dc0 (LSTM), dKernel, dRecurrentKernel, dBias | null }
 napi_value Backward(napi_env env, napi_value args, Cell cell) {
   Tape& tape = tapeProp(env, args, cell);
+  expectStage(tape, Stage::Forward, "backward");
   const bool lstm = cell == Cell::Lstm;
   const OutGrad dh = outGrad(floatsProp(env, args, "dh", true), tape, "dh");
   const OutGrad dc = lstm ? outGrad(floatsProp(env, args, "dc", true), tape, "dc") : OutGrad{};
@@ -456,13 +509,6 @@ napi_value Backward(napi_env env, napi_value args, Cell cell) {
   if (tape.hasBias) dBiasArr = newFloats(env, static_cast<size_t>(G), &dBias);
 
   const int count = static_cast<int>(tape.slices.size());
-  if (tape.slices[0].dGates.rows() == 0) {
-    // The gate gradients stay on the tape for inputGrad; the collector is told about them.
-    const size_t extra = sizeof(float) * static_cast<size_t>(T) * B * G;
-    tape.bytes += extra;
-    int64_t adjusted;
-    napi_adjust_external_memory(env, static_cast<int64_t>(extra), &adjusted);
-  }
   std::vector<Grads> grads(count);
   parallelSlices(count, tape.threads, [&](int s) { backwardSlice(tape.slices[s], tape, dh, dc, dh0, dc0, grads[s]); });
   // Slice partials summed in slice order.
@@ -478,6 +524,9 @@ napi_value Backward(napi_env env, napi_value args, Cell cell) {
     db = grads[0].dBias;
     for (int s = 1; s < count; ++s) db += grads[s].dBias;
   }
+  releaseActivations(tape);
+  tape.stage = Stage::Backward;
+  account(env, tape);
   check(env, napi_create_object(env, &result), "result");
   setProp(env, result, "dh0", dh0Arr);
   if (lstm) setProp(env, result, "dc0", dc0Arr);
@@ -490,20 +539,21 @@ napi_value Backward(napi_env env, napi_value args, Cell cell) {
 // { tape } -> dx [T, B, I], after the backward on the same tape. Separate because the input of a
 // first layer is data: its gradient is usually never asked for.
 napi_value InputGrad(napi_env env, napi_value args, Cell cell) {
-  const Tape& tape = tapeProp(env, args, cell);
-  for (const Slice& s : tape.slices) {
-    if (s.dGates.rows() == 0) throw JsError("the input gradient needs the backward to run on this tape first");
-  }
+  Tape& tape = tapeProp(env, args, cell);
+  expectStage(tape, Stage::Backward, "the input gradient");
   float* dx;
   napi_value dxArr = newFloats(env, static_cast<size_t>(tape.T) * tape.B * tape.I, &dx);
-  if (tape.I == 0) return dxArr;
-  parallelSlices(static_cast<int>(tape.slices.size()), tape.threads, [&](int i) {
+  if (tape.I > 0) parallelSlices(static_cast<int>(tape.slices.size()), tape.threads, [&](int i) {
     const Slice& s = tape.slices[i];
     const Matrix dxs = s.dGates * tape.kernel.transpose();
     for (int t = 0; t < tape.T; ++t) {
       scatterStep(dx, dxs.data() + static_cast<size_t>(t) * s.nb * tape.I, t, tape.B, s.b0, s.nb, tape.I);
     }
   });
+  for (Slice& s : tape.slices) s.dGates = Matrix();
+  tape.kernel = Matrix();
+  tape.stage = Stage::Done;
+  account(env, tape);
   return dxArr;
 }
 
@@ -526,7 +576,7 @@ napi_value Init(napi_env env, napi_value exports) {
 #undef PROP
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   napi_value version;
-  napi_create_uint32(env, 2, &version);
+  napi_create_uint32(env, 3, &version);
   napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }

@@ -4,6 +4,7 @@
  * addon's tape until the backward of this call.
  */
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
+import { SeqtrainError } from '@seqtrain/contracts';
 import type { Tf } from '../init-backend';
 import { runCustomOp } from './custom-op';
 import type { OwnCell, RnnKernels, SequenceTape } from './rnn-kernels';
@@ -50,8 +51,10 @@ export function ownSequence(
   if (c0 !== null) inputs.c0 = c0;
   if (w.bias !== null) inputs.bias = w.bias;
   const wantC = c0 === null ? 'none' : want.c;
-  // The tape lives in this closure: the backward of this call is its only reader.
-  let tape: SequenceTape | undefined;
+  // The tape lives in this closure: the backward of this call is its only reader. Without a
+  // gradient tape recording (inference) the kernels keep nothing.
+  const keep = (tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
+  let tape: SequenceTape | null = null;
   const steps = (all: Float32Array, s: Steps): Tensor =>
     s === 'all'
       ? tf.tensor3d(all, [timeSteps, batch, units])
@@ -72,13 +75,15 @@ export function ownSequence(
         inputs: inputDim,
         units,
         threads: own.threads,
+        keep,
       });
       tape = r.tape;
       const h = steps(r.h, want.h);
       return wantC === 'none' || r.c === undefined ? [h] : [h, steps(r.c, wantC)];
     },
     backward: ([dh, dc]) => {
-      const t = tape as SequenceTape;
+      const t = tape;
+      if (t === null) throw new SeqtrainError(`${cell} sequence: backward without a recorded forward`);
       const g = backward({
         tape: t,
         dh: dh === undefined ? null : floats(dh),

@@ -12,7 +12,7 @@ import { gruSequence } from './gru-sequence';
 import { lstmSequence } from './lstm-sequence';
 import type { OwnKernels, Steps } from './own-sequence';
 import { NativeOps } from './native-ops';
-import { loadRnnKernels, type RnnKernels } from './rnn-kernels';
+import { loadRnnKernels, type RnnKernels, type SequenceTape } from './rnn-kernels';
 
 const T = 9;
 const B = 48;
@@ -156,6 +156,53 @@ describe('seqtrain LSTM and GRU kernels', () => {
     }
   });
 
+  it('frees the tapes: memory stays bounded over many large sequences', async () => {
+    // ~10 MB of activations and ~5 MB of gate gradients per tape: 150 leaked tapes would be 0.8-2 GB.
+    const [t, b, i, h] = [20, 64, 32, 256];
+    const rnd = (n: number): Float32Array => Float32Array.from({ length: n }, (_, k) => Math.sin(k) * 0.1);
+    const args = {
+      x: rnd(t * b * i),
+      h0: rnd(b * h),
+      c0: rnd(b * h),
+      kernel: rnd(i * 4 * h),
+      recurrentKernel: rnd(h * 4 * h),
+      bias: rnd(4 * h),
+      timeSteps: t,
+      batch: b,
+      inputs: i,
+      units: h,
+      threads: 1,
+    };
+    const dh = rnd(b * h);
+    const growth = async (step: (n: number) => void, yieldEvery: number): Promise<number> => {
+      const before = process.memoryUsage().rss;
+      let peak = before;
+      for (let n = 0; n < 150; n++) {
+        step(n);
+        peak = Math.max(peak, process.memoryUsage().rss);
+        if (yieldEvery > 0 && n % yieldEvery === 0) await new Promise((r) => setImmediate(r));
+      }
+      return peak - before;
+    };
+    const limit = 500 * 1024 * 1024;
+    // Inference: nothing is kept, even in a loop that never yields.
+    expect(await growth(() => kernels.lstmForward({ ...args, keep: false }), 0)).toBeLessThan(limit);
+    // Training with the input gradient taken: freed step by step, without the collector.
+    const full = (): void => {
+      const tape = kernels.lstmForward(args).tape as SequenceTape;
+      kernels.lstmBackward({ tape, dh, dc: null });
+      kernels.lstmInputGrad({ tape });
+    };
+    expect(await growth(full, 0)).toBeLessThan(limit);
+    // A first layer (no input gradient): the gate gradients wait for the collector, which runs
+    // between training steps (a training loop yields to the event loop every step).
+    const noInput = (): void => {
+      const tape = kernels.lstmForward(args).tape as SequenceTape;
+      kernels.lstmBackward({ tape, dh, dc: null });
+    };
+    expect(await growth(noInput, 1)).toBeLessThan(limit);
+  });
+
   it('rejects inputs whose sizes do not match, naming the field', () => {
     const f = new Float32Array(4);
     const args = {
@@ -175,7 +222,7 @@ describe('seqtrain LSTM and GRU kernels', () => {
     expect(() => kernels.lstmForward({ ...args, x: new Float32Array(12), units: 0 })).toThrow(
       'units must be an integer >= 1, got 0',
     );
-    const { tape } = kernels.lstmForward({ ...args, x: new Float32Array(12) });
+    const tape = kernels.lstmForward({ ...args, x: new Float32Array(12) }).tape as SequenceTape;
     expect(() => kernels.lstmInputGrad({ tape })).toThrow('needs the backward to run on this tape first');
     expect(() => kernels.gruBackward({ tape, dh: null })).toThrow(
       'tape comes from the forward of another cell',
@@ -183,5 +230,14 @@ describe('seqtrain LSTM and GRU kernels', () => {
     expect(() => kernels.lstmBackward({ tape, dh: new Float32Array(5), dc: null })).toThrow(
       'dh has 5 values, expected 12 (every step) or 4 (last step)',
     );
+    kernels.lstmBackward({ tape, dh: null, dc: null });
+    expect(() => kernels.lstmBackward({ tape, dh: null, dc: null })).toThrow(
+      'the backward already ran on this tape',
+    );
+    kernels.lstmInputGrad({ tape });
+    expect(() => kernels.lstmInputGrad({ tape })).toThrow(
+      'the input gradient was already taken from this tape',
+    );
+    expect(kernels.lstmForward({ ...args, x: new Float32Array(12), keep: false }).tape).toBeNull();
   });
 });

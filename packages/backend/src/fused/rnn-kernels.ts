@@ -15,7 +15,7 @@ import { errorMessage } from '@seqtrain/contracts';
 
 export const RNN_KERNELS_SOURCE = fileURLToPath(new URL('../../native/rnn_kernels.cc', import.meta.url));
 /** The ABI the TypeScript side speaks; the addon reports the one it implements. */
-const ABI_VERSION = 2;
+const ABI_VERSION = 3;
 
 /**
  * Compiler flags; part of the cache key. -march=native: the addon is built on the machine that runs
@@ -49,9 +49,14 @@ export interface ForwardArgs {
   inputs: number;
   units: number;
   threads: number;
+  /** keep a tape for the backward (default true); false for inference frees everything at once */
+  keep?: boolean;
 }
 
-/** Opaque: the activations one forward keeps for its backward (freed by the garbage collector). */
+/**
+ * Opaque: the activations one forward keeps for its backward. The backward frees them, the input
+ * gradient what is left; the garbage collector frees a tape whose input gradient is never taken.
+ */
 export type SequenceTape = { readonly __sequenceTape: unique symbol };
 
 export interface ForwardResult {
@@ -59,7 +64,8 @@ export interface ForwardResult {
   h: Float32Array;
   /** LSTM: every step's c, [T, B, H] */
   c?: Float32Array;
-  tape: SequenceTape;
+  /** null when the forward was asked not to keep one */
+  tape: SequenceTape | null;
 }
 
 export interface BackwardResult {
@@ -84,7 +90,7 @@ export interface RnnKernels {
   abiVersion: number;
   lstmForward: (args: ForwardArgs) => ForwardResult;
   lstmBackward: (args: BackwardArgs) => BackwardResult;
-  /** dx [T, B, I]; only after the backward on the same tape */
+  /** dx [T, B, I]; once, after the backward on the same tape */
   lstmInputGrad: (args: { tape: SequenceTape }) => Float32Array;
   gruForward: (args: ForwardArgs) => ForwardResult;
   gruBackward: (args: BackwardArgs) => BackwardResult;
