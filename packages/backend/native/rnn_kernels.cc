@@ -47,6 +47,8 @@ struct Slice {
   Matrix cs;      // LSTM: [(T + 1) * nb, H]; the first nb rows are c0
   Matrix tc;      // LSTM: [T * nb, H], tanh(c)
   Matrix rh;      // GRU: [T * nb, H], r * h_prev
+  Matrix rmask;   // recurrent dropout: [nb, H], the mask on h_prev (empty without)
+  Matrix hm;      // recurrent dropout: [T * nb, H], h_prev * mask
   Matrix dGates;  // [T * nb, G], pre-activation; set by the backward, the input gradient uses it
 };
 
@@ -176,6 +178,23 @@ using Array = Eigen::Array<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajo
 
 Eigen::Index rows(int t, int nb) { return static_cast<Eigen::Index>(t) * nb; }
 
+bool masked(const Slice& s) { return s.rmask.size() > 0; }
+
+// The previous state the recurrent products see at step t: h_prev, or h_prev * mask with recurrent
+// dropout (tfjs-layers drops the same units of h_prev at every step of a sequence).
+auto prevState(Slice& s, int t) {
+  const Eigen::Index r = rows(t, s.nb);
+  if (!masked(s)) return s.hs.middleRows(r, s.nb);
+  s.hm.middleRows(r, s.nb).array() = s.hs.middleRows(r, s.nb).array() * s.rmask.array();
+  return s.hm.middleRows(r, s.nb);
+}
+
+// The same, read back in the backward (nothing recomputed).
+auto savedPrevState(const Slice& s, int t) {
+  const Eigen::Index r = rows(t, s.nb);
+  return (masked(s) ? s.hm : s.hs).middleRows(r, s.nb);
+}
+
 // Copies this slice's rows of a [T, B, width] time-major array into a [T * nb, width] matrix.
 void gatherRows(Matrix& out, const float* src, int T, int B, int b0, int nb, int width) {
   out.resize(rows(T, nb), width);
@@ -196,7 +215,7 @@ void lstmForwardLoop(Slice& s, const Tape& tape, float* hOut, float* cOut) {
   s.tc.resize(rows(T, nb), H);
   for (int t = 0; t < T; ++t) {
     auto g = s.gates.middleRows(rows(t, nb), nb);
-    g.noalias() += s.hs.middleRows(rows(t, nb), nb) * tape.recurrent;
+    g.noalias() += prevState(s, t) * tape.recurrent;
     auto a = g.array();
     a.leftCols(2 * H) = a.leftCols(2 * H).logistic();
     a.middleCols(2 * H, H) = a.middleCols(2 * H, H).tanh();
@@ -220,7 +239,8 @@ void gruForwardLoop(Slice& s, const Tape& tape, float* hOut) {
   const auto uh = tape.recurrent.rightCols(H);
   for (int t = 0; t < T; ++t) {
     auto g = s.gates.middleRows(rows(t, nb), nb);
-    const auto hp = s.hs.middleRows(rows(t, nb), nb);
+    // With recurrent dropout tfjs-layers' GRU uses the masked h_prev everywhere, z * h_prev too.
+    const auto hp = prevState(s, t);
     g.leftCols(2 * H).noalias() += hp * uzr;
     g.leftCols(2 * H).array() = g.leftCols(2 * H).array().logistic();
     auto rh = s.rh.middleRows(rows(t, nb), nb);
@@ -234,9 +254,13 @@ void gruForwardLoop(Slice& s, const Tape& tape, float* hOut) {
 }
 
 void forwardSlice(Slice& s, const Tape& tape, const float* x, const float* h0, const float* c0, const float* bias,
-                  float* hOut, float* cOut) {
+                  const float* rmask, float* hOut, float* cOut) {
   const int T = tape.T, B = tape.B, I = tape.I, H = tape.H, nb = s.nb;
   gatherRows(s.xs, x, T, B, s.b0, nb, I);
+  if (rmask != nullptr) {
+    s.rmask = ConstMap(rmask + static_cast<size_t>(s.b0) * H, nb, H);
+    s.hm.resize(rows(T, nb), H);
+  }
   s.hs.resize(rows(T + 1, nb), H);
   std::memcpy(s.hs.data(), h0 + static_cast<size_t>(s.b0) * H, sizeof(float) * nb * H);
   // The input projection of every step in one product.
@@ -255,7 +279,7 @@ size_t heldBytes(const Tape& tape) {
   size_t floats = static_cast<size_t>(tape.kernel.size() + tape.recurrent.size());
   for (const Slice& s : tape.slices) {
     floats += static_cast<size_t>(s.xs.size() + s.gates.size() + s.hs.size() + s.cs.size() + s.tc.size() +
-                                  s.rh.size() + s.dGates.size());
+                                  s.rh.size() + s.rmask.size() + s.hm.size() + s.dGates.size());
   }
   return floats * sizeof(float);
 }
@@ -279,6 +303,8 @@ void releaseActivations(Tape& tape) {
     s.cs = Matrix();
     s.tc = Matrix();
     s.rh = Matrix();
+    s.rmask = Matrix();
+    s.hm = Matrix();
   }
   tape.recurrent = Matrix();
 }
@@ -312,7 +338,8 @@ napi_value guarded(napi_env env, napi_callback_info info, const char* name, Body
 }
 
 // Forward of either cell: { x, h0, c0 (LSTM), kernel, recurrentKernel, bias, timeSteps, batch, inputs, units,
-// threads, keep } -> { h: [T, B, H], c: [T, B, H] (LSTM), tape (null unless keep) }. Without keep
+// threads, keep, recurrentMask ([B, H] or null) } -> { h: [T, B, H], c: [T, B, H] (LSTM), tape (null unless
+// keep) }. Without keep
 // (inference: no gradient will be asked for) the activations are freed before returning.
 napi_value Forward(napi_env env, napi_value args, Cell cell) {
   auto tape = std::make_unique<Tape>();
@@ -333,6 +360,8 @@ napi_value Forward(napi_env env, napi_value args, Cell cell) {
   FloatView c0 = lstm ? floatsProp(env, args, "c0") : FloatView{};
   FloatView kernel = floatsProp(env, args, "kernel"), recurrent = floatsProp(env, args, "recurrentKernel");
   FloatView bias = floatsProp(env, args, "bias", true);
+  FloatView rmask = floatsProp(env, args, "recurrentMask", true);
+  if (rmask.data != nullptr) expectLength(rmask, static_cast<size_t>(B) * H, "recurrentMask");
   expectLength(x, static_cast<size_t>(T) * B * I, "x");
   expectLength(h0, static_cast<size_t>(B) * H, "h0");
   if (lstm) expectLength(c0, static_cast<size_t>(B) * H, "c0");
@@ -358,7 +387,8 @@ napi_value Forward(napi_env env, napi_value args, Cell cell) {
   if (lstm) cArr = newFloats(env, steps, &cOut);
   Tape& tp = *tape;
   parallelSlices(count, threads, [&](int s) {
-    forwardSlice(tp.slices[s], tp, x.data, h0.data, c0.data, tp.hasBias ? bias.data : nullptr, hOut, cOut);
+    forwardSlice(tp.slices[s], tp, x.data, h0.data, c0.data, tp.hasBias ? bias.data : nullptr, rmask.data, hOut,
+                 cOut);
   });
   napi_value external, result;
   if (keep) {
@@ -423,6 +453,7 @@ void lstmBackwardLoop(Slice& s, const Tape& tape, const OutGrad& dh, const OutGr
     d.middleCols(2 * H, H) = dct * i * (1.0f - c.square());
     dcNext.array() = dct * f;
     dhNext.noalias() = s.dGates.middleRows(r, nb) * tape.recurrent.transpose();
+    if (masked(s)) dhNext.array() *= s.rmask.array();
   }
   std::memcpy(dh0 + static_cast<size_t>(s.b0) * H, dhNext.data(), sizeof(float) * nb * H);
   std::memcpy(dc0 + static_cast<size_t>(s.b0) * H, dcNext.data(), sizeof(float) * nb * H);
@@ -438,7 +469,7 @@ void gruBackwardLoop(Slice& s, const Tape& tape, const OutGrad& dh, float* dh0) 
     const Eigen::Index r = rows(t, nb);
     auto a = s.gates.middleRows(r, nb).array();
     auto z = a.leftCols(H), rg = a.middleCols(H, H), hh = a.rightCols(H);
-    const auto hp = s.hs.middleRows(r, nb).array();
+    const auto hp = savedPrevState(s, t).array();
     auto dG = s.dGates.middleRows(r, nb);
     const auto dhA = dhNext.array();
     dG.leftCols(H).array() = dhA * (hp - hh) * z * (1.0f - z);
@@ -449,6 +480,7 @@ void gruBackwardLoop(Slice& s, const Tape& tape, const OutGrad& dh, float* dh0) 
     const Array direct = dhA * z + dRh.array() * rg;
     dhNext.noalias() = dG.leftCols(2 * H) * uzr.transpose();
     dhNext.array() += direct;
+    if (masked(s)) dhNext.array() *= s.rmask.array();
   }
   std::memcpy(dh0 + static_cast<size_t>(s.b0) * H, dhNext.data(), sizeof(float) * nb * H);
 }
@@ -464,7 +496,7 @@ void backwardSlice(Slice& s, const Tape& tape, const OutGrad& dh, const OutGrad&
   }
   // Weight gradients of every step in one product each.
   g.dKernel.noalias() = s.xs.transpose() * s.dGates;
-  const auto hPrev = s.hs.topRows(rows(T, nb));
+  const auto hPrev = (masked(s) ? s.hm : s.hs).topRows(rows(T, nb));
   if (tape.cell == Cell::Lstm) {
     g.dRecurrent.noalias() = hPrev.transpose() * s.dGates;
   } else {
@@ -499,7 +531,7 @@ napi_value Backward(napi_env env, napi_value args, Cell cell) {
   const bool lstm = cell == Cell::Lstm;
   const OutGrad dh = outGrad(floatsProp(env, args, "dh", true), tape, "dh");
   const OutGrad dc = lstm ? outGrad(floatsProp(env, args, "dc", true), tape, "dc") : OutGrad{};
-  const int T = tape.T, B = tape.B, I = tape.I, H = tape.H, G = tape.G;
+  const int B = tape.B, I = tape.I, H = tape.H, G = tape.G;
   float *dh0, *dc0 = nullptr, *dKernel, *dRecurrent, *dBias = nullptr;
   napi_value result, dBiasArr = nullValue(env);
   napi_value dh0Arr = newFloats(env, static_cast<size_t>(B) * H, &dh0);
@@ -576,7 +608,7 @@ napi_value Init(napi_env env, napi_value exports) {
 #undef PROP
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   napi_value version;
-  napi_create_uint32(env, 3, &version);
+  napi_create_uint32(env, 4, &version);
   napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }

@@ -3,10 +3,10 @@
  * TOLERANCE (absolute) on outputs, loss, gradients and 50 Adam steps. Each cell's *.test.ts runs it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fusedRnnStats, getTf, initBackend, setOwnRnnKernels, type FusedCell } from '../index';
+import { fusedRnnStats, getTf, initBackend, setOwnRnnKernels, type FusedCell, type Tf } from '../index';
 import { compareOnce, compareTraining, maxAbsDiff, withFused } from './compare-support';
-import { cases, rnnFactory, STEPS } from './test-cases';
-import type { io, LayersModel, SymbolicTensor, Tensor } from '@tensorflow/tfjs';
+import { BATCH, cases, countedDropout, rnnFactory, STEPS } from './test-cases';
+import type { io, LayersModel, Scalar, SymbolicTensor, Tensor } from '@tensorflow/tfjs';
 
 type ModelArtifacts = io.ModelArtifacts;
 
@@ -64,6 +64,78 @@ export function fusedSuite(cell: FusedCell, kernels: 'seqtrain' | 'tensorflow' =
         expect(r.lastLoss).toBeLessThan(r.firstLoss);
         expect(r.lossDiff).toBeLessThan(TOLERANCE);
         expect(r.weightDiff).toBeLessThan(TOLERANCE);
+      });
+    }
+
+    if (own && kernels === 'seqtrain') {
+      // tfjs-layers drops the same input features and state units at every step of a sequence.
+      const dropoutModel = (tf: Tf, fn: (x: Tensor, rate: number) => Tensor): LayersModel => {
+        const rnn = rnnFactory(tf, cell);
+        const input = tf.input({ shape: [STEPS, 3] });
+        const seq = rnn({
+          units: 5,
+          returnSequences: true,
+          dropout: 0.3,
+          recurrentDropout: 0.4,
+          dropoutFunc: fn,
+        });
+        const last = rnn({ units: 4, goBackwards: true, recurrentDropout: 0.25, dropoutFunc: fn });
+        const out = tf.layers.dense({ units: 1 }).apply(last.apply(seq.apply(input))) as SymbolicTensor;
+        return tf.model({ inputs: input, outputs: out });
+      };
+
+      it('dropout and recurrent dropout while training: same outputs and gradients as tfjs-layers', () => {
+        const tf = getTf();
+        const drop = countedDropout(tf);
+        const model = dropoutModel(tf, drop.fn);
+        const x = tf.randomNormal([BATCH, STEPS, 3], 0, 1, 'float32', 31);
+        const y = tf.randomNormal([BATCH, 1], 0, 1, 'float32', 32);
+        const run = (on: boolean): { out: Tensor; grads: Record<string, Tensor> } =>
+          withFused(on, () => {
+            drop.reset();
+            const out = model.apply(x, { training: true }) as Tensor;
+            drop.reset();
+            const { grads } = tf.variableGrads(() =>
+              tf.losses.meanSquaredError<Tensor, Scalar>(y, model.apply(x, { training: true }) as Tensor),
+            );
+            return { out, grads };
+          });
+        const before = fusedRnnStats();
+        const fused = run(true);
+        const after = fusedRnnStats();
+        expect(after.fused[cell] - before.fused[cell]).toBe(4);
+        expect(after.fallback[cell]).toBe(before.fallback[cell]);
+        const plain = run(false);
+        // the masks do drop something: training and inference outputs differ
+        const inference = model.predict(x) as Tensor;
+        expect(maxAbsDiff(tf, inference, plain.out)).toBeGreaterThan(1e-3);
+        expect(maxAbsDiff(tf, fused.out, plain.out)).toBeLessThan(TOLERANCE);
+        expect(Object.keys(fused.grads).length).toBe(model.trainableWeights.length);
+        for (const [w, g] of Object.entries(plain.grads)) {
+          expect(maxAbsDiff(tf, fused.grads[w] as Tensor, g), w).toBeLessThan(TOLERANCE);
+        }
+        tf.dispose([
+          x,
+          y,
+          inference,
+          fused.out,
+          plain.out,
+          ...Object.values(fused.grads),
+          ...Object.values(plain.grads),
+        ]);
+        model.dispose();
+      });
+
+      it('dropout and recurrent dropout: 50 Adam steps give the same losses and weights', async () => {
+        const tf = getTf();
+        const x = tf.randomNormal([BATCH, STEPS, 3], 0, 1, 'float32', 33);
+        const y = tf.randomNormal([BATCH, 1], 0, 1, 'float32', 34);
+        // each copy gets its own counter: both draw the same masks step by step
+        const r = await compareTraining(tf, () => dropoutModel(tf, countedDropout(tf).fn), x, y, 50);
+        expect(r.lastLoss).toBeLessThan(r.firstLoss);
+        expect(r.lossDiff).toBeLessThan(TOLERANCE);
+        expect(r.weightDiff).toBeLessThan(TOLERANCE);
+        tf.dispose([x, y]);
       });
     }
 
@@ -127,8 +199,13 @@ export function fusedSuite(cell: FusedCell, kernels: 'seqtrain' | 'tensorflow' =
       const before = fusedRnnStats();
       run(rnn({ units: 3, dropout: 0.5 }), true);
       let after = fusedRnnStats();
-      expect(after.fallback[cell]).toBe(before.fallback[cell] + 1);
-      expect(after.lastFallbackReason).toBe(`${cell}: dropout while training`);
+      if (own && kernels === 'seqtrain') {
+        // seqtrain's kernels take dropout masks
+        expect(after.fused[cell]).toBe(before.fused[cell] + 1);
+      } else {
+        expect(after.fallback[cell]).toBe(before.fallback[cell] + 1);
+        expect(after.lastFallbackReason).toBe(`${cell}: dropout while training`);
+      }
       // at inference dropout is the identity, so the fused path serves it
       run(rnn({ units: 3, dropout: 0.5 }), false);
       expect(fusedRnnStats().fused[cell]).toBe(after.fused[cell] + 1);

@@ -8,6 +8,7 @@
  * weight gradients: those are hoisted out of the time loop into one matrix product each.
  */
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
+import { SeqtrainError } from '@seqtrain/contracts';
 import type { Tf } from '../init-backend';
 import { runCustomOp } from './custom-op';
 import type { NativeOps } from './native-ops';
@@ -25,9 +26,13 @@ export function gruSequence(
   w: RecurrentWeights,
   last: boolean,
   own: OwnKernels | null = null,
+  recurrentMask: Tensor2D | null = null,
 ): Tensor {
-  if (own !== null)
-    return ownSequence(tf, own, 'gru', x, h0, null, w, { h: last ? 'last' : 'all', c: 'none' }).h;
+  if (own !== null) {
+    const want = { h: last ? 'last' : 'all', c: 'none' } as const;
+    return ownSequence(tf, own, 'gru', x, h0, null, w, want, recurrentMask).h;
+  }
+  if (recurrentMask !== null) throw new SeqtrainError('recurrent dropout needs seqtrain kernels');
   const [timeSteps, batch, inputDim] = x.shape;
   const units = w.recurrentKernel.shape[0];
   const inputs: Record<string, Tensor> = { x, h0, kernel: w.kernel, recurrentKernel: w.recurrentKernel };

@@ -5,6 +5,7 @@
  * [x, h] @ w with w = [kernel; recurrentKernel] is exactly tfjs's split products.
  */
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
+import { SeqtrainError } from '@seqtrain/contracts';
 import type { Tf } from '../init-backend';
 import { runCustomOp } from './custom-op';
 import type { NativeOps } from './native-ops';
@@ -25,8 +26,10 @@ export function lstmSequence(
   w: RecurrentWeights,
   want: { h: Exclude<Steps, 'none'>; c: Steps },
   own: OwnKernels | null = null,
+  recurrentMask: Tensor2D | null = null,
 ): { h: Tensor; c: Tensor | null } {
-  if (own !== null) return ownSequence(tf, own, 'lstm', x, h0, c0, w, want);
+  if (own !== null) return ownSequence(tf, own, 'lstm', x, h0, c0, w, want, recurrentMask);
+  if (recurrentMask !== null) throw new SeqtrainError('recurrent dropout needs seqtrain kernels');
   const [timeSteps, batch, inputDim] = x.shape;
   const units = w.recurrentKernel.shape[0];
   const seqLen = ops.int64Scalar(timeSteps);

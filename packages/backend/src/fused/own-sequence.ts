@@ -27,7 +27,10 @@ export interface RecurrentWeights {
  */
 export type Steps = 'all' | 'last' | 'none';
 
-/** x: [T, B, I] time-major; c0 for the LSTM only. Returns h and c for the steps asked for. */
+/**
+ * x: [T, B, I] time-major; c0 for the LSTM only; recurrentMask [B, H] for recurrent dropout (a
+ * constant: no gradient flows to it). Returns h and c for the steps asked for.
+ */
 export function ownSequence(
   tf: Tf,
   own: OwnKernels,
@@ -37,6 +40,7 @@ export function ownSequence(
   c0: Tensor2D | null,
   w: RecurrentWeights,
   want: { h: Exclude<Steps, 'none'>; c: Steps },
+  recurrentMask: Tensor2D | null = null,
 ): { h: Tensor; c: Tensor | null } {
   const [timeSteps, batch, inputDim] = x.shape;
   const units = w.recurrentKernel.shape[0];
@@ -76,6 +80,7 @@ export function ownSequence(
         units,
         threads: own.threads,
         keep,
+        recurrentMask: recurrentMask === null ? null : floats(recurrentMask),
       });
       tape = r.tape;
       const h = steps(r.h, want.h);

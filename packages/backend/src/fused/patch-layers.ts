@@ -3,7 +3,8 @@
  * tensorflow backend is active, without changing the layers themselves: same classes, weights and
  * model.json, so models built, trained and saved here load unchanged in plain tfjs. Each layer's
  * `call` is patched; a configuration the fused path does not reproduce exactly (other activations,
- * dropout while training, stateful, unroll) falls back to the original op-by-op loop.
+ * SimpleRNN dropout while training, LSTM/GRU dropout without seqtrain's kernels, stateful, unroll)
+ * falls back to the original op-by-op loop.
  */
 import { availableParallelism } from 'node:os';
 import { SeqtrainError, loadConfig } from '@seqtrain/contracts';
@@ -46,6 +47,7 @@ interface Cell {
   dropout: number;
   recurrentDropout: number;
   dropoutMask: Tensor | Tensor[] | null;
+  dropoutFunc?: (x: Tensor, rate: number) => Tensor;
   recurrentDropoutMask: Tensor | Tensor[] | null;
   kernel: Weight;
   recurrentKernel: Weight;
@@ -175,8 +177,11 @@ function unsupported(
   if (cell !== 'simpleRNN' && c.recurrentActivation?.getClassName() !== 'sigmoid') {
     return `recurrentActivation ${c.recurrentActivation?.getClassName() ?? 'none'}`;
   }
-  // tfjs draws dropout masks only while training; at inference dropout is the identity.
-  if (kwargs?.training === true && (c.dropout > 0 || c.recurrentDropout > 0)) return 'dropout while training';
+  // tfjs draws dropout masks only while training; at inference dropout is the identity. seqtrain's
+  // kernels take the masks (the input mask is applied before them).
+  if (kwargs?.training === true && (c.dropout > 0 || c.recurrentDropout > 0)) {
+    if (cell === 'simpleRNN' || ownKernels() === null) return 'dropout while training';
+  }
   const states = kwargs?.initialState as unknown[] | null | undefined;
   // tfjs's own call rejects a wrong number of initial states with its precise error
   if (states != null && states.length !== (cell === 'lstm' ? 2 : 1)) return `${states.length} initial states`;
@@ -217,7 +222,24 @@ function fusedCall(
     }
     const sel = mask === null ? null : maskSelection(tf, mask);
     if (sel !== null) x = sel.compact(x);
-    const xt = tf.transpose(x, [1, 0, 2]);
+    let xt = tf.transpose(x, [1, 0, 2]);
+    // Dropout as tfjs-layers draws it on the first step: `count` input masks, then `count` masks on
+    // the state, in that order (the dropout function may count its calls); only the first of each
+    // is used, at every step.
+    const training = kwargs.training === true;
+    const count = cell === 'lstm' ? 4 : 3;
+    const draw = (like: Tensor, rate: number): Tensor2D | null => {
+      if (!training || !(rate > 0 && rate < 1)) return null;
+      const masks = Array.from({ length: count }, () =>
+        cellLayer.dropoutFunc !== undefined
+          ? cellLayer.dropoutFunc(tf.onesLike(like), rate)
+          : tf.dropout(tf.onesLike(like), rate),
+      );
+      return masks[0] as Tensor2D;
+    };
+    const inputMask = draw(tf.zeros([batch, x.shape[2]]), cellLayer.dropout);
+    const recurrentMask = draw(tf.zeros([batch, units]), cellLayer.recurrentDropout);
+    if (inputMask !== null) xt = tf.mul(xt, inputMask);
     const weights = {
       kernel: cellLayer.kernel.read() as Tensor2D,
       recurrentKernel: cellLayer.recurrentKernel.read() as Tensor2D,
@@ -232,8 +254,19 @@ function fusedCall(
     let h: Tensor;
     let c: Tensor | null = null;
     if (cell === 'lstm')
-      ({ h, c } = lstmSequence(tf, ops, xt, h0, c0, weights, { h: hSteps, c: cSteps }, ownKernels()));
-    else if (cell === 'gru') h = gruSequence(tf, ops, xt, h0, weights, hSteps === 'last', ownKernels());
+      ({ h, c } = lstmSequence(
+        tf,
+        ops,
+        xt,
+        h0,
+        c0,
+        weights,
+        { h: hSteps, c: cSteps },
+        ownKernels(),
+        recurrentMask,
+      ));
+    else if (cell === 'gru')
+      h = gruSequence(tf, ops, xt, h0, weights, hSteps === 'last', ownKernels(), recurrentMask);
     else h = simpleRnnSequence(tf, ops, xt, h0, weights, hSteps === 'last');
     const major = (s: Tensor): Tensor3D => tf.transpose(s as Tensor3D, [1, 0, 2]);
     const step = (s: Tensor, t: number, time: 0 | 1): Tensor2D =>

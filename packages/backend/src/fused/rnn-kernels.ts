@@ -15,7 +15,7 @@ import { errorMessage } from '@seqtrain/contracts';
 
 export const RNN_KERNELS_SOURCE = fileURLToPath(new URL('../../native/rnn_kernels.cc', import.meta.url));
 /** The ABI the TypeScript side speaks; the addon reports the one it implements. */
-const ABI_VERSION = 3;
+const ABI_VERSION = 4;
 
 /**
  * Compiler flags; part of the cache key. -march=native: the addon is built on the machine that runs
@@ -51,6 +51,8 @@ export interface ForwardArgs {
   threads: number;
   /** keep a tape for the backward (default true); false for inference frees everything at once */
   keep?: boolean;
+  /** recurrent dropout: [B, H], multiplies h_prev in the recurrent products at every step */
+  recurrentMask?: Float32Array | null;
 }
 
 /**

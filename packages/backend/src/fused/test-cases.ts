@@ -17,6 +17,9 @@ interface RnnOptions {
   returnState?: boolean;
   goBackwards?: boolean;
   dropout?: number;
+  recurrentDropout?: number;
+  /** draws the dropout masks (tfjs-layers' own random dropout when absent) */
+  dropoutFunc?: (x: Tensor, rate: number) => Tensor;
   recurrentActivation?: 'sigmoid' | 'hardSigmoid';
   useBias?: boolean;
 }
@@ -32,6 +35,8 @@ export function rnnFactory(tf: Tf, cell: FusedCell): RnnFactory {
       returnState: o.returnState ?? false,
       goBackwards: o.goBackwards ?? false,
       dropout: o.dropout ?? 0,
+      recurrentDropout: o.recurrentDropout ?? 0,
+      ...(o.dropoutFunc !== undefined ? { dropoutFunc: o.dropoutFunc } : {}),
       useBias: o.useBias ?? true,
       kernelInitializer: tf.initializers.glorotUniform({ seed: seed++ }),
       recurrentInitializer: tf.initializers.glorotUniform({ seed: seed++ }),
@@ -157,4 +162,25 @@ export function cases(tf: Tf, cell: FusedCell): Case[] {
       y: tf.randomNormal([BATCH, 5, 2], 0, 1, 'float32', 6),
     },
   ];
+}
+
+/**
+ * A dropout function whose masks depend only on how often it was called since `reset`: two runs of
+ * one model (or two copies built alike) draw the same masks in the same order.
+ */
+export function countedDropout(tf: Tf): { fn: (x: Tensor, rate: number) => Tensor; reset(): void } {
+  let calls = 0;
+  return {
+    fn: (x, rate) =>
+      tf.tidy(() => {
+        const keep = tf.cast(
+          tf.greaterEqual(tf.randomUniform(x.shape, 0, 1, 'float32', 500 + calls++), rate),
+          'float32',
+        );
+        return tf.div(tf.mul(x, keep), 1 - rate);
+      }),
+    reset: () => {
+      calls = 0;
+    },
+  };
 }
