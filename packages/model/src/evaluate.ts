@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { SequenceBatch } from '@seqtrain/contracts';
 import type { SeqModel } from './build-model';
 import { batchTensors, lossSum } from './batch-tensors';
+import { runGraph } from './run-graph';
 
 export interface EvalResult {
   loss: number;
@@ -26,7 +27,7 @@ export function evaluate(m: SeqModel, batches: Iterable<SequenceBatch>): EvalRes
   for (const batch of batches) {
     tf.tidy(() => {
       const t = batchTensors(m, batch);
-      const out = m.trainModel.apply(t.inputs, { training: false }) as tf.Tensor;
+      const out = runGraph(m.trainModel, t.inputs, false) as tf.Tensor;
       const l = lossSum(task, out, t.labels);
       loss += l.loss.dataSync()[0]!;
       count += l.count;

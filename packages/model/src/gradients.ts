@@ -21,6 +21,7 @@ import type { SeqModel } from './build-model';
 import { batchTensors, lossSum } from './batch-tensors';
 import type { Checkpoint } from './checkpoint';
 import { mixSeed } from './seeded';
+import { runGraph } from './run-graph';
 
 export interface GradientPart {
   specHash: string;
@@ -68,7 +69,7 @@ export function microBatchGradient(
   let count = 0;
   const { value, grads } = tf.variableGrads(() => {
     const t = batchTensors(m, batch);
-    const out = m.trainModel.apply(t.inputs, { training: true }) as tf.Tensor;
+    const out = runGraph(m.trainModel, t.inputs, true) as tf.Tensor;
     const l = lossSum(m.definition.task, out, t.labels);
     count = l.count;
     return l.loss;

@@ -19,3 +19,4 @@ export type { EvalResult } from './evaluate';
 export { blobStoreIOHandler, saveModel, loadModel } from './io-handler';
 export { forecast, classify, generate, decode, decodeIds, tokenize, detokenize } from './inference';
 export type { GenerateOptions, DecodeOptions } from './inference';
+export { runGraph } from './run-graph';

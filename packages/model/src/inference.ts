@@ -9,6 +9,12 @@ import * as tf from '@tensorflow/tfjs';
 import { BadInputError } from '@seqtrain/contracts';
 import type { DatasetSignature, Vocabulary } from '@seqtrain/contracts';
 import { createRng } from './seeded';
+import { runGraph } from './run-graph';
+
+/** One forward pass in inference mode, each layer once (see run-graph.ts; not `model.predict`). */
+function forward(model: tf.LayersModel, x: tf.Tensor | tf.Tensor[]): tf.Tensor {
+  return runGraph(model, x, false) as tf.Tensor;
+}
 
 /**
  * Raw windows ([window][featureColumns] in original units) -> forecasts in original units.
@@ -39,9 +45,7 @@ export function forecast(
     );
     return targetIndex >= 0 ? last[targetIndex]! : 0;
   });
-  const y = tf.tidy(
-    () => (model.predict(tf.tensor(x, [windows.length, W, F])) as tf.Tensor).arraySync() as number[][],
-  );
+  const y = tf.tidy(() => forward(model, tf.tensor(x, [windows.length, W, F])).arraySync() as number[][]);
   return y.map((row, i) =>
     row.map((v) =>
       norm.mode === 'zscore' ? v * norm.targetStd + norm.targetMean : anchors[i]! + v * norm.targetStd,
@@ -78,9 +82,7 @@ export function classify(
 ): { label: string; probabilities: number[] }[] {
   const L = signature.x.shape[0]!;
   const x = texts.map((t) => padded(tokenize(signature.vocab!, t), L));
-  const p = tf.tidy(
-    () => (model.predict(tf.tensor(x, [texts.length, L], 'int32')) as tf.Tensor).arraySync() as number[][],
-  );
+  const p = tf.tidy(() => forward(model, tf.tensor(x, [texts.length, L], 'int32')).arraySync() as number[][]);
   return p.map((probabilities) => ({
     label: signature.classes![probabilities.indexOf(Math.max(...probabilities))] ?? '',
     probabilities,
@@ -127,7 +129,7 @@ export function generate(
       );
       const inputs = signature.condition ? [x, tf.fill([options.count, 1], cond, 'int32')] : x;
       return tf
-        .slice(model.predict(inputs) as tf.Tensor, [0, t, 0], [options.count, 1, -1])
+        .slice(forward(model, inputs), [0, t, 0], [options.count, 1, -1])
         .reshape([options.count, -1])
         .arraySync() as number[][];
     });
@@ -179,7 +181,7 @@ export function decodeIds(
         'int32',
       );
       return tf
-        .slice(model.predict([src, dec]) as tf.Tensor, [0, t, 0], [live.length, 1, -1])
+        .slice(forward(model, [src, dec]), [0, t, 0], [live.length, 1, -1])
         .reshape([live.length, -1])
         .arraySync() as number[][];
     });

@@ -16,7 +16,9 @@ import {
   decode,
   generate,
   initCheckpoint,
+  batchTensors,
   loadModel,
+  runGraph,
   saveModel,
 } from './index';
 import type { SeqModel } from './index';
@@ -138,6 +140,36 @@ describe('save and load through the BlobStore', () => {
       const a = decode(m.model, data.signature, words, { beamWidth });
       expect(decode(loaded, data.signature, words, { beamWidth })).toEqual(a);
     }
+    m.dispose();
+  });
+
+  it('training and decoding run each layer once per forward pass, with the outputs of tfjs apply', () => {
+    const data = cmudict({ count: 100, srcLen: 7, tgtLen: 9, batchSize: 32 });
+    const spec = mk('seq2seq', { cell: 'lstm', units: [8, 8], embedding: 4, bidirectional: true });
+    const m = buildModel(spec.model, spec.task, data.signature, 1);
+    const calls: Record<string, number> = {};
+    for (const name of ['enc0_bi', 'enc1_bi', 'dec0_lstm']) {
+      const layer = m.model.getLayer(name) as unknown as { call: (...a: unknown[]) => unknown };
+      const call = layer.call.bind(layer);
+      calls[name] = 0;
+      layer.call = (...a: unknown[]) => {
+        calls[name]!++;
+        return call(...a);
+      };
+    }
+    const ckpt = initCheckpoint(m, spec.training);
+    computeGradients(m, ckpt, [data.train[0]!]);
+    decode(m.model, data.signature, ['cat'], { beamWidth: 1 });
+    expect(calls.dec0_lstm).toBeGreaterThan(1);
+    // every pass runs each layer once: the encoders (5 outputs each) as often as the decoder
+    expect(calls.enc0_bi).toBe(calls.dec0_lstm);
+    expect(calls.enc1_bi).toBe(calls.dec0_lstm);
+    // and computes what tfjs's own apply computes
+    const t = batchTensors(m, data.test[0]!);
+    const ours = runGraph(m.model, t.inputs, false) as tf.Tensor;
+    const theirs = m.model.apply(t.inputs, { training: false }) as tf.Tensor;
+    expect(Buffer.from(ours.dataSync().buffer).equals(Buffer.from(theirs.dataSync().buffer))).toBe(true);
+    tf.dispose([ours, theirs, ...(Array.isArray(t.inputs) ? t.inputs : [t.inputs]), t.labels]);
     m.dispose();
   });
 });
