@@ -132,8 +132,11 @@ export async function runSweep(input: SweepRunInput): Promise<SweepResult> {
     };
   }
 
-  function record(row: SweepTrialRow, history: EpochMetrics[]): void {
-    row.curve = history.map((h) => {
+  /** Appends the epochs the row does not have yet (by epoch number); the best keeps the earliest tie. */
+  function record(row: SweepTrialRow, epochs: EpochMetrics[]): number {
+    let added = 0;
+    for (const h of epochs) {
+      if (h.epoch < row.curve.length) continue;
       const v = h.metrics[sweep.metric];
       if (v === undefined) {
         throw ApplicationFailure.nonRetryable(
@@ -141,14 +144,15 @@ export async function runSweep(input: SweepRunInput): Promise<SweepResult> {
           'BadInputError',
         );
       }
-      return v;
-    });
-    row.epochs = row.curve.length;
-    if (row.curve.length > 0) {
-      const bestAt = row.curve.reduce((b, v, i) => (isBetter(v, row.curve[b]!, mode) ? i : b), 0);
-      row.value = row.curve[bestAt];
-      row.metrics = history[bestAt]!.metrics;
+      row.curve.push(v);
+      added++;
+      if (row.value === undefined || isBetter(v, row.value, mode)) {
+        row.value = v;
+        row.metrics = h.metrics;
+      }
     }
+    row.epochs = row.curve.length;
+    return added;
   }
 
   function start(index: number): void {
@@ -236,10 +240,9 @@ export async function runSweep(input: SweepRunInput): Promise<SweepResult> {
       const fresh = new Set<number>();
       for (const [index] of running) {
         const row = rows[index]!;
-        const history = first[row.workflowId]?.history;
-        if (row.status !== 'running' || !history || history.length <= row.curve.length) continue;
-        record(row, history);
-        fresh.add(index);
+        const epochs = first[row.workflowId]?.newEpochs;
+        if (row.status !== 'running' || !epochs) continue;
+        if (record(row, epochs) > 0) fresh.add(index);
       }
       judge(fresh);
     }

@@ -57,8 +57,9 @@ export function createSweepActivities(deps: SweepDeps) {
         let changed = false;
         for (const [id, known] of Object.entries(input.known)) {
           const history = (await deps.probeTrial(id)) ?? [];
-          out[id] = { history };
-          if (history.length > known) changed = true;
+          const newEpochs = history.filter((h) => h.epoch >= known);
+          out[id] = { newEpochs };
+          if (newEpochs.length > 0) changed = true;
         }
         if (changed || Date.now() - started > MAX_WATCH_MS) return out;
         ctx.heartbeat();

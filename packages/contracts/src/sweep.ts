@@ -206,13 +206,18 @@ export interface RegisterTrialInput {
   codeVersion?: string;
 }
 
-/** One poll of running trials: the evaluated-epoch history of each (empty when not started). */
+/**
+ * One poll of running trials: per trial, only the evaluated epochs the parent does not know yet
+ * (epoch >= known), in order. Only new epochs travel: the sweep's history grows with the number of
+ * epochs, not with epochs squared, and a trial past trainModel's 200-entry history window still
+ * reports its new epochs.
+ */
 export interface WatchTrialsInput {
   /** workflow id -> epochs the parent already knows */
   known: Record<string, number>;
   pollMs: number;
 }
-export type WatchTrialsResult = Record<string, { history: EpochMetrics[] }>;
+export type WatchTrialsResult = Record<string, { newEpochs: EpochMetrics[] }>;
 
 /** Lower is better except for accuracy-like metrics (the rule trainModel's early stopping uses). */
 export function higherIsBetter(metric: string): boolean {
