@@ -83,6 +83,8 @@ export interface TrainingComparison {
   weightDiff: number;
   firstLoss: number;
   lastLoss: number;
+  /** largest change of any weight of the reference copy over the steps: the weights did move */
+  weightChange: number;
 }
 
 /**
@@ -99,6 +101,8 @@ export async function compareTraining(
   const models = [build(), build()] as const;
   const init = models[0].getWeights();
   models[1].setWeights(init);
+  // getWeights hands out the variables themselves: keep a copy of the starting values
+  const start = init.map((w) => w.clone());
   for (const m of models) m.compile({ optimizer: tf.train.adam(1e-2), loss: 'meanSquaredError' });
   const losses: number[][] = [[], []];
   for (const [i, m] of models.entries()) {
@@ -113,7 +117,10 @@ export async function compareTraining(
     }
   }
   const [a, b] = models.map((m) => m.getWeights()) as [Tensor[], Tensor[]];
+  const weightChange = Math.max(...b.map((w, i) => maxAbsDiff(tf, w, start[i] as Tensor)));
+  tf.dispose(start);
   const result: TrainingComparison = {
+    weightChange,
     lossDiff: Math.max(...(losses[0] ?? []).map((l, s) => Math.abs(l - (losses[1]?.[s] ?? NaN)))),
     weightDiff: Math.max(...a.map((w, i) => maxAbsDiff(tf, w, b[i] as Tensor))),
     firstLoss: losses[1]?.[0] ?? NaN,

@@ -132,7 +132,8 @@ export function fusedSuite(cell: FusedCell, kernels: 'seqtrain' | 'tensorflow' =
         const y = tf.randomNormal([BATCH, 1], 0, 1, 'float32', 34);
         // each copy gets its own counter: both draw the same masks step by step
         const r = await compareTraining(tf, () => dropoutModel(tf, countedDropout(tf).fn), x, y, 50);
-        expect(r.lastLoss).toBeLessThan(r.firstLoss);
+        // the weights moved (with dropout the last batch loss need not be below the first)
+        expect(r.weightChange).toBeGreaterThan(1e-2);
         expect(r.lossDiff).toBeLessThan(TOLERANCE);
         expect(r.weightDiff).toBeLessThan(TOLERANCE);
         tf.dispose([x, y]);
