@@ -1,4 +1,4 @@
-// seqtrain's own LSTM sequence kernels for the native backend (a Node-API addon).
+// seqtrain's own LSTM, GRU and SimpleRNN sequence kernels for the native backend (a Node-API addon).
 //
 // TensorFlow's BlockLSTM kernels compute every product step by step, and accumulate the weight
 // gradient with one small matrix product per step. Here everything that does not depend on the
@@ -36,13 +36,13 @@ using RowVector = Eigen::Matrix<float, 1, Eigen::Dynamic>;
 using ConstMap = Eigen::Map<const Matrix>;
 using MutMap = Eigen::Map<Matrix>;
 
-enum class Cell { Lstm, Gru };
+enum class Cell { Lstm, Gru, Simple };
 
 struct Slice {
   int b0 = 0;
   int nb = 0;
   Matrix xs;      // [T * nb, I]
-  Matrix gates;   // [T * nb, G], activated: LSTM i, f, c, o (G = 4H); GRU z, r, hh (G = 3H)
+  Matrix gates;   // [T * nb, G], activated: LSTM i, f, c, o (G = 4H); GRU z, r, hh (G = 3H); SimpleRNN h (G = H)
   Matrix hs;      // [(T + 1) * nb, H]; the first nb rows are h0
   Matrix cs;      // LSTM: [(T + 1) * nb, H]; the first nb rows are c0
   Matrix tc;      // LSTM: [T * nb, H], tanh(c)
@@ -253,6 +253,18 @@ void gruForwardLoop(Slice& s, const Tape& tape, float* hOut) {
   }
 }
 
+// SimpleRNN (tanh): h' = tanh(x W + h U + b).
+void simpleForwardLoop(Slice& s, const Tape& tape, float* hOut) {
+  const int T = tape.T, B = tape.B, H = tape.H, nb = s.nb;
+  for (int t = 0; t < T; ++t) {
+    auto g = s.gates.middleRows(rows(t, nb), nb);
+    g.noalias() += prevState(s, t) * tape.recurrent;
+    g.array() = g.array().tanh();
+    s.hs.middleRows(rows(t + 1, nb), nb) = g;
+    scatterStep(hOut, s.hs.data() + static_cast<size_t>(t + 1) * nb * H, t, B, s.b0, nb, H);
+  }
+}
+
 void forwardSlice(Slice& s, const Tape& tape, const float* x, const float* h0, const float* c0, const float* bias,
                   const float* rmask, float* hOut, float* cOut) {
   const int T = tape.T, B = tape.B, I = tape.I, H = tape.H, nb = s.nb;
@@ -270,8 +282,10 @@ void forwardSlice(Slice& s, const Tape& tape, const float* x, const float* h0, c
     s.cs.resize(rows(T + 1, nb), H);
     std::memcpy(s.cs.data(), c0 + static_cast<size_t>(s.b0) * H, sizeof(float) * nb * H);
     lstmForwardLoop(s, tape, hOut, cOut);
-  } else {
+  } else if (tape.cell == Cell::Gru) {
     gruForwardLoop(s, tape, hOut);
+  } else {
+    simpleForwardLoop(s, tape, hOut);
   }
 }
 
@@ -348,7 +362,7 @@ napi_value Forward(napi_env env, napi_value args, Cell cell) {
   const int B = tape->B = intProp(env, args, "batch", 1);
   const int I = tape->I = intProp(env, args, "inputs", 0);
   const int H = tape->H = intProp(env, args, "units", 1);
-  const int G = tape->G = (cell == Cell::Lstm ? 4 : 3) * H;
+  const int G = tape->G = (cell == Cell::Lstm ? 4 : cell == Cell::Gru ? 3 : 1) * H;
   const int threads = intProp(env, args, "threads", 1);
   bool keep = true;
   napi_value keepValue = prop(env, args, "keep");
@@ -485,19 +499,35 @@ void gruBackwardLoop(Slice& s, const Tape& tape, const OutGrad& dh, float* dh0) 
   std::memcpy(dh0 + static_cast<size_t>(s.b0) * H, dhNext.data(), sizeof(float) * nb * H);
 }
 
+void simpleBackwardLoop(Slice& s, const Tape& tape, const OutGrad& dh, float* dh0) {
+  const int T = tape.T, H = tape.H, nb = s.nb;
+  Matrix dhNext = Matrix::Zero(nb, H);
+  for (int t = T - 1; t >= 0; --t) {
+    addOutGrad(dhNext, dh, tape, s, t);
+    const Eigen::Index r = rows(t, nb);
+    const auto h = s.gates.middleRows(r, nb).array();
+    s.dGates.middleRows(r, nb).array() = dhNext.array() * (1.0f - h.square());
+    dhNext.noalias() = s.dGates.middleRows(r, nb) * tape.recurrent.transpose();
+    if (masked(s)) dhNext.array() *= s.rmask.array();
+  }
+  std::memcpy(dh0 + static_cast<size_t>(s.b0) * H, dhNext.data(), sizeof(float) * nb * H);
+}
+
 void backwardSlice(Slice& s, const Tape& tape, const OutGrad& dh, const OutGrad& dc, float* dh0, float* dc0,
                    Grads& g) {
   const int T = tape.T, H = tape.H, nb = s.nb;
   s.dGates.resize(rows(T, nb), tape.G);
   if (tape.cell == Cell::Lstm) {
     lstmBackwardLoop(s, tape, dh, dc, dh0, dc0);
-  } else {
+  } else if (tape.cell == Cell::Gru) {
     gruBackwardLoop(s, tape, dh, dh0);
+  } else {
+    simpleBackwardLoop(s, tape, dh, dh0);
   }
   // Weight gradients of every step in one product each.
   g.dKernel.noalias() = s.xs.transpose() * s.dGates;
   const auto hPrev = (masked(s) ? s.hm : s.hs).topRows(rows(T, nb));
-  if (tape.cell == Cell::Lstm) {
+  if (tape.cell != Cell::Gru) {
     g.dRecurrent.noalias() = hPrev.transpose() * s.dGates;
   } else {
     g.dRecurrent.resize(H, tape.G);
@@ -599,16 +629,20 @@ BINDING(lstmInputGrad, InputGrad, Cell::Lstm)
 BINDING(gruForward, Forward, Cell::Gru)
 BINDING(gruBackward, Backward, Cell::Gru)
 BINDING(gruInputGrad, InputGrad, Cell::Gru)
+BINDING(simpleRnnForward, Forward, Cell::Simple)
+BINDING(simpleRnnBackward, Backward, Cell::Simple)
+BINDING(simpleRnnInputGrad, InputGrad, Cell::Simple)
 #undef BINDING
 
 napi_value Init(napi_env env, napi_value exports) {
 #define PROP(NAME) {#NAME, nullptr, NAME, nullptr, nullptr, nullptr, napi_default_jsproperty, nullptr}
   napi_property_descriptor props[] = {PROP(lstmForward), PROP(lstmBackward), PROP(lstmInputGrad),
-                                      PROP(gruForward),  PROP(gruBackward),  PROP(gruInputGrad)};
+                                      PROP(gruForward),  PROP(gruBackward),  PROP(gruInputGrad),
+                                      PROP(simpleRnnForward), PROP(simpleRnnBackward), PROP(simpleRnnInputGrad)};
 #undef PROP
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   napi_value version;
-  napi_create_uint32(env, 4, &version);
+  napi_create_uint32(env, 5, &version);
   napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }

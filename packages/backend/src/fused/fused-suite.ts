@@ -13,12 +13,11 @@ type ModelArtifacts = io.ModelArtifacts;
 export const TOLERANCE = 1e-5;
 
 /**
- * `kernels`: which kernels compute a fused LSTM or GRU, seqtrain's own (built by provisioning; the
- * suite fails when they are missing) or TensorFlow's BlockLSTM / GRUBlockCell.
+ * `kernels`: which kernels compute the fused sequence, seqtrain's own (built by provisioning; the
+ * suite fails when they are missing) or TensorFlow's (BlockLSTM, GRUBlockCell, ops).
  */
 export function fusedSuite(cell: FusedCell, kernels: 'seqtrain' | 'tensorflow' = 'seqtrain'): void {
-  const own = cell !== 'simpleRNN';
-  const label = own ? ` (${kernels} kernels)` : '';
+  const label = ` (${kernels} kernels)`;
   describe(`fused ${cell}${label} on the tensorflow backend`, () => {
     beforeAll(async () => {
       await initBackend({ backend: 'tensorflow', threads: 1 });
@@ -26,12 +25,10 @@ export function fusedSuite(cell: FusedCell, kernels: 'seqtrain' | 'tensorflow' =
     });
     afterAll(() => setOwnRnnKernels(true));
 
-    if (own) {
-      it(`runs on the ${kernels} kernels`, () => {
-        const stats = fusedRnnStats();
-        expect(stats.kernels, stats.kernelsReason ?? '').toBe(kernels);
-      });
-    }
+    it(`runs on the ${kernels} kernels`, () => {
+      const stats = fusedRnnStats();
+      expect(stats.kernels, stats.kernelsReason ?? '').toBe(kernels);
+    });
 
     const names = [
       'stacked, many-to-one',
@@ -67,7 +64,7 @@ export function fusedSuite(cell: FusedCell, kernels: 'seqtrain' | 'tensorflow' =
       });
     }
 
-    if (own && kernels === 'seqtrain') {
+    if (kernels === 'seqtrain') {
       // tfjs-layers drops the same input features and state units at every step of a sequence.
       const dropoutModel = (tf: Tf, fn: (x: Tensor, rate: number) => Tensor): LayersModel => {
         const rnn = rnnFactory(tf, cell);
@@ -200,7 +197,7 @@ export function fusedSuite(cell: FusedCell, kernels: 'seqtrain' | 'tensorflow' =
       const before = fusedRnnStats();
       run(rnn({ units: 3, dropout: 0.5 }), true);
       let after = fusedRnnStats();
-      if (own && kernels === 'seqtrain') {
+      if (kernels === 'seqtrain') {
         // seqtrain's kernels take dropout masks
         expect(after.fused[cell]).toBe(before.fused[cell] + 1);
       } else {

@@ -1,5 +1,5 @@
 /**
- * A whole LSTM or GRU sequence on seqtrain's own kernels (rnn-kernels.ts) as one custom op: tensors
+ * A whole LSTM, GRU or SimpleRNN sequence on seqtrain's own kernels (rnn-kernels.ts) as one custom op: tensors
  * are read into the addon, outputs come back as new tensors, and the activations stay on the
  * addon's tape until the backward of this call.
  */
@@ -44,12 +44,14 @@ export function ownSequence(
 ): { h: Tensor; c: Tensor | null } {
   const [timeSteps, batch, inputDim] = x.shape;
   const units = w.recurrentKernel.shape[0];
-  const gates = (cell === 'lstm' ? 4 : 3) * units;
+  const gates = (cell === 'lstm' ? 4 : cell === 'gru' ? 3 : 1) * units;
   const k = own.kernels;
   const [forward, backward, inputGrad] =
     cell === 'lstm'
       ? [k.lstmForward, k.lstmBackward, k.lstmInputGrad]
-      : [k.gruForward, k.gruBackward, k.gruInputGrad];
+      : cell === 'gru'
+        ? [k.gruForward, k.gruBackward, k.gruInputGrad]
+        : [k.simpleRnnForward, k.simpleRnnBackward, k.simpleRnnInputGrad];
   const floats = (t: Tensor): Float32Array => t.dataSync() as Float32Array;
   const inputs: Record<string, Tensor> = { x, h0, kernel: w.kernel, recurrentKernel: w.recurrentKernel };
   if (c0 !== null) inputs.c0 = c0;
@@ -64,7 +66,7 @@ export function ownSequence(
       ? tf.tensor3d(all, [timeSteps, batch, units])
       : tf.tensor2d(all.subarray((timeSteps - 1) * batch * units), [batch, units]);
   const outs = runCustomOp(tf, {
-    name: cell === 'lstm' ? 'SeqtrainOwnLstm' : 'SeqtrainOwnGru',
+    name: cell === 'lstm' ? 'SeqtrainOwnLstm' : cell === 'gru' ? 'SeqtrainOwnGru' : 'SeqtrainOwnSimpleRnn',
     inputs,
     forward: () => {
       const r = forward({

@@ -3,7 +3,7 @@
  * tensorflow backend is active, without changing the layers themselves: same classes, weights and
  * model.json, so models built, trained and saved here load unchanged in plain tfjs. Each layer's
  * `call` is patched; a configuration the fused path does not reproduce exactly (other activations,
- * SimpleRNN dropout while training, LSTM/GRU dropout without seqtrain's kernels, stateful, unroll)
+ * dropout while training without seqtrain's kernels, stateful, unroll)
  * falls back to the original op-by-op loop.
  */
 import { availableParallelism } from 'node:os';
@@ -27,8 +27,8 @@ export interface FusedRnnStats {
   fallback: Record<FusedCell, number>;
   lastFallbackReason: string | null;
   /**
-   * What computes a fused LSTM or GRU: seqtrain's own kernels, or TensorFlow's (BlockLSTM,
-   * GRUBlockCell), and why. SimpleRNN always runs on TensorFlow ops.
+   * What computes a fused LSTM, GRU or SimpleRNN: seqtrain's own kernels, or TensorFlow's
+   * (BlockLSTM, GRUBlockCell, ops with hoisted products), and why.
    */
   kernels: 'seqtrain' | 'tensorflow';
   kernelsReason: string | null;
@@ -123,8 +123,8 @@ export function setFusedRnnKernels(on: boolean): void {
 }
 
 /**
- * Fused LSTMs and GRUs on seqtrain's own kernels (when built) or on TensorFlow's BlockLSTM and
- * GRUBlockCell; for comparisons.
+ * Fused sequences on seqtrain's own kernels (when built) or on TensorFlow's (BlockLSTM,
+ * GRUBlockCell, ops); for comparisons.
  */
 export function setOwnRnnKernels(on: boolean): void {
   ownEnabled = on;
@@ -180,7 +180,7 @@ function unsupported(
   // tfjs draws dropout masks only while training; at inference dropout is the identity. seqtrain's
   // kernels take the masks (the input mask is applied before them).
   if (kwargs?.training === true && (c.dropout > 0 || c.recurrentDropout > 0)) {
-    if (cell === 'simpleRNN' || ownKernels() === null) return 'dropout while training';
+    if (ownKernels() === null) return 'dropout while training';
   }
   const states = kwargs?.initialState as unknown[] | null | undefined;
   // tfjs's own call rejects a wrong number of initial states with its precise error
@@ -227,7 +227,7 @@ function fusedCall(
     // the state, in that order (the dropout function may count its calls); only the first of each
     // is used, at every step.
     const training = kwargs.training === true;
-    const count = cell === 'lstm' ? 4 : 3;
+    const count = cell === 'lstm' ? 4 : cell === 'gru' ? 3 : 1;
     const draw = (like: Tensor, rate: number): Tensor2D | null => {
       if (!training || !(rate > 0 && rate < 1)) return null;
       const masks = Array.from({ length: count }, () =>
@@ -267,7 +267,7 @@ function fusedCall(
       ));
     else if (cell === 'gru')
       h = gruSequence(tf, ops, xt, h0, weights, hSteps === 'last', ownKernels(), recurrentMask);
-    else h = simpleRnnSequence(tf, ops, xt, h0, weights, hSteps === 'last');
+    else h = simpleRnnSequence(tf, ops, xt, h0, weights, hSteps === 'last', ownKernels(), recurrentMask);
     const major = (s: Tensor): Tensor3D => tf.transpose(s as Tensor3D, [1, 0, 2]);
     const step = (s: Tensor, t: number, time: 0 | 1): Tensor2D =>
       tf.reshape(

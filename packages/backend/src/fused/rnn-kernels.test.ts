@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '@seqtrain/contracts';
 import { getTf, initBackend, type Tf } from '../index';
 import { gruSequence } from './gru-sequence';
+import { simpleRnnSequence } from './simple-rnn-sequence';
 import { lstmSequence } from './lstm-sequence';
 import type { OwnKernels, Steps } from './own-sequence';
 import { NativeOps } from './native-ops';
@@ -32,12 +33,12 @@ beforeAll(async () => {
   kernels = loaded.kernels;
 });
 
-type Cell = 'lstm' | 'gru';
+type Cell = 'lstm' | 'gru' | 'simpleRNN';
 
 function inputs(cell: Cell, seed: number, bias: boolean): Record<string, Tensor> {
   const r = (shape: number[], k: number, scale = 0.5): Tensor =>
     tf.randomNormal(shape, 0, scale, 'float32', seed + k);
-  const gates = (cell === 'lstm' ? 4 : 3) * H;
+  const gates = (cell === 'lstm' ? 4 : cell === 'gru' ? 3 : 1) * H;
   const out: Record<string, Tensor> = {
     x: r([T, B, I], 1, 1),
     h0: r([B, H], 2),
@@ -67,6 +68,8 @@ function run(
       bias: a.bias ?? null,
     };
     if (cell === 'gru') return { h: gruSequence(tf, ops, x, h0, w, want.h === 'last', own), c: null };
+    if (cell === 'simpleRNN')
+      return { h: simpleRnnSequence(tf, ops, x, h0, w, want.h === 'last', own), c: null };
     return lstmSequence(tf, ops, x, h0, a.c0 as Tensor2D, w, want, own);
   };
   // Read back inside the tidy: every tensor made here is disposed when it ends.
@@ -104,7 +107,7 @@ function maxAbs(a: Float32Array): number {
   return a.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
 }
 
-describe('seqtrain LSTM and GRU kernels', () => {
+describe('seqtrain LSTM, GRU and SimpleRNN kernels', () => {
   const variants: {
     cell: Cell;
     threads: number;
@@ -118,6 +121,8 @@ describe('seqtrain LSTM and GRU kernels', () => {
     { cell: 'gru', threads: 1, want: { h: 'all', c: 'none' }, bias: true },
     { cell: 'gru', threads: 2, want: { h: 'last', c: 'none' }, bias: true },
     { cell: 'gru', threads: 3, want: { h: 'all', c: 'none' }, bias: false },
+    { cell: 'simpleRNN', threads: 1, want: { h: 'all', c: 'none' }, bias: true },
+    { cell: 'simpleRNN', threads: 3, want: { h: 'last', c: 'none' }, bias: false },
   ];
   for (const { cell, threads, want, bias } of variants) {
     const outputs = cell === 'lstm' ? `h ${want.h}, c ${want.c}` : `h ${want.h}`;
@@ -139,7 +144,7 @@ describe('seqtrain LSTM and GRU kernels', () => {
   }
 
   it('computes the same bytes whatever the thread count (slices are cut by batch size)', () => {
-    for (const cell of ['lstm', 'gru'] as const) {
+    for (const cell of ['lstm', 'gru', 'simpleRNN'] as const) {
       const v = inputs(cell, 99, true);
       const want = { h: 'all', c: cell === 'lstm' ? 'all' : 'none' } as const;
       const one = run(cell, { kernels, threads: 1 }, v, want);

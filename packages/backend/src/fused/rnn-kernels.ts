@@ -1,5 +1,5 @@
 /**
- * seqtrain's own LSTM and GRU sequence kernels (native/rnn_kernels.cc, a Node-API addon built from
+ * seqtrain's own LSTM, GRU and SimpleRNN sequence kernels (native/rnn_kernels.cc, a Node-API addon built from
  * source by provisioning into the cache). They hoist every product that does not depend on the
  * recurrence out of the time loop, which TensorFlow's BlockLSTM and GRUBlockCell kernels do not, and
  * split the batch across the native threads. When the addon is missing the fused sequences run on
@@ -15,7 +15,7 @@ import { errorMessage } from '@seqtrain/contracts';
 
 export const RNN_KERNELS_SOURCE = fileURLToPath(new URL('../../native/rnn_kernels.cc', import.meta.url));
 /** The ABI the TypeScript side speaks; the addon reports the one it implements. */
-const ABI_VERSION = 4;
+const ABI_VERSION = 5;
 
 /**
  * Compiler flags; part of the cache key. -march=native: the addon is built on the machine that runs
@@ -34,7 +34,7 @@ export const RNN_KERNELS_FLAGS = [
   '-fvisibility=hidden',
 ] as const;
 
-export type OwnCell = 'lstm' | 'gru';
+export type OwnCell = 'lstm' | 'gru' | 'simpleRNN';
 
 export interface ForwardArgs {
   x: Float32Array;
@@ -97,6 +97,9 @@ export interface RnnKernels {
   gruForward: (args: ForwardArgs) => ForwardResult;
   gruBackward: (args: BackwardArgs) => BackwardResult;
   gruInputGrad: (args: { tape: SequenceTape }) => Float32Array;
+  simpleRnnForward: (args: ForwardArgs) => ForwardResult;
+  simpleRnnBackward: (args: BackwardArgs) => BackwardResult;
+  simpleRnnInputGrad: (args: { tape: SequenceTape }) => Float32Array;
 }
 
 /** Where the addon for this source, these flags, this Node ABI and this CPU lives in the cache. */

@@ -1,0 +1,4 @@
+import { fusedSuite } from './fused-suite';
+
+// The fallback when seqtrain's own kernels are not built: TensorFlow ops with hoisted products.
+fusedSuite('simpleRNN', 'tensorflow');
