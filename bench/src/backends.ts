@@ -33,6 +33,15 @@ interface Row {
   iterations: number;
 }
 
+/** One (system, cell) of the JSON result. */
+interface ResultRow {
+  system: string;
+  cell: string;
+  msPerBatch: number;
+  ratioToBaseline: number | null;
+  ratioToKeras: number | null;
+}
+
 interface Line {
   system?: string;
   cell?: Cell;
@@ -119,7 +128,7 @@ const perCell = (system: string): Map<Cell, number> =>
   new Map(measured.filter((r) => r.system === system).map((r) => [r.cell, r.msPerBatch]));
 const baseline = perCell(BASELINE);
 const keras = perCell(KERAS);
-const results = measured.map((r) => {
+const results = measured.map((r): ResultRow & { rounds: number[] } => {
   const base = baseline.get(r.cell);
   const k = keras.get(r.cell);
   return {
@@ -196,16 +205,7 @@ function runChild(
   });
 }
 
-function printTable(
-  results: {
-    system: string;
-    cell: string;
-    msPerBatch: number;
-    ratioToBaseline: number | null;
-    ratioToKeras: number | null;
-  }[],
-  raw: Row[],
-): void {
+function printTable(results: ResultRow[], raw: Row[]): void {
   log('');
   log(
     `LSTM/GRU training step, T=${SHAPE.timeSteps} B=${SHAPE.batch} I=${SHAPE.inputs} H=${SHAPE.units}, Adam + MSE, ` +
@@ -224,15 +224,7 @@ function printTable(
 }
 
 /** One line per cell: the fused native step against Keras (to beat) and PyTorch (to approach). */
-function summarise(
-  results: {
-    system: string;
-    cell: string;
-    msPerBatch: number;
-    ratioToBaseline: number | null;
-    ratioToKeras: number | null;
-  }[],
-): void {
+function summarise(results: ResultRow[]): void {
   for (const r of results.filter((x) => x.system === FUSED)) {
     const vsKeras =
       r.ratioToKeras === null

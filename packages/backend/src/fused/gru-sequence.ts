@@ -1,6 +1,6 @@
 /**
  * A GRU sequence (tfjs-layers semantics: resetAfter=false, gates z, r, h, sigmoid/tanh) on
- * seqtrain's own kernels when they are built, else as one
+ * TensorFlow's kernels (the fallback when seqtrain's own are not built): one
  * TensorFlow GRUBlockCell per step forward and one GRUBlockCellGrad per step backward, instead of
  * ~15 small tfjs ops per step each way. GRUBlockCell computes
  *   [r, u] = sigmoid([x, h] @ w_ru + b_ru),  c = tanh([x, r * h] @ w_c + b_c),  h' = u * h + (1 - u) * c
@@ -8,16 +8,12 @@
  * weight gradients: those are hoisted out of the time loop into one matrix product each.
  */
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
-import { SeqtrainError } from '@seqtrain/contracts';
 import type { Tf } from '../init-backend';
 import { runCustomOp } from './custom-op';
 import type { NativeOps } from './native-ops';
-import { ownSequence, type OwnKernels, type RecurrentWeights } from './own-sequence';
+import type { RecurrentWeights } from './own-sequence';
 
-/**
- * x: [T, B, I] time-major. Returns every step's h [T, B, H], or with `last` only the last [B, H].
- * `own`: run on seqtrain's kernels instead of TensorFlow's GRUBlockCell.
- */
+/** x: [T, B, I] time-major. Returns every step's h [T, B, H], or with `last` only the last [B, H]. */
 export function gruSequence(
   tf: Tf,
   ops: NativeOps,
@@ -25,14 +21,7 @@ export function gruSequence(
   h0: Tensor2D,
   w: RecurrentWeights,
   last: boolean,
-  own: OwnKernels | null = null,
-  recurrentMask: Tensor2D | null = null,
 ): Tensor {
-  if (own !== null) {
-    const want = { h: last ? 'last' : 'all', c: 'none' } as const;
-    return ownSequence(tf, own, 'gru', x, h0, null, w, want, recurrentMask).h;
-  }
-  if (recurrentMask !== null) throw new SeqtrainError('recurrent dropout needs seqtrain kernels');
   const [timeSteps, batch, inputDim] = x.shape;
   const units = w.recurrentKernel.shape[0];
   const inputs: Record<string, Tensor> = { x, h0, kernel: w.kernel, recurrentKernel: w.recurrentKernel };

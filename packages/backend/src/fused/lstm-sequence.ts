@@ -1,22 +1,16 @@
 /**
- * A whole LSTM sequence in one native call. With seqtrain's own kernels (rnn-kernels.ts) when they
- * are built, else TensorFlow's BlockLSTMV2 forward and BlockLSTMGradV2 backward. Both use the i, f,
- * c, o gate layout of tfjs-layers and Keras, sigmoid gates and tanh activations; for BlockLSTM,
- * [x, h] @ w with w = [kernel; recurrentKernel] is exactly tfjs's split products.
+ * A whole LSTM sequence in one native call on TensorFlow's kernels (the fallback when seqtrain's
+ * own are not built): BlockLSTMV2 forward and BlockLSTMGradV2 backward. V2 uses the i, f, c, o gate
+ * layout of tfjs-layers and Keras, sigmoid gates and tanh activations; [x, h] @ w with
+ * w = [kernel; recurrentKernel] is exactly tfjs's split products.
  */
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
-import { SeqtrainError } from '@seqtrain/contracts';
 import type { Tf } from '../init-backend';
 import { runCustomOp } from './custom-op';
 import type { NativeOps } from './native-ops';
-import { ownSequence, type OwnKernels, type RecurrentWeights, type Steps } from './own-sequence';
+import type { RecurrentWeights, Steps } from './own-sequence';
 
-export type { RecurrentWeights, Steps } from './own-sequence';
-
-/**
- * x: [T, B, I] time-major. Returns h and c for the steps asked for (null for 'none'). `own`: run on
- * seqtrain's kernels instead of TensorFlow's BlockLSTM.
- */
+/** x: [T, B, I] time-major. Returns h and c for the steps asked for (null for 'none'). */
 export function lstmSequence(
   tf: Tf,
   ops: NativeOps,
@@ -25,11 +19,7 @@ export function lstmSequence(
   c0: Tensor2D,
   w: RecurrentWeights,
   want: { h: Exclude<Steps, 'none'>; c: Steps },
-  own: OwnKernels | null = null,
-  recurrentMask: Tensor2D | null = null,
 ): { h: Tensor; c: Tensor | null } {
-  if (own !== null) return ownSequence(tf, own, 'lstm', x, h0, c0, w, want, recurrentMask);
-  if (recurrentMask !== null) throw new SeqtrainError('recurrent dropout needs seqtrain kernels');
   const [timeSteps, batch, inputDim] = x.shape;
   const units = w.recurrentKernel.shape[0];
   const seqLen = ops.int64Scalar(timeSteps);

@@ -1,7 +1,7 @@
 /**
- * A whole LSTM, GRU or SimpleRNN sequence on seqtrain's own kernels (rnn-kernels.ts) as one custom op: tensors
- * are read into the addon, outputs come back as new tensors, and the activations stay on the
- * addon's tape until the backward of this call.
+ * A whole LSTM, GRU or SimpleRNN sequence on seqtrain's own kernels (rnn-kernels.ts) as one custom
+ * op: tensors are read into the addon, outputs come back as new tensors, and the activations stay
+ * on the addon's tape until the backward of this call.
  */
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
 import { SeqtrainError } from '@seqtrain/contracts';

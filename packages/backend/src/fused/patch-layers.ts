@@ -3,16 +3,16 @@
  * tensorflow backend is active, without changing the layers themselves: same classes, weights and
  * model.json, so models built, trained and saved here load unchanged in plain tfjs. Each layer's
  * `call` is patched; a configuration the fused path does not reproduce exactly (other activations,
- * dropout while training without seqtrain's kernels, stateful, unroll)
- * falls back to the original op-by-op loop.
+ * dropout while training without seqtrain's kernels, stateful, unroll) falls back to the original
+ * op-by-op loop.
  */
 import { availableParallelism } from 'node:os';
 import { SeqtrainError, loadConfig } from '@seqtrain/contracts';
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
 import type { Tf } from '../init-backend';
 import { gruSequence } from './gru-sequence';
-import { lstmSequence, type Steps } from './lstm-sequence';
-import type { OwnKernels } from './own-sequence';
+import { lstmSequence } from './lstm-sequence';
+import { ownSequence, type OwnKernels, type Steps } from './own-sequence';
 import { NativeOps } from './native-ops';
 import { loadRnnKernels } from './rnn-kernels';
 import { maskSelection } from './sequence-mask';
@@ -228,17 +228,17 @@ function fusedCall(
     // is used, at every step.
     const training = kwargs.training === true;
     const count = cell === 'lstm' ? 4 : cell === 'gru' ? 3 : 1;
-    const draw = (like: Tensor, rate: number): Tensor2D | null => {
+    const draw = (shape: [number, number], rate: number): Tensor2D | null => {
       if (!training || !(rate > 0 && rate < 1)) return null;
       const masks = Array.from({ length: count }, () =>
         cellLayer.dropoutFunc !== undefined
-          ? cellLayer.dropoutFunc(tf.onesLike(like), rate)
-          : tf.dropout(tf.onesLike(like), rate),
+          ? cellLayer.dropoutFunc(tf.ones(shape), rate)
+          : tf.dropout(tf.ones(shape), rate),
       );
       return masks[0] as Tensor2D;
     };
-    const inputMask = draw(tf.zeros([batch, x.shape[2]]), cellLayer.dropout);
-    const recurrentMask = draw(tf.zeros([batch, units]), cellLayer.recurrentDropout);
+    const inputMask = draw([batch, x.shape[2]], cellLayer.dropout);
+    const recurrentMask = draw([batch, units], cellLayer.recurrentDropout);
     if (inputMask !== null) xt = tf.mul(xt, inputMask);
     const weights = {
       kernel: cellLayer.kernel.read() as Tensor2D,
@@ -251,23 +251,27 @@ function fusedCall(
     // layer needs, and the LSTM's c only matters when the states are returned.
     const hSteps = sel !== null || layer.returnSequences ? 'all' : 'last';
     const cSteps: Steps = cell !== 'lstm' || !layer.returnState ? 'none' : sel !== null ? 'all' : 'last';
+    const want = { h: hSteps, c: cSteps } as const;
+    const own = ownKernels();
     let h: Tensor;
     let c: Tensor | null = null;
-    if (cell === 'lstm')
-      ({ h, c } = lstmSequence(
+    // seqtrain's kernels serve every cell (and dropout); TensorFlow's kernels are the fallback,
+    // which unsupported() only chooses without dropout masks.
+    if (own !== null)
+      ({ h, c } = ownSequence(
         tf,
-        ops,
+        own,
+        cell,
         xt,
         h0,
-        c0,
+        cell === 'lstm' ? c0 : null,
         weights,
-        { h: hSteps, c: cSteps },
-        ownKernels(),
+        want,
         recurrentMask,
       ));
-    else if (cell === 'gru')
-      h = gruSequence(tf, ops, xt, h0, weights, hSteps === 'last', ownKernels(), recurrentMask);
-    else h = simpleRnnSequence(tf, ops, xt, h0, weights, hSteps === 'last', ownKernels(), recurrentMask);
+    else if (cell === 'lstm') ({ h, c } = lstmSequence(tf, ops, xt, h0, c0, weights, want));
+    else if (cell === 'gru') h = gruSequence(tf, ops, xt, h0, weights, hSteps === 'last');
+    else h = simpleRnnSequence(tf, ops, xt, h0, weights, hSteps === 'last');
     const major = (s: Tensor): Tensor3D => tf.transpose(s as Tensor3D, [1, 0, 2]);
     const step = (s: Tensor, t: number, time: 0 | 1): Tensor2D =>
       tf.reshape(

@@ -11,7 +11,7 @@ import { getTf, initBackend, type Tf } from '../index';
 import { gruSequence } from './gru-sequence';
 import { simpleRnnSequence } from './simple-rnn-sequence';
 import { lstmSequence } from './lstm-sequence';
-import type { OwnKernels, Steps } from './own-sequence';
+import { ownSequence, type OwnKernels, type Steps } from './own-sequence';
 import { NativeOps } from './native-ops';
 import { loadRnnKernels, type RnnKernels, type SequenceTape } from './rnn-kernels';
 
@@ -50,7 +50,7 @@ function inputs(cell: Cell, seed: number, bias: boolean): Record<string, Tensor>
   return out;
 }
 
-/** Outputs and the gradients of a weighted sum of them, for every input. */
+/** Outputs and the gradients of a weighted sum of them, for every input; own: seqtrain's kernels, else TensorFlow's. */
 function run(
   cell: Cell,
   own: OwnKernels | null,
@@ -67,10 +67,11 @@ function run(
       recurrentKernel: a.recurrentKernel as Tensor2D,
       bias: a.bias ?? null,
     };
-    if (cell === 'gru') return { h: gruSequence(tf, ops, x, h0, w, want.h === 'last', own), c: null };
-    if (cell === 'simpleRNN')
-      return { h: simpleRnnSequence(tf, ops, x, h0, w, want.h === 'last', own), c: null };
-    return lstmSequence(tf, ops, x, h0, a.c0 as Tensor2D, w, want, own);
+    const c0 = cell === 'lstm' ? (a.c0 as Tensor2D) : null;
+    if (own !== null) return ownSequence(tf, own, cell, x, h0, c0, w, want);
+    if (cell === 'gru') return { h: gruSequence(tf, ops, x, h0, w, want.h === 'last'), c: null };
+    if (cell === 'simpleRNN') return { h: simpleRnnSequence(tf, ops, x, h0, w, want.h === 'last'), c: null };
+    return lstmSequence(tf, ops, x, h0, c0 as Tensor2D, w, want);
   };
   // Read back inside the tidy: every tensor made here is disposed when it ends.
   let result: { h: Float32Array; c: Float32Array | null; grads: Record<string, Float32Array> } | undefined;

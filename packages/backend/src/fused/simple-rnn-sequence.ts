@@ -5,16 +5,12 @@
  * stays in the loop is h @ U, the add and tanh forward, and TanhGrad and dz @ U^T backward.
  */
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
-import { SeqtrainError } from '@seqtrain/contracts';
 import type { Tf } from '../init-backend';
 import { runCustomOp } from './custom-op';
 import type { NativeOps } from './native-ops';
-import { ownSequence, type OwnKernels, type RecurrentWeights } from './own-sequence';
+import type { RecurrentWeights } from './own-sequence';
 
-/**
- * x: [T, B, I] time-major. Returns every step's h [T, B, H], or with `last` only the last [B, H].
- * `own`: run on seqtrain's kernels instead of TensorFlow ops.
- */
+/** x: [T, B, I] time-major. Returns every step's h [T, B, H], or with `last` only the last [B, H]. */
 export function simpleRnnSequence(
   tf: Tf,
   ops: NativeOps,
@@ -22,14 +18,7 @@ export function simpleRnnSequence(
   h0: Tensor2D,
   w: RecurrentWeights,
   last: boolean,
-  own: OwnKernels | null = null,
-  recurrentMask: Tensor2D | null = null,
 ): Tensor {
-  if (own !== null) {
-    const want = { h: last ? 'last' : 'all', c: 'none' } as const;
-    return ownSequence(tf, own, 'simpleRNN', x, h0, null, w, want, recurrentMask).h;
-  }
-  if (recurrentMask !== null) throw new SeqtrainError('recurrent dropout needs seqtrain kernels');
   const [timeSteps, batch, inputDim] = x.shape;
   const units = w.recurrentKernel.shape[0];
   const rows = timeSteps * batch;
