@@ -29,8 +29,29 @@ export class TransientError extends SeqtrainError {
   override readonly name = 'TransientError';
 }
 
+/**
+ * A data-plane peer is gone, silent past its timeout, refused the handshake or broke the
+ * protocol. Retryable: the workflow re-forms the group from the last checkpoint.
+ */
+export class PeerError extends SeqtrainError {
+  override readonly name = 'PeerError';
+}
+
+/**
+ * Replicas that must hold identical bytes do not (a weights hash mismatch between ranks).
+ * Retrying would compute the same divergence again, so it is final.
+ */
+export class DeterminismError extends SeqtrainError {
+  override readonly name = 'DeterminismError';
+}
+
 /** Error type names that must not be retried by Temporal. */
-export const NON_RETRYABLE_ERROR_TYPES = ['BadInputError', 'CorruptDataError', 'NotFoundError'] as const;
+export const NON_RETRYABLE_ERROR_TYPES = [
+  'BadInputError',
+  'CorruptDataError',
+  'NotFoundError',
+  'DeterminismError',
+] as const;
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
