@@ -5,10 +5,17 @@ export {
   createLightTrainingActivities,
   createTrainerActivities,
   createRegisterActivities,
-  roundRows,
+  DataOrder,
   selectRows,
+  TrainingLoop,
+  soloExchange,
+  prepareLocalRun,
 } from './training';
 export type {
+  LoopSetup,
+  LoopHooks,
+  LocalRun,
+  LightTrainingDeps,
   LightTrainingActivities,
   TrainerActivities,
   TrainingDeps,

@@ -12,13 +12,20 @@ import { join } from 'node:path';
 import { SeqtrainError } from '@seqtrain/contracts';
 
 export const PYTHON_REQUIREMENTS = ['torch==2.15.0', 'tensorflow-cpu==2.21.0'] as const;
+/** Keras alone (bench:distributed): no torch, no CUDA wheels. */
+export const KERAS_REQUIREMENTS = ['tensorflow-cpu==2.21.0'] as const;
 
 /** Returns the venv's python, creating or updating the venv when needed. */
-export async function ensureBenchVenv(cacheDir: string, log: (msg: string) => void): Promise<string> {
-  const venv = join(cacheDir, 'bench-venv');
+export async function ensureBenchVenv(
+  cacheDir: string,
+  log: (msg: string) => void,
+  requirements: readonly string[] = PYTHON_REQUIREMENTS,
+  name = 'bench-venv',
+): Promise<string> {
+  const venv = join(cacheDir, name);
   const python = join(venv, 'bin', 'python');
   const marker = join(venv, '.seqtrain-requirements');
-  const wanted = PYTHON_REQUIREMENTS.join('\n');
+  const wanted = requirements.join('\n');
   if (existsSync(python) && existsSync(marker) && (await readFile(marker, 'utf8')) === wanted) return python;
 
   if (!existsSync(python)) {
@@ -26,7 +33,7 @@ export async function ensureBenchVenv(cacheDir: string, log: (msg: string) => vo
     await run('python3', ['-m', 'venv', venv], log);
   }
   log(
-    `bench: installing ${PYTHON_REQUIREMENTS.join(' ')} from PyPI (first run only; torch brings ~3 GB of CUDA runtime wheels)`,
+    `bench: installing ${requirements.join(' ')} from PyPI (first run only${requirements.some((r) => r.startsWith('torch')) ? '; torch brings ~3 GB of CUDA runtime wheels' : ''})`,
   );
   await rm(marker, { force: true });
   // tensorflow-cpu comes from the wheel that infra/local already downloaded, when it is there.
@@ -40,7 +47,7 @@ export async function ensureBenchVenv(cacheDir: string, log: (msg: string) => vo
       'off',
       '--find-links',
       join(cacheDir, 'wheels'),
-      ...PYTHON_REQUIREMENTS,
+      ...requirements,
     ],
     log,
   );

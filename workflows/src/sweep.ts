@@ -38,7 +38,7 @@ import {
   type SweepTrialRow,
   type TrainResult,
 } from '@seqtrain/contracts';
-import type { SweepActivities } from '@seqtrain/activities';
+import type { LightTrainingActivities, SweepActivities } from '@seqtrain/activities';
 import { trainModel } from './train-model';
 
 export const leaderboardQuery = defineQuery<SweepLeaderboard>(LEADERBOARD_QUERY);
@@ -53,6 +53,11 @@ const retry = {
 const light = proxyActivities<SweepActivities>({
   taskQueue: ORCHESTRATOR_QUEUE,
   startToCloseTimeout: '5 minutes',
+  retry,
+});
+const discovery = proxyActivities<Pick<LightTrainingActivities, 'discoverTrainers'>>({
+  taskQueue: ORCHESTRATOR_QUEUE,
+  startToCloseTimeout: '1 minute',
   retry,
 });
 // The watch long-polls (up to 5 minutes) and heartbeats every poll.
@@ -107,6 +112,12 @@ export async function runSweep(input: SweepRunInput): Promise<SweepResult> {
     SeqtrainKind: ['sweep'],
     SeqtrainStatus: ['running'],
   });
+  // A trainer serves one run at a time: trials split the trainers so that maxConcurrent of them
+  // train at once (their weights do not depend on how many trainers host their ranks).
+  const trainersPerTrial = Math.max(
+    1,
+    Math.floor((await discovery.discoverTrainers()).length / sweep.maxConcurrent),
+  );
 
   /** Completed trials rank by the metric of their exported (best) checkpoint, others by their curve. */
   function valueOf(row: SweepTrialRow): number | undefined {
@@ -170,6 +181,7 @@ export async function runSweep(input: SweepRunInput): Promise<SweepResult> {
               spec: plan.spec,
               register: false,
               actor: input.actor ?? 'sweep',
+              maxTrainers: trainersPerTrial,
               ...(input.codeVersion ? { codeVersion: input.codeVersion } : {}),
             },
           ],

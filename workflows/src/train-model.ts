@@ -1,38 +1,51 @@
 /**
  * trainModel: data-parallel training of one spec (DESIGN.md, "Data flow of one training run").
- * prepare -> init checkpoint -> rounds (N computeGradients in parallel + one applyGradients) ->
- * evaluation each epoch, early stopping, best checkpoint -> export -> register.
- * Tensors travel only through S3; this code sees keys and small numbers. The loop state is
- * small and continues-as-new whenever Temporal suggests it, so history stays bounded.
+ * prepare -> checkpoint 0 -> form a group of trainers -> segments (one long activity per group
+ * member; the members reduce gradients between themselves every step and evaluate, track the
+ * best checkpoint and stop early inside the segment) -> export the best -> register.
+ *
+ * Temporal is the control plane only: it sees a few events per segment, never a step. A member
+ * that dies or hangs fails its segment; the workflow re-forms the group (generation + 1) from
+ * the trainers alive and resumes from the last checkpoint, which gives the same weights because
+ * the data order, the reduction order and the optimizer are fixed.
  */
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
   condition,
   continueAsNew,
   defineQuery,
   defineSignal,
+  isCancellation,
   log,
   proxyActivities,
   setHandler,
-  TimeoutFailure,
   upsertSearchAttributes,
+  uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
 import {
+  CONTROL_QUERY,
+  judgeEpoch,
+  MAX_SEGMENT_FAILURES,
   NON_RETRYABLE_ERROR_TYPES,
   ORCHESTRATOR_QUEUE,
   PAUSE_SIGNAL,
+  placeRanks,
   PROGRESS_QUERY,
   RESUME_SIGNAL,
   runKeys,
+  startPosition,
   STOP_SIGNAL,
   TRAINER_QUEUE,
   trainerQueueFor,
-  type ApplyGradientsResult,
-  type ComputeGradientsInput,
-  type ComputeGradientsResult,
+  type JoinGroupResult,
+  type RunControl,
+  type RunPhase,
   type RunStatus,
+  type SegmentResult,
+  type TrainerGroup,
   type TrainLoopState,
   type TrainProgress,
   type TrainResult,
@@ -41,9 +54,12 @@ import {
 import type { LightTrainingActivities, RegisterActivities, TrainerActivities } from '@seqtrain/activities';
 
 export const progressQuery = defineQuery<TrainProgress>(PROGRESS_QUERY);
+export const controlQuery = defineQuery<RunControl>(CONTROL_QUERY);
 export const stopSignal = defineSignal<[{ reason?: string }?]>(STOP_SIGNAL);
 export const pauseSignal = defineSignal(PAUSE_SIGNAL);
 export const resumeSignal = defineSignal(RESUME_SIGNAL);
+
+const FINAL = new Set<string>(NON_RETRYABLE_ERROR_TYPES);
 
 const retry = {
   initialInterval: '1s',
@@ -58,25 +74,63 @@ const light = proxyActivities<LightTrainingActivities & RegisterActivities>({
   retry,
 });
 
-// Trainers heartbeat between micro-batches: a dead one is noticed within the heartbeat timeout.
-const trainerOptions = { startToCloseTimeout: '2 hours', heartbeatTimeout: '20 seconds', retry } as const;
-const shared = proxyActivities<TrainerActivities>({ taskQueue: TRAINER_QUEUE, ...trainerOptions });
+// Checkpoint 0, evaluation outside a segment and export: any trainer, retried.
+const shared = proxyActivities<TrainerActivities>({
+  taskQueue: TRAINER_QUEUE,
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '20 seconds',
+  retry,
+});
 
-/** A trainer's own queue: fails fast (schedule-to-start) when that trainer is gone. */
-function onWorker(workerId: string): TrainerActivities {
+// Group formation and segments never retry on their own: the workflow re-forms the group.
+const once = { maximumAttempts: 1 };
+
+/** A join that any trainer may answer, including one still starting (scale from zero). */
+const anyTrainer = proxyActivities<TrainerActivities>({
+  taskQueue: TRAINER_QUEUE,
+  scheduleToStartTimeout: '30 seconds',
+  startToCloseTimeout: '10 seconds',
+  retry: once,
+});
+
+/** A trainer's own queue: a join probe fails fast (schedule-to-start) when the trainer is gone. */
+function probe(workerId: string): TrainerActivities {
   return proxyActivities<TrainerActivities>({
     taskQueue: trainerQueueFor(workerId),
-    scheduleToStartTimeout: '10 seconds',
-    ...trainerOptions,
+    scheduleToStartTimeout: '2 seconds',
+    startToCloseTimeout: '10 seconds',
+    retry: once,
   });
 }
 
-function isScheduleToStartTimeout(err: unknown): boolean {
-  return (
-    err instanceof ActivityFailure &&
-    err.cause instanceof TimeoutFailure &&
-    err.cause.timeoutType === 'SCHEDULE_TO_START'
-  );
+/** A segment: heartbeats every round, so a dead or frozen member fails within the timeout. */
+function member(workerId: string): TrainerActivities {
+  return proxyActivities<TrainerActivities>({
+    taskQueue: trainerQueueFor(workerId),
+    scheduleToStartTimeout: '30 seconds',
+    startToCloseTimeout: '12 hours',
+    heartbeatTimeout: '20 seconds',
+    retry: once,
+  });
+}
+
+/** The innermost failure of an activity: the trainer's own error. */
+function rootCause(err: unknown): unknown {
+  let e = err;
+  while (e instanceof ActivityFailure && e.cause) e = e.cause;
+  return e;
+}
+
+function isFinal(err: unknown): ApplicationFailure | undefined {
+  const cause = rootCause(err);
+  return cause instanceof ApplicationFailure && (cause.nonRetryable || FINAL.has(cause.type ?? ''))
+    ? cause
+    : undefined;
+}
+
+function message(err: unknown): string {
+  const cause = rootCause(err);
+  return cause instanceof Error ? cause.message : String(cause);
 }
 
 /** Throughput and orchestration overhead so far, from the run's totals. */
@@ -88,26 +142,31 @@ function rates(s: TrainLoopState | undefined): { samplesPerSec: number; overhead
   };
 }
 
-/** Lower is better except for accuracy-like metrics. */
-function higherIsBetter(metric: string): boolean {
-  return /accuracy/i.test(metric);
-}
-
 export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
   const info = workflowInfo();
   const runId = info.workflowId;
   const spec = input.spec;
   const t = spec.training;
-  const mode: 'sync' | 'local' = t.syncEvery === 1 ? 'sync' : 'local';
   const keep = Math.max(1, input.keepCheckpoints ?? 2);
+  const budgetMs = Math.max(1, (input.segmentSeconds ?? 60) * 1000);
+  const root = CancellationScope.current();
   let status: RunStatus = input.resume ? 'running' : 'starting';
+  let phase: RunPhase = input.resume ? 'training' : 'preparing';
   let state: TrainLoopState | undefined = input.resume;
-  let paused = false;
+  let paused = input.resume?.paused ?? false;
   let stopRequested = input.resume?.stopRequested ?? false;
-  let lastLoss: number | undefined;
   let error: string | undefined;
+  /** why the run is waiting for trainers, and how many times in a row it waited */
+  let waiting: string | undefined;
+  let waits = 0;
 
   setHandler(progressQuery, () => progress());
+  setHandler(controlQuery, () => ({
+    stop: stopRequested,
+    pause: paused,
+    generation: state?.generation ?? 0,
+    segment: state?.segments ?? 0,
+  }));
   setHandler(stopSignal, (arg) => {
     stopRequested = true;
     if (status === 'running' || status === 'paused') status = 'stopping';
@@ -124,31 +183,47 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
 
   function progress(): TrainProgress {
     const s = state;
+    const pos = s?.position;
     const { samplesPerSec, overheadFraction } = rates(s);
     const last = s?.history.at(-1);
     const totalRounds = s ? s.plan.roundsPerEpoch * t.epochs : 0;
-    const avgRoundMs = s && s.rounds > 0 ? s.totals.wallMs / s.rounds : undefined;
+    const avgRoundMs = s && pos && pos.rounds > 0 ? s.totals.wallMs / pos.rounds : undefined;
     return {
       status,
+      phase,
       workflowId: runId,
       model: spec.name,
       ...(s ? { dataset: `${s.plan.datasetName}@${s.plan.datasetDigest}` } : {}),
-      step: s?.step ?? 0,
-      rounds: s?.rounds ?? 0,
-      epoch: s?.epoch ?? 0,
+      step: pos?.step ?? 0,
+      rounds: pos?.rounds ?? 0,
+      epoch: pos?.epoch ?? 0,
       epochs: t.epochs,
-      roundInEpoch: s?.roundInEpoch ?? 0,
+      roundInEpoch: pos?.roundInEpoch ?? 0,
       roundsPerEpoch: s?.plan.roundsPerEpoch ?? 0,
-      ...(lastLoss !== undefined ? { trainLoss: lastLoss } : {}),
+      ...(s?.lastLoss !== undefined ? { trainLoss: s.lastLoss } : {}),
       ...(last ? { valLoss: last.valLoss, metrics: last.metrics } : {}),
-      ...(s?.best ? { best: { epoch: s.best.epoch, value: s.best.value } } : {}),
+      ...(pos?.best ? { best: { epoch: pos.best.epoch, value: pos.best.value } } : {}),
+      samples: s?.totals.samples ?? 0,
+      trainingSeconds: (s?.totals.wallMs ?? 0) / 1000,
       samplesPerSec,
       overheadFraction,
-      ...(avgRoundMs !== undefined && s
-        ? { etaSeconds: ((totalRounds - s.rounds) * avgRoundMs) / 1000 }
+      ...(avgRoundMs !== undefined && pos
+        ? { etaSeconds: ((totalRounds - pos.rounds) * avgRoundMs) / 1000 }
         : {}),
       trainers: s?.trainers ?? {},
       history: s?.history ?? [],
+      generation: s?.generation ?? 0,
+      segments: s?.segments ?? 0,
+      ...(s?.group
+        ? {
+            group: s.group.members.map(({ workerId, firstRank, ranks }) => ({ workerId, firstRank, ranks })),
+          }
+        : {}),
+      ...(s?.failures.last && s.failures.consecutive > 0
+        ? { lastFailure: s.failures.last }
+        : waiting && phase === 'waiting for trainers'
+          ? { lastFailure: waiting }
+          : {}),
       ...(error ? { error } : {}),
     };
   }
@@ -164,57 +239,75 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
       });
       const plan = await light.prepareRun({ runId, spec });
       upsertSearchAttributes({ SeqtrainDataset: [`${plan.datasetName}@${plan.datasetDigest}`] });
-      const init = await shared.initCheckpoint({
-        runId,
-        planKey: plan.planKey,
-        spec,
-        outputKey: runKeys.checkpoint(runId, 0),
-      });
+      // Checkpoint 0 needs a trainer; `runs stop` must work while none is up yet.
+      const initScope = new CancellationScope();
+      // (A cancelled run rejects this wait too: ignore that, the cancellation reaches init itself.)
+      void condition(() => stopRequested).then(
+        () => initScope.cancel(),
+        () => undefined,
+      );
+      const init = await initScope
+        .run(() =>
+          shared.initCheckpoint({
+            runId,
+            planKey: plan.planKey,
+            spec,
+            outputKey: runKeys.checkpoint(runId, 0),
+          }),
+        )
+        .catch((err: unknown) => {
+          if (stopRequested && isCancellation(err)) return undefined;
+          throw err;
+        });
+      if (!init) return stoppedUntrained({ name: plan.datasetName, digest: plan.datasetDigest });
       state = {
         plan: { ...plan, paramCount: init.paramCount, specHash: init.specHash },
-        checkpointKey: init.checkpointKey,
-        step: 0,
-        epoch: 0,
-        roundInEpoch: 0,
-        rounds: 0,
-        epochsWithoutImprovement: 0,
+        position: startPosition(init.checkpointKey),
         history: [],
-        recentCheckpoints: [init.checkpointKey],
-        affinity: {},
+        lastMembers: [],
+        generation: 0,
+        segments: 0,
         trainers: {},
-        totals: { samples: 0, computeMs: 0, wallMs: 0, overheadMs: 0, trainLossSum: 0, trainLossCount: 0 },
+        totals: { samples: 0, busyMs: 0, wallMs: 0, overheadMs: 0 },
         backend: init.backend,
         startedAt: Date.now(),
         stopRequested: false,
         paused: false,
-        pendingDeletes: [],
+        failures: { consecutive: 0, total: 0, recent: [] },
         continuedAsNew: 0,
       };
       status = 'running';
     }
     const s = state;
-    paused = s.paused;
 
-    while (s.epoch < t.epochs && !stopRequested) {
-      if (paused) await condition(() => !paused || stopRequested);
-      if (stopRequested) break;
-      await runRound(s);
-      if (s.roundInEpoch >= s.plan.roundsPerEpoch) {
-        const stop = await endEpoch(s);
-        if (stop) break;
+    while (!s.position.finished && !stopRequested) {
+      if (paused) {
+        s.group = undefined;
+        await condition(() => !paused || stopRequested);
+        continue;
       }
-      if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > 8_000) {
+      s.group ??= await formGroup(s);
+      if (!s.group) continue;
+      await runSegment(s, s.group);
+      if (
+        workflowInfo().continueAsNewSuggested ||
+        workflowInfo().historyLength > (input.historyLimit ?? 8_000)
+      ) {
         await continueAsNew<typeof trainModel>({
           ...input,
           resume: { ...s, stopRequested, paused, continuedAsNew: s.continuedAsNew + 1 },
         });
       }
     }
-    // A run stopped mid-epoch (or with no evaluation yet) still has a best checkpoint.
-    if (!s.best) await endEpoch(s, true);
 
     status = 'finalizing';
-    const best = s.best!;
+    phase = 'finalizing';
+    // Stopped before the first step (perhaps while no trainer was up): nothing to export.
+    if (stopRequested && !s.position.best && s.position.step === 0)
+      return stoppedUntrained({ name: s.plan.datasetName, digest: s.plan.datasetDigest }, s);
+    // A run stopped before its first epoch ended has no evaluated checkpoint yet.
+    if (!s.position.best) await evaluateCurrent(s);
+    const best = s.position.best!;
     const exported = await shared.exportModel({
       runId,
       planKey: s.plan.planKey,
@@ -235,7 +328,7 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
         ...(input.codeVersion ? { codeVersion: input.codeVersion } : {}),
         backend: s.backend,
         stats: {
-          rounds: s.rounds,
+          rounds: s.position.rounds,
           epochs,
           samplesPerSec,
           overheadFraction,
@@ -254,144 +347,220 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
       metrics: best.metrics,
       weightsSha256: exported.weightsSha256,
       backend: s.backend,
-      rounds: s.rounds,
+      rounds: s.position.rounds,
       epochs,
       samplesPerSec,
       overheadFraction,
       history: s.history,
       dataset: { name: s.plan.datasetName, digest: s.plan.datasetDigest },
       trainers: s.trainers,
+      steps: s.position.step,
+      segments: s.segments,
+      generations: s.generation,
+      faults: s.failures.recent,
       continuedAsNew: s.continuedAsNew,
     };
   } catch (err) {
     status = 'failed';
-    error =
-      err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+    error = message(err);
     setStatus('failed');
     throw err;
   }
 
-  /** Runs a shard's activity on the trainer that caches the shard, or on any trainer. */
-  async function onShard<R>(
-    s: TrainLoopState,
-    shard: number,
-    call: (a: TrainerActivities, args: ComputeGradientsInput) => Promise<R>,
-  ): Promise<R> {
-    const args = {
-      runId,
-      planKey: s.plan.planKey,
-      spec,
-      checkpointKey: s.checkpointKey,
-      step: s.step,
-      epoch: s.epoch,
-      roundInEpoch: s.roundInEpoch,
-      shard,
-      firstMicroBatch: shard * t.microBatches,
-      outputKey: runKeys.gradient(runId, s.step, shard),
+  /** The result of a run stopped before its first step: nothing to export or register. */
+  function stoppedUntrained(dataset: TrainResult['dataset'], s?: TrainLoopState): TrainResult {
+    status = 'stopped';
+    setStatus('stopped');
+    return {
+      workflowId: runId,
+      runId: info.runId,
+      status: 'stopped',
+      model: null,
+      metrics: {},
+      weightsSha256: '',
+      backend: s?.backend ?? null,
+      rounds: 0,
+      epochs: 0,
+      samplesPerSec: 0,
+      overheadFraction: 0,
+      history: [],
+      dataset,
+      trainers: s?.trainers ?? {},
+      steps: 0,
+      segments: s?.segments ?? 0,
+      generations: s?.generation ?? 0,
+      faults: s?.failures.recent ?? [],
+      continuedAsNew: s?.continuedAsNew ?? 0,
     };
-    const holder = s.affinity[shard];
-    if (holder) {
-      try {
-        return await call(onWorker(holder), args);
-      } catch (err) {
-        if (!isScheduleToStartTimeout(err)) throw err;
-        log.warn('trainer holding the shard is gone; falling back to the shared queue', { shard, holder });
-        delete s.affinity[shard];
+  }
+
+  /** Waits between attempts; a stop request ends the wait. */
+  async function pause(ms: number): Promise<void> {
+    await condition(() => stopRequested, ms);
+  }
+
+  /**
+   * Asks the trainers Temporal has seen recently to join (each on its own queue), places the
+   * ranks on those that did, and lets the others go. With none free, waits: a join on the shared
+   * queue is the backlog an autoscaler (KEDA) sees when no trainer runs at all.
+   */
+  async function formGroup(s: TrainLoopState): Promise<TrainerGroup | undefined> {
+    phase = 'forming group';
+    const generation = s.generation + 1;
+    const ids = await light.discoverTrainers();
+    // Temporal lists a trainer that went away for a minute or two: its probe times out in 2 s
+    // (a live trainer starts it at once, even mid-segment). All probes settle before the group
+    // forms, so that every trainer that joined is either placed or let go (never left reserved).
+    const answers = await Promise.all(
+      ids.map((id) =>
+        probe(id)
+          .joinGroup({ runId, generation })
+          .catch((): JoinGroupResult | undefined => undefined),
+      ),
+    );
+    let joined = answers.filter((a): a is Extract<JoinGroupResult, { joined: true }> => a?.joined === true);
+    if (joined.length === 0) {
+      phase = 'waiting for trainers';
+      const busy = answers.filter((a) => a && !a.joined).length;
+      waiting =
+        busy > 0 ? `all ${busy} trainer(s) serve other runs` : 'no trainer is polling the trainer queue';
+      const any = await anyTrainer.joinGroup({ runId, generation }).catch(() => undefined);
+      if (any?.joined) joined = [any];
+      else {
+        await pause(Math.min(30_000, 2_000 * 2 ** Math.min(4, waits++)));
+        return undefined;
       }
     }
-    return call(shared, args);
+    waits = 0;
+    waiting = undefined;
+    const members = placeRanks(s.plan.ranks, joined, s.lastMembers, input.maxTrainers);
+    const unused = joined.filter((j) => !members.some((m) => m.workerId === j.workerId));
+    await Promise.all(
+      unused.map((j) =>
+        probe(j.workerId)
+          .leaveGroup({ runId })
+          .catch(() => undefined),
+      ),
+    );
+    s.generation = generation;
+    s.lastMembers = members;
+    log.info('group formed', { generation, members: members.map((m) => `${m.workerId}:${m.ranks}`) });
+    return { generation, secret: `${uuid4()}${uuid4()}`.replace(/-/g, ''), members };
   }
 
-  async function runRound(s: TrainLoopState): Promise<void> {
+  /** Runs one segment on every member; on failure cancels the rest and drops the group. */
+  async function runSegment(s: TrainLoopState, group: TrainerGroup): Promise<void> {
+    phase = 'training';
     const started = Date.now();
-    const kept = [...s.recentCheckpoints];
-    const nextKey = runKeys.checkpoint(runId, s.step + (mode === 'sync' ? 1 : t.syncEvery));
-    kept.push(nextKey);
-    const deleteKeys: string[] = s.pendingDeletes.splice(0);
-    while (kept.length > keep) {
-      const old = kept.shift()!;
-      if (old !== s.best?.checkpointKey) deleteKeys.push(old);
-    }
-    let results: ComputeGradientsResult[];
-    let applied: ApplyGradientsResult;
-    const apply = { runId, spec, checkpointKey: s.checkpointKey, outputKey: nextKey, mode, deleteKeys };
-    if (s.plan.shards === 1) {
-      // One shard: compute and apply in one activity (averaging one part is the identity).
-      const r = await onShard(s, 0, (a, args) => a.trainStep({ ...args, apply }));
-      results = [r.compute];
-      applied = r.apply;
-    } else {
-      results = await Promise.all(
-        Array.from({ length: s.plan.shards }, (_, shard) =>
-          onShard(s, shard, (a, args) => a.computeGradients(args)),
-        ),
+    const scope = new CancellationScope();
+    const settled = await scope.run(() => {
+      const calls = group.members.map((m, i) =>
+        member(m.workerId).runSegment({
+          runId,
+          planKey: s.plan.planKey,
+          spec,
+          group,
+          member: i,
+          segment: s.segments,
+          start: s.position,
+          budgetMs,
+          keepCheckpoints: keep,
+        }),
       );
-      applied = await shared.applyGradients({ ...apply, partKeys: results.map((r) => r.key) });
-    }
-    const wallMs = Date.now() - started;
-    const computeMs = Math.max(...results.map((r) => r.computeMs)) + applied.computeMs;
-    results.forEach((r, shard) => {
-      s.affinity[shard] = r.workerId;
-      const ts = (s.trainers[r.workerId] ??= { rounds: 0, computeMs: 0, samples: 0, lastSeen: '' });
-      ts.rounds++;
-      ts.computeMs += r.computeMs;
-      ts.samples += r.sampleCount;
-      ts.lastSeen = new Date().toISOString();
-      s.backend ??= r.backend;
+      // The first failure ends the segment for everyone (a member alone would wait on its peers).
+      for (const c of calls) void c.catch(() => scope.cancel());
+      return Promise.allSettled(calls);
     });
-    s.checkpointKey = applied.checkpointKey;
-    s.step = applied.step;
-    s.recentCheckpoints = kept;
-    s.rounds++;
-    s.roundInEpoch++;
-    s.totals.samples += s.plan.examplesPerShardRound * s.plan.shards;
-    s.totals.wallMs += wallMs;
-    s.totals.computeMs += computeMs;
-    s.totals.overheadMs += Math.max(0, wallMs - computeMs);
-    s.totals.trainLossSum += applied.loss;
-    s.totals.trainLossCount++;
-    lastLoss = applied.loss;
+    const wallMs = Date.now() - started;
+    const lead = settled[0]!;
+    if (lead.status === 'fulfilled') {
+      recordSegment(s, group, lead.value, settled, wallMs);
+      return;
+    }
+    const errors = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    if (root.consideredCancelled) throw errors.find(isCancellation) ?? errors[0];
+    const final = errors.map(isFinal).find((e) => e !== undefined);
+    if (final)
+      throw ApplicationFailure.create({
+        message: final.message,
+        type: final.type ?? 'BadInputError',
+        nonRetryable: true,
+      });
+    const first = errors.find((e) => !isCancellation(rootCause(e))) ?? errors[0];
+    s.failures.consecutive++;
+    s.failures.total++;
+    s.failures.last = `segment ${s.segments} (generation ${group.generation}): ${message(first)}`;
+    s.failures.recent = [...s.failures.recent, s.failures.last].slice(-10);
+    s.group = undefined;
+    log.warn('segment failed; re-forming the group', { error: s.failures.last });
+    if (s.failures.consecutive >= MAX_SEGMENT_FAILURES) {
+      throw ApplicationFailure.create({
+        message: `training made no progress in ${s.failures.consecutive} attempts; last: ${s.failures.last}`,
+        type: 'TrainingStalledError',
+        nonRetryable: true,
+      });
+    }
+    await pause(Math.min(10_000, 500 * 2 ** (s.failures.consecutive - 1)));
   }
 
-  /** Evaluates, tracks the best checkpoint, applies early stopping. Returns true to stop. */
-  async function endEpoch(s: TrainLoopState, partial = false): Promise<boolean> {
+  function recordSegment(
+    s: TrainLoopState,
+    group: TrainerGroup,
+    lead: SegmentResult,
+    settled: PromiseSettledResult<SegmentResult>[],
+    wallMs: number,
+  ): void {
+    s.position = lead.end;
+    const known = new Set(s.history.map((h) => h.epoch));
+    s.history.push(...lead.epochs.filter((e) => !known.has(e.epoch)));
+    if (s.history.length > 200) s.history.splice(0, s.history.length - 200);
+    s.segments++;
+    s.failures.consecutive = 0;
+    s.totals.samples += lead.samples;
+    s.totals.busyMs += lead.busyMs;
+    s.totals.wallMs += wallMs;
+    s.totals.overheadMs += Math.max(0, wallMs - lead.busyMs);
+    if (lead.lastLoss !== undefined) s.lastLoss = lead.lastLoss;
+    s.backend ??= lead.backend;
+    settled.forEach((r, i) => {
+      if (r.status !== 'fulfilled') return;
+      const m = group.members[i]!;
+      const ts = (s.trainers[m.workerId] ??= { rounds: 0, busyMs: 0, samples: 0, segments: 0, lastSeen: '' });
+      ts.rounds += r.value.rounds;
+      ts.busyMs += r.value.busyMs;
+      ts.samples += Math.round((r.value.samples * m.ranks) / s.plan.ranks);
+      ts.segments++;
+      ts.lastSeen = new Date().toISOString();
+    });
+    // A paused run gives its trainers back; it forms a new group when resumed.
+    if (lead.reason === 'paused') s.group = undefined;
+  }
+
+  async function evaluateCurrent(s: TrainLoopState): Promise<void> {
+    const pos = s.position;
     const ev = await shared.evaluate({
       runId,
       planKey: s.plan.planKey,
       spec,
-      checkpointKey: s.checkpointKey,
+      checkpointKey: pos.checkpointKey,
     });
-    const trainLoss = s.totals.trainLossCount > 0 ? s.totals.trainLossSum / s.totals.trainLossCount : NaN;
+    const trainLoss = pos.epochLossCount > 0 ? pos.epochLossSum / pos.epochLossCount : NaN;
     const metrics: Record<string, number> = { val_loss: ev.loss, train_loss: trainLoss };
     for (const [k, v] of Object.entries(ev.metrics)) metrics[`val_${k}`] = v;
-    s.history.push({ epoch: s.epoch, step: s.step, trainLoss, valLoss: ev.loss, metrics });
-    if (s.history.length > 200) s.history.splice(0, s.history.length - 200);
-    s.totals.trainLossSum = 0;
-    s.totals.trainLossCount = 0;
-    const es = t.earlyStopping;
-    const metric = es?.metric ?? 'val_loss';
-    const value = metrics[metric];
-    if (value === undefined) {
-      throw ApplicationFailure.nonRetryable(
-        `training.earlyStopping.metric=${JSON.stringify(metric)}: not a metric of this task; available: ${Object.keys(metrics).join(', ')}`,
-        'BadInputError',
-      );
-    }
-    const better =
-      !s.best ||
-      (higherIsBetter(metric)
-        ? value > s.best.value + (es?.minDelta ?? 0)
-        : value < s.best.value - (es?.minDelta ?? 0));
-    if (better) {
-      const old = s.best?.checkpointKey;
-      if (old && old !== s.checkpointKey && !s.recentCheckpoints.includes(old)) s.pendingDeletes.push(old);
-      s.best = { checkpointKey: s.checkpointKey, epoch: s.epoch, step: s.step, value, metrics };
-      s.epochsWithoutImprovement = 0;
-    } else s.epochsWithoutImprovement++;
-    if (!partial) {
-      s.epoch++;
-      s.roundInEpoch = 0;
-    }
-    return es !== undefined && s.epochsWithoutImprovement > es.patience;
+    const verdict = judgeEpoch({
+      epoch: pos.epoch,
+      metrics,
+      best: undefined,
+      epochsWithoutImprovement: 0,
+      earlyStopping: t.earlyStopping,
+    });
+    s.history.push({ epoch: pos.epoch, step: pos.step, trainLoss, valLoss: ev.loss, metrics });
+    pos.best = {
+      checkpointKey: pos.checkpointKey,
+      epoch: pos.epoch,
+      step: pos.step,
+      value: verdict.value,
+      metrics,
+    };
   }
 }

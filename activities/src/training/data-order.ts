@@ -1,43 +1,42 @@
 /**
- * The deterministic data order of a run. Every shard visits its rows in a fresh seeded
- * permutation each epoch; round r takes the next `microBatches x batchSize` rows (times
- * `syncEvery` local steps). A retried or re-routed activity therefore computes exactly the same
- * thing, whichever trainer runs it.
+ * The deterministic data order of a run. A round has `shards` micro-batch slots (ranks x
+ * microBatches); slot j always reads shard j, visiting its rows in a fresh seeded permutation
+ * each epoch, and round r, local step k takes the next `batchSize` rows of it. The order is a
+ * function of (seed, epoch, slot, round, local step) only: not of how many ranks share the
+ * slots, nor of which trainer computes them, nor of where a segment began.
  */
 import { permutation } from '@seqtrain/contracts';
 import { mixSeed } from '@seqtrain/model';
 
-export interface RoundSlice {
-  /** per local step, per micro-batch: row indices into the shard */
-  steps: number[][][];
-}
+export class DataOrder {
+  private perms = new Map<number, { epoch: number; perm: number[] }>();
 
-export function roundRows(opts: {
-  shardRows: number;
-  seed: number;
-  epoch: number;
-  shard: number;
-  roundInEpoch: number;
-  batchSize: number;
-  microBatches: number;
-  localSteps: number;
-}): RoundSlice {
-  const perm = permutation(opts.shardRows, mixSeed(opts.seed, 0x5eed, opts.epoch, opts.shard));
-  const perRound = opts.batchSize * opts.microBatches * opts.localSteps;
-  let cursor = opts.roundInEpoch * perRound;
-  if (cursor + perRound > opts.shardRows) {
-    throw new Error(
-      `round ${opts.roundInEpoch} needs rows ${cursor}..${cursor + perRound - 1} but shard ${opts.shard} has ${opts.shardRows}`,
-    );
-  }
-  const steps: number[][][] = [];
-  for (let k = 0; k < opts.localSteps; k++) {
-    const micro: number[][] = [];
-    for (let m = 0; m < opts.microBatches; m++) {
-      micro.push(perm.slice(cursor, cursor + opts.batchSize));
-      cursor += opts.batchSize;
+  constructor(
+    private readonly opts: {
+      seed: number;
+      shardRows: readonly number[];
+      batchSize: number;
+      /** local steps per round (syncEvery) */
+      localSteps: number;
+    },
+  ) {}
+
+  /** Row indices into shard `slot` for one micro-batch. */
+  rows(slot: number, epoch: number, roundInEpoch: number, localStep: number): number[] {
+    const n = this.opts.shardRows[slot];
+    if (n === undefined) throw new Error(`the plan has no shard ${slot}`);
+    let cached = this.perms.get(slot);
+    if (!cached || cached.epoch !== epoch) {
+      cached = { epoch, perm: permutation(n, mixSeed(this.opts.seed, 0x5eed, epoch, slot)) };
+      this.perms.set(slot, cached);
     }
-    steps.push(micro);
+    const { batchSize, localSteps } = this.opts;
+    const start = (roundInEpoch * localSteps + localStep) * batchSize;
+    if (start + batchSize > n) {
+      throw new Error(
+        `round ${roundInEpoch} (local step ${localStep}) needs rows ${start}..${start + batchSize - 1} but shard ${slot} has ${n}`,
+      );
+    }
+    return cached.perm.slice(start, start + batchSize);
   }
-  return { steps };
 }

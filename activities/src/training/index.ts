@@ -1,6 +1,16 @@
 export { createLightTrainingActivities, createTrainerActivities } from './train-activities';
-export type { LightTrainingActivities, TrainerActivities, TrainingDeps } from './train-activities';
+export type {
+  LightTrainingActivities,
+  LightTrainingDeps,
+  TrainerActivities,
+  TrainingDeps,
+} from './train-activities';
 export { createRegisterActivities } from './register';
 export type { RegisterActivities, RegisterDeps } from './register';
-export { roundRows } from './data-order';
+export { DataOrder } from './data-order';
 export { selectRows } from './rows';
+export { TrainingLoop } from './training-loop';
+export type { LoopSetup, LoopHooks } from './training-loop';
+export { soloExchange } from './exchange';
+export { prepareLocalRun } from './local-training';
+export type { LocalRun } from './local-training';

@@ -1,52 +1,44 @@
 /**
- * The training activities of DESIGN.md. Light ones (prepareRun, registerRunModel) run on the
- * orchestrator; heavy ones on trainers, one at a time per process, heartbeating between
- * micro-batches so that a dead trainer is noticed in seconds and cancellation lands within one.
+ * The training activities of DESIGN.md. Light ones (prepareRun, discoverTrainers,
+ * registerRunModel) run on the orchestrator; trainers join groups and run segments (see
+ * segment.ts), and initialise, evaluate and export checkpoints, one computation at a time per
+ * process, heartbeating while they wait so that a queued activity is not mistaken for a dead one.
  */
 import { Context } from '@temporalio/activity';
-import { CancelledFailure } from '@temporalio/common';
 import {
   BadInputError,
   runKeys,
-  type ApplyGradientsInput,
-  type ApplyGradientsResult,
-  type ComputeGradientsInput,
-  type ComputeGradientsResult,
   type EvaluateInput,
   type EvaluateResult,
   type ExportModelInput,
   type ExportModelResult,
   type InitCheckpointInput,
   type InitCheckpointResult,
+  type JoinGroupInput,
+  type JoinGroupResult,
+  type LeaveGroupInput,
   type PrepareRunInput,
+  type RunControl,
   type RunPlan,
-  type SequenceBatch,
+  type SegmentInput,
+  type SegmentResult,
 } from '@seqtrain/contracts';
+import type { DataPlaneServer } from '@seqtrain/dataplane';
 import { assertSignatureFitsTask, loadManifest, planShards } from '@seqtrain/dataset';
 import {
-  applyGradients,
-  applyLocalUpdates,
-  averageGradients,
   buildModel,
-  computeGradients,
-  decodeGradients,
-  decodeLocalUpdate,
   encodeCheckpoint,
-  encodeGradients,
-  encodeLocalUpdate,
   evaluate,
   initCheckpoint,
-  runLocalSteps,
   setFlatWeights,
   validateDefinition,
-  type Checkpoint,
-  type GradientPart,
 } from '@seqtrain/model';
 import type { BlobStore } from '@seqtrain/storage';
-import { roundRows } from './data-order';
 import { exportLayersModel } from './export-model';
+import { TrainerLease } from './lease';
 import { regressionUnits } from './metrics';
-import { chunks, selectRows } from './rows';
+import { chunks } from './rows';
+import { roundsPerEpoch, runSegment } from './segment';
 import { ComputeSlot, TrainerCache, weightsSha256 } from './trainer-cache';
 
 export interface TrainingDeps {
@@ -54,18 +46,14 @@ export interface TrainingDeps {
   workerId: string;
   /** BackendInfo of this trainer, reported with every result */
   backend?: unknown;
+  /** this trainer's data-plane listener (needed for groups of more than one member) */
+  dataPlane?: DataPlaneServer;
+  /** a run's control query, asked by the leader of a segment */
+  control?: (runId: string) => Promise<RunControl>;
 }
 
-function heartbeat(details?: unknown): void {
-  try {
-    const ctx = Context.current();
-    ctx.heartbeat(details);
-    if (ctx.cancellationSignal.aborted) throw new CancelledFailure('activity cancelled');
-  } catch (err) {
-    if (err instanceof CancelledFailure) throw err;
-    // Outside an activity context (direct calls in tests): nothing to report to.
-  }
-}
+/** A join reserves the trainer this long for the run's first segment. */
+const JOIN_RESERVATION_MS = 60_000;
 
 /**
  * Heartbeats every few seconds while an activity waits for the compute slot or for S3, so that a
@@ -87,30 +75,37 @@ async function keepAlive<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-function assertFinite(what: string, value: number, hint: string): void {
-  if (!Number.isFinite(value)) throw new BadInputError(`${what} is ${value}: ${hint}`);
+export interface LightTrainingDeps {
+  store: BlobStore;
+  /** worker ids of the trainers polling the shared trainer queue recently (Temporal's view) */
+  listTrainers?: () => Promise<string[]>;
 }
 
-const DIVERGED = 'training diverged; lower training.optimizer.learningRate or set training.clipNorm';
-
 /** Prepares a run: resolves the dataset, validates the spec against it, plans the shards. */
-export function createLightTrainingActivities({ store }: Pick<TrainingDeps, 'store'>) {
+export function createLightTrainingActivities({ store, listTrainers }: LightTrainingDeps) {
   return {
+    /** Candidate trainers for a group; each is then asked to join on its own queue. */
+    async discoverTrainers(): Promise<string[]> {
+      return listTrainers ? [...new Set(await listTrainers())].sort() : [];
+    },
+
     async prepareRun({ runId, spec }: PrepareRunInput): Promise<RunPlan> {
       const manifest = await loadManifest(store, spec.dataset);
       assertSignatureFitsTask(manifest.signature, spec.task);
       validateDefinition(spec.task, spec.model, manifest.signature);
       const t = spec.training;
-      const plan = planShards(manifest, spec.workers, t.seed);
+      // One shard per micro-batch slot of a round: the data order then depends only on the
+      // global batch (workers x microBatches x batchSize), not on how ranks share the slots.
+      const plan = planShards(manifest, spec.workers * t.microBatches, t.seed);
       const planKey = runKeys.plan(runId);
       await store.put(planKey, JSON.stringify(plan), { contentType: 'application/json' });
       const shardRows = plan.shards.map((s) => s.rows);
-      const perRound = t.batchSize * t.microBatches * t.syncEvery;
+      const perSlot = t.batchSize * t.syncEvery;
       const smallest = Math.min(...shardRows);
-      const roundsPerEpoch = Math.floor(smallest / perRound);
-      if (roundsPerEpoch < 1) {
+      const rounds = roundsPerEpoch(plan, spec);
+      if (rounds < 1) {
         throw new BadInputError(
-          `training.batchSize=${t.batchSize} x microBatches=${t.microBatches} x syncEvery=${t.syncEvery} = ${perRound} rows per round exceeds the smallest shard (${smallest} rows of ${manifest.name} split over workers=${spec.workers}); lower the batch size or the number of workers`,
+          `training.batchSize=${t.batchSize} x syncEvery=${t.syncEvery} = ${perSlot} rows per micro-batch slot and round exceeds the smallest shard (${smallest} rows of ${manifest.name} split into workers=${spec.workers} x microBatches=${t.microBatches} = ${plan.shards.length} slots); lower the batch size, the number of workers or microBatches`,
         );
       }
       if (plan.validation.rows === 0) {
@@ -123,11 +118,13 @@ export function createLightTrainingActivities({ store }: Pick<TrainingDeps, 'sto
         datasetName: manifest.name,
         datasetDigest: manifest.digest,
         planKey,
+        ranks: spec.workers,
         shards: plan.shards.length,
         shardRows,
         valRows: plan.validation.rows,
-        roundsPerEpoch,
-        examplesPerShardRound: perRound,
+        roundsPerEpoch: rounds,
+        examplesPerShardRound: perSlot,
+        stepsPerRound: t.syncEvery,
         paramCount: 0,
         specHash: '',
       };
@@ -139,6 +136,7 @@ export function createTrainerActivities(deps: TrainingDeps) {
   const { store, workerId } = deps;
   const cache = new TrainerCache(store);
   const slot = new ComputeSlot();
+  const lease = new TrainerLease();
   const backend = deps.backend ?? null;
 
   // The plan pins the dataset digest: a newer import under the same name never leaks into a run.
@@ -148,125 +146,46 @@ export function createTrainerActivities(deps: TrainingDeps) {
     return { manifest, plan };
   }
 
-  async function context(planKey: string, spec: ComputeGradientsInput['spec']) {
+  async function context(planKey: string, spec: EvaluateInput['spec']) {
     const { manifest, plan } = await dataset(planKey);
     return { manifest, plan, m: cache.model(spec, manifest) };
   }
 
-  /** The gradient (or local update) of one shard for one round, encoded. */
-  async function computeShard(
-    input: ComputeGradientsInput,
-  ): Promise<{ bytes: Uint8Array; sampleCount: number; loss: number; computeMs: number }> {
-    const t = input.spec.training;
-    const { manifest, plan, m } = await context(input.planKey, input.spec);
-    const rows = await cache.rows(manifest, plan, input.planKey, input.shard, () =>
-      heartbeat({ phase: 'loading shard' }),
-    );
-    const checkpoint = await cache.checkpoint(input.checkpointKey);
-    const started = Date.now();
-    const slice = roundRows({
-      shardRows: rows.rows,
-      seed: t.seed,
-      epoch: input.epoch,
-      shard: input.shard,
-      roundInEpoch: input.roundInEpoch,
-      batchSize: t.batchSize,
-      microBatches: t.microBatches,
-      localSteps: t.syncEvery,
-    });
-    let bytes: Uint8Array;
-    let sampleCount = 0;
-    let lossSum = 0;
-    if (t.syncEvery === 1) {
-      const parts: GradientPart[] = [];
-      slice.steps[0]!.forEach((idx, j) => {
-        heartbeat({ phase: 'computing', microBatch: j });
-        parts.push(
-          computeGradients(m, checkpoint, [selectRows(rows, idx)], {
-            firstMicroBatch: input.firstMicroBatch + j,
-          }),
-        );
-      });
-      const joined = joinParts(parts);
-      sampleCount = joined.sampleCounts.reduce((a, b) => a + b, 0);
-      lossSum = joined.lossSums.reduce((a, b) => a + b, 0);
-      bytes = encodeGradients(joined);
-    } else {
-      const steps: SequenceBatch[][] = slice.steps.map((micro) => micro.map((idx) => selectRows(rows, idx)));
-      heartbeat({ phase: 'local steps', steps: steps.length });
-      const update = runLocalSteps(m, checkpoint, steps, t);
-      sampleCount = update.sampleCount;
-      lossSum = update.lossSum;
-      bytes = encodeLocalUpdate(update);
-    }
-    assertFinite(`training loss at step ${checkpoint.step} (shard ${input.shard})`, lossSum, DIVERGED);
-    return {
-      bytes,
-      sampleCount,
-      loss: sampleCount > 0 ? lossSum / sampleCount : 0,
-      computeMs: Date.now() - started,
-    };
-  }
-
-  /** A retry after the next checkpoint was written returns the recorded result (its inputs may be gone). */
-  async function recorded(outputKey: string): Promise<ApplyGradientsResult | undefined> {
-    const sidecar = `${outputKey}.json`;
-    if (!(await store.head(sidecar))) return undefined;
-    return JSON.parse(new TextDecoder().decode(await store.get(sidecar))) as ApplyGradientsResult;
-  }
-
-  /** Averages the parts in order, steps the optimizer, writes the next checkpoint, removes what is obsolete. */
-  async function applyParts(
-    input: ApplyGradientsInput,
-    partBytes: Uint8Array[],
-    started: number,
-  ): Promise<ApplyGradientsResult> {
-    const checkpoint = await cache.checkpoint(input.checkpointKey);
-    let next: Checkpoint;
-    let loss: number;
-    let sampleCount: number;
-    let gradNorm = 0;
-    let learningRate = 0;
-    if (input.mode === 'sync') {
-      const avg = averageGradients(partBytes.map(decodeGradients));
-      assertFinite(`mean training loss at step ${checkpoint.step}`, avg.loss, DIVERGED);
-      const r = applyGradients(checkpoint, avg, input.spec.training);
-      assertFinite(`gradient norm at step ${checkpoint.step}`, r.gradNorm, DIVERGED);
-      next = r.checkpoint;
-      loss = avg.loss;
-      sampleCount = avg.sampleCount;
-      gradNorm = r.gradNorm;
-      learningRate = r.learningRate;
-    } else {
-      const updates = partBytes.map(decodeLocalUpdate);
-      next = applyLocalUpdates(checkpoint, updates, input.spec.training);
-      sampleCount = updates.reduce((a, u) => a + u.sampleCount, 0);
-      loss = updates.reduce((a, u) => a + u.lossSum, 0) / Math.max(1, sampleCount);
-    }
-    for (let i = 0; i < next.weights.length; i++) {
-      if (!Number.isFinite(next.weights[i]!))
-        throw new BadInputError(`weights became non-finite at step ${next.step}: ${DIVERGED}`);
-    }
-    const result: ApplyGradientsResult = {
-      checkpointKey: input.outputKey,
-      step: next.step,
-      loss,
-      sampleCount,
-      gradNorm,
-      learningRate,
-      computeMs: Date.now() - started,
-      weightsSha256: weightsSha256(next.weights),
-    };
-    await store.put(input.outputKey, encodeCheckpoint(next));
-    await store.put(`${input.outputKey}.json`, JSON.stringify(result), { contentType: 'application/json' });
-    cache.remember(input.outputKey, next);
-    // Applied gradients and superseded checkpoints are no longer needed.
-    const obsolete = [...input.partKeys, ...input.deleteKeys.flatMap((k) => [k, `${k}.json`])];
-    if (obsolete.length > 0) await store.deleteMany(obsolete);
-    return result;
-  }
-
   return {
+    /** Reserves this trainer for a run's group, unless another run holds it. */
+    joinGroup(input: JoinGroupInput): Promise<JoinGroupResult> {
+      const r = lease.reserve(input.runId, JOIN_RESERVATION_MS);
+      if (!r.ok) return Promise.resolve({ joined: false, workerId, busyWith: r.holder });
+      return Promise.resolve({
+        joined: true,
+        workerId,
+        address: deps.dataPlane?.address ?? '',
+        backend,
+      });
+    },
+
+    /** The run placed no rank here: free the trainer for other runs. */
+    leaveGroup(input: LeaveGroupInput): Promise<void> {
+      lease.release(input.runId);
+      return Promise.resolve();
+    },
+
+    runSegment(input: SegmentInput): Promise<SegmentResult> {
+      return runSegment(
+        {
+          store,
+          workerId,
+          backend,
+          cache,
+          lease,
+          run: (fn) => slot.run(fn),
+          ...(deps.dataPlane ? { dataPlane: deps.dataPlane } : {}),
+          ...(deps.control ? { control: deps.control } : {}),
+        },
+        input,
+      );
+    },
+
     async initCheckpoint(input: InitCheckpointInput): Promise<InitCheckpointResult> {
       return keepAlive(() =>
         slot.run(async () => {
@@ -298,82 +217,12 @@ export function createTrainerActivities(deps: TrainingDeps) {
       );
     },
 
-    async computeGradients(input: ComputeGradientsInput): Promise<ComputeGradientsResult> {
-      heartbeat({ phase: 'queued' });
-      return keepAlive(() =>
-        slot.run(async () => {
-          const c = await computeShard(input);
-          heartbeat({ phase: 'uploading' });
-          await store.put(input.outputKey, c.bytes);
-          return {
-            key: input.outputKey,
-            sampleCount: c.sampleCount,
-            loss: c.loss,
-            computeMs: c.computeMs,
-            workerId,
-            backend,
-          };
-        }),
-      );
-    },
-
-    async applyGradients(input: ApplyGradientsInput): Promise<ApplyGradientsResult> {
-      heartbeat();
-      return keepAlive(() =>
-        slot.run(async () => {
-          const done = await recorded(input.outputKey);
-          if (done) return done;
-          const started = Date.now();
-          const partBytes = await Promise.all(input.partKeys.map((k) => store.get(k)));
-          return applyParts(input, partBytes, started);
-        }),
-      );
-    },
-
-    /**
-     * One shard: averaging is the identity, so the trainer that computed the gradient applies it
-     * in the same activity. Bit-identical to computeGradients + applyGradients, with one Temporal
-     * dispatch and no gradient object per round instead of two and one.
-     */
-    async trainStep(
-      input: ComputeGradientsInput & { apply: Omit<ApplyGradientsInput, 'partKeys'> },
-    ): Promise<{ compute: ComputeGradientsResult; apply: ApplyGradientsResult }> {
-      heartbeat({ phase: 'queued' });
-      return keepAlive(() =>
-        slot.run(async () => {
-          const done = await recorded(input.apply.outputKey);
-          const computeResult = (c: {
-            sampleCount: number;
-            loss: number;
-            computeMs: number;
-          }): ComputeGradientsResult => ({
-            key: '',
-            sampleCount: c.sampleCount,
-            loss: c.loss,
-            computeMs: c.computeMs,
-            workerId,
-            backend,
-          });
-          if (done)
-            return {
-              compute: computeResult({ sampleCount: done.sampleCount, loss: done.loss, computeMs: 0 }),
-              apply: done,
-            };
-          const c = await computeShard(input);
-          const applied = await applyParts({ ...input.apply, partKeys: [] }, [c.bytes], Date.now());
-          return { compute: computeResult(c), apply: applied };
-        }),
-      );
-    },
-
+    /** Evaluation outside a segment: a run stopped before its first epoch ended. */
     async evaluate(input: EvaluateInput): Promise<EvaluateResult> {
-      heartbeat();
       return keepAlive(() =>
         slot.run(async () => {
           const { manifest, plan, m } = await context(input.planKey, input.spec);
-          const rows = await cache.rows(manifest, plan, input.planKey, -1, () =>
-            heartbeat({ phase: 'loading validation rows' }),
-          );
+          const rows = await cache.rows(manifest, plan, input.planKey, -1);
           const checkpoint = await cache.checkpoint(input.checkpointKey);
           const started = Date.now();
           setFlatWeights(m, checkpoint.weights);
@@ -388,7 +237,6 @@ export function createTrainerActivities(deps: TrainingDeps) {
     },
 
     async exportModel(input: ExportModelInput): Promise<ExportModelResult> {
-      heartbeat();
       return keepAlive(() =>
         slot.run(async () => {
           const { m } = await context(input.planKey, input.spec);
@@ -400,24 +248,6 @@ export function createTrainerActivities(deps: TrainingDeps) {
         }),
       );
     },
-  };
-}
-
-function joinParts(parts: GradientPart[]): GradientPart {
-  const first = parts[0]!;
-  const grads = new Float32Array(parts.reduce((n, p) => n + p.grads.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    grads.set(p.grads, offset);
-    offset += p.grads.length;
-  }
-  return {
-    specHash: first.specHash,
-    step: first.step,
-    size: first.size,
-    sampleCounts: parts.flatMap((p) => p.sampleCounts),
-    lossSums: parts.flatMap((p) => p.lossSums),
-    grads,
   };
 }
 

@@ -25,7 +25,7 @@ export class TrainerCache {
 
   constructor(
     private readonly store: BlobStore,
-    private readonly maxShards = 4,
+    private readonly maxShards = 64,
   ) {}
 
   model(spec: TrainSpec, manifest: DatasetManifest): SeqModel {

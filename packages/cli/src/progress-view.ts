@@ -30,7 +30,10 @@ export function progressLine(p: TrainProgress, width = 24): string {
         .map(([k, v]) => `${k} ${fmt(v)}`)
         .join(' ')
     : '';
-  return `${p.status.padEnd(9)} ${epoch} ${bar} ${round} | loss ${fmt(p.trainLoss)} val ${fmt(p.valLoss)}${extra ? ` ${extra}` : ''} | ${Math.round(p.samplesPerSec)} samples/s | ETA ${formatDuration(p.etaSeconds)}`;
+  if (p.status === 'running' && p.phase !== 'training')
+    return `${p.status.padEnd(9)} ${epoch} ${p.phase}${p.lastFailure ? ` (${p.lastFailure})` : ''}`;
+  const group = p.group ? ` | ${p.group.length} trainer${p.group.length > 1 ? 's' : ''}` : '';
+  return `${p.status.padEnd(9)} ${epoch} ${bar} ${round} | loss ${fmt(p.trainLoss)} val ${fmt(p.valLoss)}${extra ? ` ${extra}` : ''} | ${Math.round(p.samplesPerSec)} samples/s${group} | ETA ${formatDuration(p.etaSeconds)}`;
 }
 
 export class ProgressView {

@@ -17,6 +17,8 @@ export interface ServiceState {
   role?: 'orchestrator' | 'trainer';
   backend?: unknown;
   taskQueues?: string[];
+  /** a trainer's data-plane address (host:port) */
+  dataPlane?: string;
 }
 
 export function runDir(home: string): string {

@@ -2,18 +2,21 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TrainProgress, TrainResult } from '@seqtrain/contracts';
+import type { TrainResult } from '@seqtrain/contracts';
 import { createBlobStore } from '@seqtrain/storage';
 import { loadConfig } from '@seqtrain/contracts';
+import { readRunProgress } from '@seqtrain/worker';
 import { cli, json, privateStackEnv } from './test-cli';
 
-// Tier 4: the CLI as a user runs it, two trainer processes, and faults injected into the stack.
+// Tier 4: the CLI as a user runs it, two trainer processes exchanging gradients over their data
+// plane, and faults injected into the stack. Runs last ~10 s in 2 s segments, so that every
+// fault lands mid-run and across segment boundaries (checkpoint writes).
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
 
 interface StatusJson {
   temporal: { pid: number } | null;
   s3: { pid: number } | null;
-  workers: { name: string; role: string; pid: number }[];
+  workers: { name: string; role: string; pid: number; startedAt: string }[];
 }
 
 describe('seqtrain train on the embedded stack', () => {
@@ -29,7 +32,7 @@ describe('seqtrain train on the embedded stack', () => {
       dataset: 'seattle-weather',
       task: 'regression',
       model: { cell: 'lstm', units: [32] },
-      training: { optimizer: { name: 'adam', learningRate: 0.01 }, batchSize: 32, epochs: 4, seed: 11 },
+      training: { optimizer: { name: 'adam', learningRate: 0.005 }, batchSize: 32, epochs: 80, seed: 11 },
       workers: 2,
       ...overrides,
     });
@@ -38,18 +41,35 @@ describe('seqtrain train on the embedded stack', () => {
     return json<StatusJson>(await cli(['status', '--json'], env));
   }
 
+  const SEGMENT = ['--segment-seconds', '2'];
+
   async function startDetached(file: string, id: string): Promise<void> {
-    const r = await cli(['train', '-c', file, '--detach', '--json', '--id', id], env);
+    const r = await cli(['train', '-c', file, '--detach', '--json', '--id', id, ...SEGMENT], env);
     expect(r.code, r.stderr).toBe(0);
   }
 
-  async function waitForRounds(id: string, rounds: number): Promise<void> {
-    const handle = client.workflow.getHandle(id);
-    for (;;) {
-      const p = await handle.query<TrainProgress>('progress').catch(() => undefined);
-      if (p && p.rounds >= rounds) return;
-      await new Promise((r) => setTimeout(r, 500));
+  /** Waits until the running segment's leader reports this many steps (its heartbeat). */
+  async function waitForSteps(id: string, steps: number): Promise<void> {
+    for (let i = 0; i < 1200; i++) {
+      const p = await readRunProgress(client, id).catch(() => undefined);
+      if (p && p.step >= steps) return;
+      await new Promise((r) => setTimeout(r, 100));
     }
+    throw new Error(`run ${id} did not reach step ${steps}`);
+  }
+
+  async function trainers(): Promise<StatusJson['workers']> {
+    return (await status()).workers.filter((w) => w.role === 'trainer');
+  }
+
+  /** The trainer that hosts rank 0 (the leader) or another member of the running group. */
+  async function memberPid(id: string, which: 'leader' | 'other'): Promise<number> {
+    const p = await readRunProgress(client, id);
+    const group = p.group ?? [];
+    const member = which === 'leader' ? group[0] : group[1];
+    const w = (await trainers()).find((t) => t.name === member?.workerId);
+    if (!w) throw new Error(`no ${which} trainer in ${JSON.stringify(group)}`);
+    return w.pid;
   }
 
   /** Waits for the result across server restarts. */
@@ -115,32 +135,67 @@ describe('seqtrain train on the embedded stack', () => {
   let reference: TrainResult;
 
   it('trains with 2 trainer processes and beats the persistence baseline', async () => {
-    const r = await cli(['train', '-c', specFile, '--workers', '2', '--json', '--id', 'reference'], env);
+    const r = await cli(
+      ['train', '-c', specFile, '--workers', '2', '--json', '--id', 'reference', ...SEGMENT],
+      env,
+    );
     expect(r.code, r.stderr).toBe(0);
     reference = json<TrainResult>(r);
     expect(reference.status).toBe('completed');
     expect(reference.metrics.val_mae_units).toBeLessThan(reference.metrics.val_persistence_mae_units!);
     expect(Object.keys(reference.trainers)).toHaveLength(2);
     expect(reference.model?.name).toBe('weather-e2e');
+    expect(reference.segments).toBeGreaterThan(1);
+    expect(reference.generations).toBe(1);
+    expect(reference.faults).toEqual([]);
     expect(reference.overheadFraction).toBeGreaterThanOrEqual(0);
     expect(reference.overheadFraction).toBeLessThan(1);
   }, 600_000);
 
-  it('survives a trainer killed with SIGKILL mid-run, with identical weights', async () => {
-    await startDetached(specFile, 'kill-trainer');
-    await waitForRounds('kill-trainer', 5);
-    const victim = (await status()).workers.find((w) => w.role === 'trainer')!;
-    process.kill(victim.pid, 'SIGKILL');
+  it('survives the leader killed with SIGKILL mid-run, with identical weights', async () => {
+    await startDetached(specFile, 'kill-leader');
+    await waitForSteps('kill-leader', 200);
+    process.kill(await memberPid('kill-leader', 'leader'), 'SIGKILL');
     // A replacement trainer joins, as an autoscaler would start one.
     expect((await cli(['up', '--detach', '--trainers', '2'], env)).code).toBe(0);
-    const r = await result('kill-trainer');
+    const r = await result('kill-leader');
     expect(r.weightsSha256).toBe(reference.weightsSha256);
     expect(r.rounds).toBe(reference.rounds);
+    expect(r.generations).toBeGreaterThanOrEqual(2);
+  }, 600_000);
+
+  it('survives a trainer killed during the gradient exchange: its peer sees the connection drop', async () => {
+    await startDetached(specFile, 'kill-exchange');
+    await waitForSteps('kill-exchange', 200);
+    // Steps take milliseconds and the members trade gradients every step: the surviving member
+    // is in (or enters) the exchange when the connection drops.
+    process.kill(await memberPid('kill-exchange', 'other'), 'SIGKILL');
+    expect((await cli(['up', '--detach', '--trainers', '2'], env)).code).toBe(0);
+    const r = await result('kill-exchange');
+    expect(r.weightsSha256).toBe(reference.weightsSha256);
+    expect(r.faults.join('\n')).toMatch(/data plane: .*(closed the connection|gave up|ECONNRESET)/);
+  }, 600_000);
+
+  it('survives a trainer frozen with SIGSTOP: the group re-forms without it, identical weights', async () => {
+    await startDetached(specFile, 'freeze-trainer');
+    await waitForSteps('freeze-trainer', 200);
+    const frozen = await memberPid('freeze-trainer', 'other');
+    process.kill(frozen, 'SIGSTOP');
+    try {
+      const r = await result('freeze-trainer');
+      expect(r.weightsSha256).toBe(reference.weightsSha256);
+      expect(r.faults.join('\n')).toMatch(/no word from|heartbeat|timed out|timeout/i);
+      // The run finished on the trainer that was not frozen.
+      const names = (await trainers()).filter((t) => t.pid !== frozen).map((t) => t.name);
+      expect(names.some((n) => r.trainers[n] !== undefined)).toBe(true);
+    } finally {
+      process.kill(frozen, 'SIGCONT');
+    }
   }, 600_000);
 
   it('survives a Temporal dev server restart mid-run', async () => {
     await startDetached(specFile, 'restart-temporal');
-    await waitForRounds('restart-temporal', 5);
+    await waitForSteps('restart-temporal', 200);
     const temporal = (await status()).temporal!;
     process.kill(temporal.pid, 'SIGTERM');
     await new Promise((r) => setTimeout(r, 3000));
@@ -154,7 +209,7 @@ describe('seqtrain train on the embedded stack', () => {
 
   it('survives the S3 server being down for 10 s', async () => {
     await startDetached(specFile, 's3-outage');
-    await waitForRounds('s3-outage', 5);
+    await waitForSteps('s3-outage', 200);
     const s3 = (await status()).s3!;
     process.kill(s3.pid, 'SIGKILL');
     await new Promise((r) => setTimeout(r, 10_000));

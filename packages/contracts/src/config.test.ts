@@ -8,6 +8,27 @@ describe('loadConfig', () => {
     expect(c.s3).toMatchObject({ bucket: 'seqtrain', endpoint: 'http://127.0.0.1:4568' });
     expect(c.backend).toBe('auto');
     expect(c.home).toBe('/home/u/.local/share/seqtrain');
+    // The data plane listens on loopback and an ephemeral port unless told otherwise.
+    expect(c.dataPlane).toEqual({ host: '127.0.0.1', port: 0 });
+  });
+
+  it('takes and checks the data-plane listener address', () => {
+    expect(
+      loadConfig({ SEQTRAIN_DATA_PLANE_HOST: '10.0.0.5', SEQTRAIN_DATA_PLANE_PORT: '7400' }).dataPlane,
+    ).toEqual({
+      host: '10.0.0.5',
+      port: 7400,
+    });
+    expect(loadConfig({ SEQTRAIN_DATA_PLANE_HOST: 'trainer-0.trainers.svc' }).dataPlane.host).toBe(
+      'trainer-0.trainers.svc',
+    );
+    expect(() => loadConfig({ SEQTRAIN_DATA_PLANE_PORT: '70000' })).toThrow(/SEQTRAIN_DATA_PLANE_PORT=70000/);
+    expect(() => loadConfig({ SEQTRAIN_DATA_PLANE_PORT: 'abc' })).toThrow(
+      /SEQTRAIN_DATA_PLANE_PORT="abc" is not a positive integer/,
+    );
+    expect(() => loadConfig({ SEQTRAIN_DATA_PLANE_HOST: 'bad host!' })).toThrow(
+      /SEQTRAIN_DATA_PLANE_HOST="bad host!"/,
+    );
   });
 
   it('rejects unknown SEQTRAIN_* variables by name', () => {

@@ -27,6 +27,8 @@ const KNOWN_KEYS = [
   'SEQTRAIN_REGISTRY_TOKEN',
   'SEQTRAIN_LOG_LEVEL',
   'SEQTRAIN_THREADS',
+  'SEQTRAIN_DATA_PLANE_HOST',
+  'SEQTRAIN_DATA_PLANE_PORT',
 ] as const;
 export type KnownEnvKey = (typeof KNOWN_KEYS)[number];
 
@@ -58,6 +60,17 @@ export const ConfigSchema = z.object({
     tokens: z.string().optional(),
   }),
   threads: z.number().int().positive().optional(),
+  /** a trainer's gradient-exchange listener: the address it binds and advertises to its peers */
+  dataPlane: z.object({
+    host: z
+      .string()
+      .regex(
+        /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[?[0-9A-Fa-f:.]+\]?)$/,
+        'expected an IP address or a host name, e.g. 127.0.0.1 or 10.0.0.5',
+      ),
+    /** 0 = an ephemeral port chosen at start */
+    port: z.number().int().min(0).max(65535),
+  }),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']),
 });
 export type Config = z.infer<typeof ConfigSchema>;
@@ -114,6 +127,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       tokens: env.SEQTRAIN_REGISTRY_TOKENS,
     },
     threads: intOrUndefined('SEQTRAIN_THREADS', env.SEQTRAIN_THREADS),
+    dataPlane: {
+      // Loopback unless asked: the data plane is for peers of the same run, not the network at large.
+      host: env.SEQTRAIN_DATA_PLANE_HOST ?? '127.0.0.1',
+      port: intOrUndefined('SEQTRAIN_DATA_PLANE_PORT', env.SEQTRAIN_DATA_PLANE_PORT) ?? 0,
+    },
     logLevel: env.SEQTRAIN_LOG_LEVEL ?? 'info',
   };
   const parsed = ConfigSchema.safeParse(raw);
@@ -133,6 +151,8 @@ const ENV_NAMES: Record<string, string> = {
   's3.secretAccessKey': 'AWS_SECRET_ACCESS_KEY',
   backend: 'SEQTRAIN_BACKEND',
   logLevel: 'SEQTRAIN_LOG_LEVEL',
+  'dataPlane.host': 'SEQTRAIN_DATA_PLANE_HOST',
+  'dataPlane.port': 'SEQTRAIN_DATA_PLANE_PORT',
 };
 
 /** Turns zod issues into "field=value: problem" lines; secrets are never echoed. */

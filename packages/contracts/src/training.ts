@@ -1,11 +1,14 @@
 /**
  * Payloads of the distributed training workflow and its activities. Tensors never travel through
- * Temporal (2 MB payload limit): activities exchange S3 keys (claim checks) and small numbers.
+ * Temporal (2 MB payload limit): checkpoints are S3 keys (claim checks), gradients travel between
+ * trainers over the data plane, and the workflow sees segments, never steps.
  */
 import type { TrainSpec } from './spec';
 
 export const TRAIN_WORKFLOW_TYPE = 'trainModel';
 export const PROGRESS_QUERY = 'progress';
+export const CONTROL_QUERY = 'control';
+export const SEGMENT_ACTIVITY = 'runSegment';
 export const STOP_SIGNAL = 'stop';
 export const PAUSE_SIGNAL = 'pause';
 export const RESUME_SIGNAL = 'resume';
@@ -23,6 +26,12 @@ export interface TrainRunInput {
   keepCheckpoints?: number;
   /** register the best model in the registry at the end (default true) */
   register?: boolean;
+  /** wall-time budget of one segment in seconds (default 60); the weights do not depend on it */
+  segmentSeconds?: number;
+  /** host the ranks on at most this many trainer processes (default: one per rank) */
+  maxTrainers?: number;
+  /** continue as new once the history has this many events (default 8,000; Temporal warns at 10,240) */
+  historyLimit?: number;
   /** carried across continue-as-new; absent on the first run */
   resume?: TrainLoopState;
 }
@@ -33,12 +42,20 @@ export interface RunPlan {
   datasetName: string;
   datasetDigest: string;
   planKey: string;
+  /** data-parallel ranks (spec.workers) */
+  ranks: number;
+  /**
+   * micro-batch slots per round (ranks x microBatches). Each slot reads its own shard, so the
+   * data order depends only on the global batch, never on how the slots are spread over ranks.
+   */
   shards: number;
   shardRows: number[];
   valRows: number;
   roundsPerEpoch: number;
-  /** examples consumed per round per shard (batchSize x microBatches x syncEvery) */
+  /** examples consumed per round per slot (batchSize x syncEvery) */
   examplesPerShardRound: number;
+  /** optimizer steps per round (syncEvery) */
+  stepsPerRound: number;
   paramCount: number;
   specHash: string;
 }
@@ -53,94 +70,160 @@ export interface EpochMetrics {
 
 export interface TrainerStats {
   rounds: number;
-  computeMs: number;
+  /** time in the training loop (steps, exchange, evaluation) */
+  busyMs: number;
   samples: number;
+  segments: number;
   lastSeen: string;
+}
+
+export interface BestCheckpoint {
+  checkpointKey: string;
+  epoch: number;
+  step: number;
+  value: number;
+  metrics: Record<string, number>;
+}
+
+/** Where a run stands between segments: everything a segment needs to continue exactly. */
+export interface LoopPosition {
+  /** optimizer steps applied (inner steps in local-SGD mode) */
+  step: number;
+  epoch: number;
+  roundInEpoch: number;
+  rounds: number;
+  checkpointKey: string;
+  best?: BestCheckpoint;
+  epochsWithoutImprovement: number;
+  /** sum and count of the round losses of the epoch in progress (its mean training loss) */
+  epochLossSum: number;
+  epochLossCount: number;
+  /** most recent checkpoints kept besides the best, oldest first */
+  recentCheckpoints: string[];
+  /** training is over: the last epoch is done or early stopping ended it */
+  finished: boolean;
+  /** why, when early stopping ended it */
+  stoppedEarly?: string;
+}
+
+/** A rank placement: member i hosts ranks firstRank .. firstRank + ranks - 1 and runs them in order. */
+export interface GroupMember {
+  workerId: string;
+  /** data-plane host:port */
+  address: string;
+  firstRank: number;
+  ranks: number;
+}
+
+export interface TrainerGroup {
+  /** increases every time the workflow re-forms the group; peers of older ones are refused */
+  generation: number;
+  /** proves membership at the data-plane handshake (never sent over the data plane) */
+  secret: string;
+  /** in rank order: member 0 hosts rank 0 and leads (control, evaluation, checkpoints) */
+  members: GroupMember[];
+}
+
+export interface JoinGroupInput {
+  runId: string;
+  generation: number;
+}
+
+export type JoinGroupResult =
+  | { joined: true; workerId: string; address: string; backend: unknown }
+  | { joined: false; workerId: string; busyWith: string };
+
+export interface LeaveGroupInput {
+  runId: string;
+}
+
+export interface SegmentInput {
+  runId: string;
+  planKey: string;
+  spec: TrainSpec;
+  group: TrainerGroup;
+  /** index into group.members of the trainer this activity runs on */
+  member: number;
+  /** sequence number of the segment within the run (a retry after a failure keeps it) */
+  segment: number;
+  start: LoopPosition;
+  budgetMs: number;
+  keepCheckpoints: number;
+}
+
+export type SegmentEndReason = 'budget' | 'finished' | 'stopped' | 'paused';
+
+export interface SegmentResult {
+  member: number;
+  workerId: string;
+  backend: unknown;
+  reason: SegmentEndReason;
+  end: LoopPosition;
+  /** epochs evaluated in this segment */
+  epochs: EpochMetrics[];
+  rounds: number;
+  samples: number;
+  /** time in the training loop, on the leader */
+  busyMs: number;
+  lastLoss?: number;
+  /** sha256 of the weights at the end (every member checked it against the leader's) */
+  weightsSha256: string;
+  /** an earlier attempt of this segment had finished: its recorded result */
+  replayed: boolean;
+}
+
+/** Heartbeat details of the leader of a segment: how progress stays live without history events. */
+export interface SegmentProgress {
+  kind: 'segment';
+  generation: number;
+  segment: number;
+  member: number;
+  step: number;
+  epoch: number;
+  roundInEpoch: number;
+  rounds: number;
+  trainLoss?: number;
+  samples: number;
+  busyMs: number;
+  /** epochs evaluated in this segment so far (most recent last, at most 50) */
+  epochs: EpochMetrics[];
+  best?: { epoch: number; value: number };
+}
+
+/** What the leader of a running segment polls (a query: no history events). */
+export interface RunControl {
+  stop: boolean;
+  pause: boolean;
+  generation: number;
+  segment: number;
 }
 
 /** Small state carried by the workflow (and across continue-as-new). */
 export interface TrainLoopState {
   plan: RunPlan;
-  checkpointKey: string;
-  step: number;
-  epoch: number;
-  roundInEpoch: number;
-  rounds: number;
-  best?: {
-    checkpointKey: string;
-    epoch: number;
-    step: number;
-    value: number;
-    metrics: Record<string, number>;
-  };
-  epochsWithoutImprovement: number;
+  position: LoopPosition;
   history: EpochMetrics[];
-  /** recent checkpoints kept besides the best */
-  recentCheckpoints: string[];
-  /** shard index -> worker id that holds it in memory */
-  affinity: Record<number, string>;
+  /** the group of the next segment; undefined when it must be (re-)formed */
+  group?: TrainerGroup;
+  /** members of the last group, kept as the preferred placement when re-forming */
+  lastMembers: GroupMember[];
+  generation: number;
+  segments: number;
   trainers: Record<string, TrainerStats>;
   totals: {
     samples: number;
-    computeMs: number;
+    busyMs: number;
     wallMs: number;
     overheadMs: number;
-    trainLossSum: number;
-    trainLossCount: number;
   };
+  lastLoss?: number;
   backend?: unknown;
   startedAt: number;
   stopRequested: boolean;
   paused: boolean;
-  /** superseded best checkpoints, deleted with the next round */
-  pendingDeletes: string[];
+  /** consecutive failed segments (reset by a completed one), all of them, the last few reasons */
+  failures: { consecutive: number; total: number; last?: string; recent: string[] };
   continuedAsNew: number;
-}
-
-export interface ComputeGradientsInput {
-  runId: string;
-  planKey: string;
-  spec: TrainSpec;
-  checkpointKey: string;
-  step: number;
-  epoch: number;
-  roundInEpoch: number;
-  shard: number;
-  /** global index of this shard's first micro-batch in the round (exactness across worker counts) */
-  firstMicroBatch: number;
-  outputKey: string;
-}
-
-export interface ComputeGradientsResult {
-  key: string;
-  sampleCount: number;
-  loss: number;
-  computeMs: number;
-  workerId: string;
-  backend: unknown;
-}
-
-export interface ApplyGradientsInput {
-  runId: string;
-  spec: TrainSpec;
-  checkpointKey: string;
-  /** gradient (or local-update) keys in shard order */
-  partKeys: string[];
-  outputKey: string;
-  mode: 'sync' | 'local';
-  /** objects no longer needed once the new checkpoint is written (old checkpoints) */
-  deleteKeys: string[];
-}
-
-export interface ApplyGradientsResult {
-  checkpointKey: string;
-  step: number;
-  loss: number;
-  sampleCount: number;
-  gradNorm: number;
-  learningRate: number;
-  computeMs: number;
-  weightsSha256: string;
 }
 
 export interface EvaluateInput {
@@ -207,8 +290,11 @@ export interface EvaluateResult {
   computeMs: number;
 }
 
+export type RunPhase = 'preparing' | 'forming group' | 'waiting for trainers' | 'training' | 'finalizing';
+
 export interface TrainProgress {
   status: RunStatus;
+  phase: RunPhase;
   workflowId: string;
   model: string;
   dataset?: string;
@@ -222,11 +308,21 @@ export interface TrainProgress {
   valLoss?: number;
   metrics?: Record<string, number>;
   best?: { epoch: number; value: number };
+  /** examples trained on so far, and the training wall time they took */
+  samples: number;
+  trainingSeconds: number;
   samplesPerSec: number;
   overheadFraction: number;
   etaSeconds?: number;
   trainers: Record<string, TrainerStats>;
   history: EpochMetrics[];
+  generation: number;
+  segments: number;
+  group?: { workerId: string; firstRank: number; ranks: number }[];
+  /** the last segment failure, while the group re-forms */
+  lastFailure?: string;
+  /** set when the live step of the running segment (heartbeat details) was merged in */
+  live?: boolean;
   error?: string;
 }
 
@@ -245,6 +341,12 @@ export interface TrainResult {
   history: EpochMetrics[];
   dataset: { name: string; digest: string };
   trainers: Record<string, TrainerStats>;
+  steps: number;
+  segments: number;
+  /** how many groups were formed (1 + re-formations after faults) */
+  generations: number;
+  /** why segments failed and the group was re-formed (the last 10) */
+  faults: string[];
   /** how many times the run continued as new to keep its history bounded */
   continuedAsNew: number;
 }
@@ -255,9 +357,8 @@ export const runKeys = {
   plan: (runId: string): string => `runs/${runId}/plan.json`,
   checkpoint: (runId: string, step: number): string =>
     `runs/${runId}/checkpoints/${String(step).padStart(9, '0')}.ckpt`,
-  gradient: (runId: string, step: number, shard: number): string =>
-    `runs/${runId}/gradients/${String(step).padStart(9, '0')}/${String(shard).padStart(4, '0')}.grad`,
-  gradientPrefix: (runId: string, step: number): string =>
-    `runs/${runId}/gradients/${String(step).padStart(9, '0')}/`,
   model: (runId: string): string => `runs/${runId}/model`,
+  /** the result of a finished segment, so that a retry of it returns the same thing */
+  segmentRecord: (runId: string, segment: number): string =>
+    `runs/${runId}/segments/${String(segment).padStart(7, '0')}.json`,
 };

@@ -281,7 +281,7 @@ export async function dialPeer(opts: DialOptions): Promise<FramedSocket> {
   const { host, port } = parseAddress(opts.address);
   const deadline = Date.now() + opts.timeoutMs;
   let last = 'no attempt';
-  let pause = 100;
+  let pause = 20;
   for (;;) {
     if (opts.signal?.aborted)
       throw opts.signal.reason instanceof Error

@@ -117,34 +117,53 @@ export function computeGradients(
   return { specHash: m.specHash, step: checkpoint.step, size: m.size, sampleCounts, lossSums, grads };
 }
 
+/** A running sum of gradient rows, in the one association order that makes N workers equal one process. */
+export interface GradientSum {
+  /** sum of the rows added so far (float32, strictly left to right, starting from +0) */
+  acc: Float32Array;
+  sampleCount: number;
+  lossSum: number;
+}
+
+export function emptySum(size: number): GradientSum {
+  return { acc: new Float32Array(size), sampleCount: 0, lossSum: 0 };
+}
+
+/** Adds every micro-batch row of `part` to `sum`, in order (mutates and returns `sum`). */
+export function addRows(sum: GradientSum, part: GradientPart): GradientSum {
+  const acc = sum.acc;
+  if (part.size !== acc.length)
+    throw new BadInputError(`gradient part of ${part.size} parameters does not fit a sum of ${acc.length}`);
+  part.sampleCounts.forEach((n, r) => {
+    const row = part.grads.subarray(r * part.size, (r + 1) * part.size);
+    // Float32Array stores round each double sum to float32: exactly IEEE float32 addition.
+    for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! + row[i]!;
+    sum.sampleCount += n;
+    sum.lossSum += part.lossSums[r]!;
+  });
+  return sum;
+}
+
+/** The average of a complete sum: one float32 division per parameter. */
+export function finishAverage(sum: GradientSum, specHash: string, step: number): AveragedGradient {
+  if (sum.sampleCount <= 0) throw new BadInputError('averageGradients: total sample count is 0');
+  const grad = new Float32Array(sum.acc.length);
+  for (let i = 0; i < grad.length; i++) grad[i] = sum.acc[i]! / sum.sampleCount;
+  return { specHash, step, grad, sampleCount: sum.sampleCount, loss: sum.lossSum / sum.sampleCount };
+}
+
 /** Weighted average by sample count: all micro-batch rows added left to right in part order (see module doc). */
 export function averageGradients(parts: readonly GradientPart[]): AveragedGradient {
   const first = parts[0];
   if (!first) throw new BadInputError('averageGradients: no gradient parts');
-  const acc = new Float32Array(first.size);
-  let total = 0;
-  let lossTotal = 0;
+  const sum = emptySum(first.size);
   parts.forEach((p, k) => {
     if (p.size !== first.size || p.specHash !== first.specHash || p.step !== first.step) {
       throw new BadInputError(
         `gradient part ${k}: size=${p.size} step=${p.step} spec=${p.specHash.slice(0, 12)} does not match part 0 (size=${first.size} step=${first.step} spec=${first.specHash.slice(0, 12)})`,
       );
     }
-    p.sampleCounts.forEach((n, r) => {
-      const row = p.grads.subarray(r * p.size, (r + 1) * p.size);
-      // Float32Array stores round each double sum to float32: exactly IEEE float32 addition.
-      for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! + row[i]!;
-      total += n;
-      lossTotal += p.lossSums[r]!;
-    });
+    addRows(sum, p);
   });
-  if (total <= 0) throw new BadInputError('averageGradients: total sample count is 0');
-  for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! / total;
-  return {
-    specHash: first.specHash,
-    step: first.step,
-    grad: acc,
-    sampleCount: total,
-    loss: lossTotal / total,
-  };
+  return finishAverage(sum, first.specHash, first.step);
 }

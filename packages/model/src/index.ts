@@ -3,8 +3,15 @@ export type { SeqModel, ModelDefinition, WeightSpec } from './build-model';
 export { validateDefinition, TASK_FOR_KIND } from './validate';
 export { batchTensors, lossSum } from './batch-tensors';
 export type { BatchTensors, LossSum } from './batch-tensors';
-export { computeGradients, averageGradients, microBatchGradient } from './gradients';
-export type { GradientPart, AveragedGradient, ComputeOptions } from './gradients';
+export {
+  computeGradients,
+  averageGradients,
+  microBatchGradient,
+  addRows,
+  emptySum,
+  finishAverage,
+} from './gradients';
+export type { GradientPart, AveragedGradient, ComputeOptions, GradientSum } from './gradients';
 export { initOptimizerState, learningRateAt, clipByGlobalNorm, optimizerStep } from './optimizers';
 export type { OptimizerState } from './optimizers';
 export { initCheckpoint, applyGradients } from './checkpoint';
@@ -14,7 +21,7 @@ export { runLocalSteps, applyLocalUpdates, encodeLocalUpdate, decodeLocalUpdate 
 export type { LocalUpdate } from './local-sgd';
 export { mixSeed, createRng } from './seeded';
 export type { Rng } from './seeded';
-export { evaluate } from './evaluate';
+export { evaluate, Evaluator } from './evaluate';
 export type { EvalResult } from './evaluate';
 export { blobStoreIOHandler, saveModel, loadModel } from './io-handler';
 export { forecast, classify, generate, decode, decodeIds, tokenize, detokenize } from './inference';

@@ -31,18 +31,22 @@ export interface LocalUpdate {
 
 type Training = Pick<TrainingSpec, 'optimizer' | 'schedule' | 'clipNorm' | 'outerOptimizer'>;
 
-/** K local steps; `steps[k]` are the micro-batches of local step k. */
+/**
+ * K local steps; `steps[k]` are the micro-batches of local step k. `firstMicroBatch` is the
+ * global index of this worker's first micro-batch (its dropout masks differ from other workers').
+ */
 export function runLocalSteps(
   m: SeqModel,
   checkpoint: Checkpoint,
   steps: readonly (readonly SequenceBatch[])[],
   training: Training,
+  firstMicroBatch = 0,
 ): LocalUpdate {
   let current = checkpoint;
   let sampleCount = 0;
   let lossSum = 0;
   for (const batches of steps) {
-    const avg = averageGradients([computeGradients(m, current, batches)]);
+    const avg = averageGradients([computeGradients(m, current, batches, { firstMicroBatch })]);
     sampleCount += avg.sampleCount;
     lossSum += avg.loss * avg.sampleCount;
     current = applyGradients(current, avg, training).checkpoint;

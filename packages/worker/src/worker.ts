@@ -1,8 +1,8 @@
 /**
  * The two worker roles of DESIGN.md. Orchestrators run workflows and light activities on the
- * shared `seqtrain` queue; trainers run the training activities, one at a time per process, on
- * the shared `seqtrain-train` queue and on their own queue (so a shard returns to the trainer
- * that caches it).
+ * shared `seqtrain` queue; trainers run the training activities, one computation at a time per
+ * process, on the shared `seqtrain-train` queue and on their own queue (group joins and
+ * segments), and bind a data-plane listener for the gradient exchange with their peers.
  */
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
@@ -16,15 +16,17 @@ import {
 } from '@seqtrain/activities';
 import { initBackend, type BackendInfo } from '@seqtrain/backend';
 import {
+  CONTROL_QUERY,
   ORCHESTRATOR_QUEUE,
-  PROGRESS_QUERY,
   TRAINER_QUEUE,
   trainerQueueFor,
   type Config,
-  type TrainProgress,
+  type RunControl,
 } from '@seqtrain/contracts';
+import { DataPlaneServer } from '@seqtrain/dataplane';
 import { createRegistryActivities, ModelRegistry, TemporalCoordinator } from '@seqtrain/registry';
 import type { BlobStore } from '@seqtrain/storage';
+import { readRunProgress } from './run-progress';
 import { installRuntimeLogging } from './runtime-logging';
 import { getWorkflowBundle } from './workflow-bundle';
 
@@ -50,6 +52,8 @@ export interface SeqtrainWorker {
   taskQueues: string[];
   /** What the trainer computes on (name, versions, threads); undefined for orchestrators. */
   backend: BackendInfo | undefined;
+  /** The trainer's data-plane address (host:port); undefined for orchestrators. */
+  dataPlane: string | undefined;
   /** Resolves when the worker has stopped (after shutdown() or a fatal error). */
   run(): Promise<void>;
   shutdown(): void;
@@ -65,18 +69,24 @@ export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise
   const namespace = opts.config.temporal.namespace;
   const workers: Worker[] = [];
   let backend: BackendInfo | undefined;
-  let clientConnection: Connection | undefined;
+  let dataPlane: DataPlaneServer | undefined;
+  const clientConnection = await Connection.connect({ address });
+  const client = new Client({ connection: clientConnection, namespace });
   const store = opts.store;
+  // Activity heartbeats reach the server at least every second: cancellation (a re-formed group,
+  // a cancelled sweep trial) and live progress are never more than about a second behind.
+  const heartbeats = {
+    maxHeartbeatThrottleInterval: '1 second',
+    defaultHeartbeatThrottleInterval: '1 second',
+  };
 
   if (opts.role === 'orchestrator') {
     // Registration goes through the registry's entity workflow (update-with-start).
-    clientConnection = await Connection.connect({ address });
-    const client = new Client({ connection: clientConnection, namespace });
     const coordinator = new TemporalCoordinator(client);
     const registry = new ModelRegistry(store, coordinator);
     const activities = withBoundary({
       ...createSmokeActivities({ store }),
-      ...createLightTrainingActivities({ store }),
+      ...createLightTrainingActivities({ store, listTrainers: () => recentTrainers(client, namespace) }),
       ...createRegisterActivities({ store, registry }),
       ...createRegistryActivities({ store, coordinator }),
       ...createSweepActivities({
@@ -84,9 +94,7 @@ export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise
         registry,
         // A run that has not started its first workflow task cannot answer yet: no epochs.
         probeTrial: (id) =>
-          client.workflow
-            .getHandle(id)
-            .query<TrainProgress>(PROGRESS_QUERY)
+          readRunProgress(client, id)
             .then((p) => p.history)
             .catch(() => null),
       }),
@@ -101,6 +109,7 @@ export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise
         maxConcurrentActivityTaskExecutions: opts.concurrency ?? 8,
         shutdownGraceTime: opts.shutdownGraceTime ?? '10s',
         identity: workerId,
+        ...heartbeats,
       }),
     );
   } else {
@@ -112,21 +121,34 @@ export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise
     log(
       `backend ${backend.name} (tfjs ${backend.tfjsVersion}${backend.nativeTfVersion ? `, TensorFlow ${backend.nativeTfVersion}` : ''}, threads ${backend.threads.intraOp}/${backend.threads.interOp})`,
     );
-    // Both queues share one activity object: one cache, one compute slot.
+    dataPlane = await DataPlaneServer.listen({ ...opts.config.dataPlane, log });
+    log(`data plane listening on ${dataPlane.bound} (advertised as ${dataPlane.address})`);
+    // Both queues share one activity object: one cache, one compute slot, one lease.
     const activities = withBoundary({
       ...createSmokeActivities({ store }),
-      ...createTrainerActivities({ store, workerId, backend }),
+      ...createTrainerActivities({
+        store,
+        workerId,
+        backend,
+        dataPlane,
+        control: (runId) => client.workflow.getHandle(runId).query<RunControl>(CONTROL_QUERY),
+      }),
     });
-    for (const taskQueue of [trainerQueueFor(workerId), TRAINER_QUEUE]) {
+    // The own queue takes a join probe while a segment runs (the join answers "busy" at once).
+    for (const [taskQueue, slots] of [
+      [trainerQueueFor(workerId), 2],
+      [TRAINER_QUEUE, 1],
+    ] as const) {
       workers.push(
         await Worker.create({
           connection,
           namespace,
           taskQueue,
           activities,
-          maxConcurrentActivityTaskExecutions: 1,
+          maxConcurrentActivityTaskExecutions: slots,
           shutdownGraceTime: opts.shutdownGraceTime ?? '30s',
           identity: workerId,
+          ...heartbeats,
         }),
       );
     }
@@ -136,16 +158,34 @@ export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise
     workerId,
     taskQueues: workers.map((w) => w.options.taskQueue),
     backend,
+    dataPlane: dataPlane?.address,
     async run() {
       try {
         await Promise.all(workers.map((w) => w.run()));
       } finally {
+        await dataPlane?.close();
         if (ownsConnection) await connection.close();
-        await clientConnection?.close();
+        await clientConnection.close();
       }
     },
     shutdown() {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
     },
   };
+}
+
+/** Trainers seen polling the shared trainer queue in the last two minutes (Temporal's poller list). */
+async function recentTrainers(client: Client, namespace: string): Promise<string[]> {
+  const res = await client.workflowService.describeTaskQueue({
+    namespace,
+    taskQueue: { name: TRAINER_QUEUE },
+    taskQueueType: 2, // TASK_QUEUE_TYPE_ACTIVITY
+  });
+  const horizon = Date.now() - 120_000;
+  return (res.pollers ?? [])
+    .filter((p) => {
+      const seconds = Number(p.lastAccessTime?.seconds ?? 0);
+      return p.identity && seconds * 1000 >= horizon;
+    })
+    .map((p) => p.identity!);
 }

@@ -72,7 +72,7 @@ export async function runDemo(argv: string[], ctx: CliContext): Promise<number> 
     );
 
     log(
-      `\n== 3/6 training an LSTM forecaster on ${trainers} trainer processes (exact synchronous gradient averaging)`,
+      `\n== 3/6 training an LSTM forecaster on a group of ${trainers} trainer processes (gradients exchanged between them every step, summed in rank order)`,
     );
     const spec = parseTrainSpec({
       name: 'weather-forecast',

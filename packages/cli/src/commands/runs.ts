@@ -3,10 +3,10 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
+import { readRunProgress } from '@seqtrain/worker';
 import {
   BadInputError,
   PAUSE_SIGNAL,
-  PROGRESS_QUERY,
   RESUME_SIGNAL,
   STOP_SIGNAL,
   TRAIN_WORKFLOW_TYPE,
@@ -60,7 +60,7 @@ async function details(client: Client, id: string): Promise<RunDetails> {
   if (d.status.name === 'COMPLETED') out.result = (await handle.result()) as TrainResult;
   else {
     try {
-      out.progress = await handle.query<TrainProgress>(PROGRESS_QUERY);
+      out.progress = await readRunProgress(client, id);
     } catch (err) {
       if (d.status.name === 'FAILED') {
         let cause: unknown = err;
@@ -150,7 +150,7 @@ export async function runRunsCommand(argv: string[], ctx: CliContext): Promise<n
           .getHandle(runId)
           .signal(STOP_SIGNAL, { reason: values.reason ?? 'stopped from the CLI' });
         ctx.io.err(
-          `asked ${runId} to stop: it finishes the current round, keeps the best checkpoint and registers it\n`,
+          `asked ${runId} to stop: it ends after the current step, keeps the best checkpoint and registers it\n`,
         );
         return EXIT_OK;
       }
@@ -160,7 +160,7 @@ export async function runRunsCommand(argv: string[], ctx: CliContext): Promise<n
         await client.workflow.getHandle(runId).signal(sub === 'pause' ? PAUSE_SIGNAL : RESUME_SIGNAL);
         ctx.io.err(
           sub === 'pause'
-            ? `asked ${runId} to pause after the current round\n`
+            ? `asked ${runId} to pause after the current step (its trainers are freed until it resumes)\n`
             : `asked ${runId} to resume\n`,
         );
         return EXIT_OK;
@@ -187,7 +187,7 @@ function report(d: RunDetails): string {
     (h) =>
       `| ${h.epoch + 1} | ${h.step} | ${metricNames.map((m) => (h.metrics[m] ?? NaN).toPrecision(5)).join(' | ')} |`,
   );
-  const trainers = d.progress?.trainers ?? {};
+  const trainers = d.result?.trainers ?? d.progress?.trainers ?? {};
   return [
     `# Training run ${d.workflowId}`,
     '',
@@ -197,7 +197,8 @@ function report(d: RunDetails): string {
     `- started: ${d.startTime}${d.closeTime ? `, closed: ${d.closeTime}` : ''}`,
     ...(d.result
       ? [
-          `- rounds: ${d.result.rounds}, epochs: ${d.result.epochs}`,
+          `- steps: ${d.result.steps}, rounds: ${d.result.rounds}, epochs: ${d.result.epochs}`,
+          `- segments: ${d.result.segments}, trainer groups formed: ${d.result.generations}`,
           `- samples/s: ${d.result.samplesPerSec.toFixed(1)}`,
           `- orchestration overhead: ${(d.result.overheadFraction * 100).toFixed(1)}%`,
           `- weights sha256: ${d.result.weightsSha256}`,
@@ -215,10 +216,10 @@ function report(d: RunDetails): string {
           '',
           '## Trainers',
           '',
-          '| worker | rounds | compute ms | samples |',
-          '|---|---|---|---|',
+          '| worker | segments | rounds | busy ms | samples |',
+          '|---|---|---|---|---|',
           ...Object.entries(trainers).map(
-            ([k, v]) => `| ${k} | ${v.rounds} | ${v.computeMs} | ${v.samples} |`,
+            ([k, v]) => `| ${k} | ${v.segments} | ${v.rounds} | ${v.busyMs} | ${v.samples} |`,
           ),
         ]
       : []),

@@ -313,6 +313,7 @@ export async function runStatus(argv: string[], ctx: CliContext): Promise<number
         pid: w.pid,
         backend: w.backend,
         taskQueues: w.taskQueues,
+        ...(w.dataPlane ? { dataPlane: w.dataPlane } : {}),
         startedAt: w.startedAt,
       })),
   };
@@ -323,7 +324,7 @@ export async function runStatus(argv: string[], ctx: CliContext): Promise<number
       `S3:       ${result.s3 ? `${result.s3.endpoint} pid ${result.s3.pid} ${result.s3.healthy ? 'healthy' : 'NOT RESPONDING'}` : 'not running'}`,
       ...result.workers.map(
         (w) =>
-          `worker:   ${w.name} ${w.role} pid ${w.pid}${w.backend ? ` backend ${describeBackend(w.backend)}` : ''}`,
+          `worker:   ${w.name} ${w.role} pid ${w.pid}${w.backend ? ` backend ${describeBackend(w.backend)}` : ''}${w.dataPlane ? ` data plane ${w.dataPlane}` : ''}`,
       ),
     ];
     if (result.workers.length === 0) lines.push('workers:  none');

@@ -175,7 +175,8 @@ describe('seqtrain sweep', () => {
   it('runs a 4-trial grid two at a time, stops the weak trials early and registers only the best', async () => {
     const file = await writeJson('sweep.json', {
       name: 'grid',
-      base: spec('sweep-test', { epochs: 3 }),
+      // Long enough (30 epochs of 75 steps) for the sweep to see a weak trial's epochs while it runs.
+      base: spec('sweep-test', { epochs: 30, batchSize: 16 }),
       method: 'grid',
       // Trials 0, 1 learn; trials 2, 3 barely move (learning rate 1e-6).
       space: { 'training.optimizer.learningRate': [0.01, 1e-6], 'model.units': [[8], [6]] },
@@ -200,7 +201,7 @@ describe('seqtrain sweep', () => {
     expect(byIndex.get(1)?.status).toBe('completed');
     for (const i of [2, 3]) {
       expect(byIndex.get(i)?.status).toBe('stopped-early');
-      expect(byIndex.get(i)?.epochs).toBeLessThan(3);
+      expect(byIndex.get(i)?.epochs).toBeLessThan(30);
       expect(byIndex.get(i)?.reason).toMatch(/median rule/);
       expect(byIndex.get(i)?.workflowId).toBe(`sweep-test-1/trial-${i}`);
     }

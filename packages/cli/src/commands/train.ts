@@ -10,12 +10,11 @@ import {
   errorMessage,
   ORCHESTRATOR_QUEUE,
   parseTrainSpec,
-  PROGRESS_QUERY,
   TRAIN_WORKFLOW_TYPE,
-  type TrainProgress,
   type TrainResult,
   type TrainSpec,
 } from '@seqtrain/contracts';
+import { readRunProgress } from '@seqtrain/worker';
 import type { trainModel } from '@seqtrain/workflows';
 import { EXIT_FAILURE, EXIT_OK, type CliContext } from '../context';
 import { ProgressView } from '../progress-view';
@@ -70,7 +69,7 @@ export async function followRun(
   const poll = async (): Promise<void> => {
     while (!stopped) {
       try {
-        const p = await handle.query<TrainProgress>(PROGRESS_QUERY);
+        const p = await readRunProgress(client, workflowId);
         if (showProgress) view.update(p);
       } catch {
         // The run may be between workflow tasks or the server restarting: try again.
@@ -90,6 +89,19 @@ export async function followRun(
     await polling;
     view.done();
   }
+}
+
+function optionalNumber(
+  flag: string,
+  raw: string | undefined,
+  min: number,
+  integer = false,
+): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n)))
+    throw new BadInputError(`${flag}=${raw}: expected ${integer ? 'an integer' : 'a number'} >= ${min}`);
+  return n;
 }
 
 export function describeFailure(err: unknown): string {
@@ -114,10 +126,14 @@ export async function runTrain(argv: string[], ctx: CliContext): Promise<number>
       'code-version': { type: 'string' },
       id: { type: 'string' },
       'no-register': { type: 'boolean', default: false },
+      'segment-seconds': { type: 'string' },
+      'max-trainers': { type: 'string' },
     },
     strict: true,
   });
   if (!values.config) throw new BadInputError('train: -c SPEC.yaml is required');
+  const segmentSeconds = optionalNumber('--segment-seconds', values['segment-seconds'], 1);
+  const maxTrainers = optionalNumber('--max-trainers', values['max-trainers'], 1, true);
   const spec = await loadSpec(values.config, ctx.cwd, values.workers);
   const workflowId =
     values.id ??
@@ -132,6 +148,8 @@ export async function runTrain(argv: string[], ctx: CliContext): Promise<number>
           ...(values['code-version'] ? { codeVersion: values['code-version'] } : {}),
           register: !values['no-register'],
           actor: ctx.env.USER ?? 'cli',
+          ...(segmentSeconds !== undefined ? { segmentSeconds } : {}),
+          ...(maxTrainers !== undefined ? { maxTrainers } : {}),
         },
       ],
     });
@@ -168,7 +186,8 @@ export function summaryText(r: TrainResult): string {
     `run ${r.workflowId}: ${r.status}`,
     `  model                      ${r.model ? `${r.model.name}@${r.model.version}` : '(not registered)'}`,
     `  dataset                    ${r.dataset.name}@${r.dataset.digest.slice(0, 12)}`,
-    `  epochs / rounds            ${r.epochs} / ${r.rounds}`,
+    `  epochs / rounds / steps    ${r.epochs} / ${r.rounds} / ${r.steps}`,
+    `  segments / groups formed   ${r.segments} / ${r.generations}`,
     `  samples/s                  ${r.samplesPerSec.toFixed(1)}`,
     `  orchestration overhead     ${(r.overheadFraction * 100).toFixed(1)}%`,
     `  weights sha256             ${r.weightsSha256}`,

@@ -54,10 +54,11 @@ export async function runWorkerCommand(argv: string[], ctx: CliContext): Promise
     pid: process.pid,
     startedAt: new Date().toISOString(),
     taskQueues: worker.taskQueues,
+    ...(worker.dataPlane ? { dataPlane: worker.dataPlane } : {}),
     ...(worker.backend ? { backend: worker.backend } : {}),
   });
   ctx.io.err(
-    `[${id}] ${role} worker polling ${worker.taskQueues.join(', ')}${worker.backend ? ` on backend ${JSON.stringify(worker.backend)}` : ''}\n`,
+    `[${id}] ${role} worker polling ${worker.taskQueues.join(', ')}${worker.dataPlane ? `, data plane on ${worker.dataPlane}` : ''}${worker.backend ? ` on backend ${JSON.stringify(worker.backend)}` : ''}\n`,
   );
   try {
     await running;
