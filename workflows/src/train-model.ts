@@ -10,7 +10,6 @@
  * the data order, the reduction order and the optimizer are fixed.
  */
 import {
-  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   condition,
@@ -27,7 +26,6 @@ import {
 } from '@temporalio/workflow';
 import {
   CONTROL_QUERY,
-  judgeEpoch,
   MAX_SEGMENT_FAILURES,
   NON_RETRYABLE_ERROR_TYPES,
   ORCHESTRATOR_QUEUE,
@@ -44,7 +42,6 @@ import {
   type RunControl,
   type RunPhase,
   type RunStatus,
-  type SegmentResult,
   type TrainerGroup,
   type TrainLoopState,
   type TrainProgress,
@@ -52,14 +49,22 @@ import {
   type TrainRunInput,
 } from '@seqtrain/contracts';
 import type { LightTrainingActivities, RegisterActivities, TrainerActivities } from '@seqtrain/activities';
+import {
+  isFinal,
+  message,
+  progressOf,
+  rates,
+  recordSegment,
+  resultOf,
+  rootCause,
+  untrainedResult,
+} from './train-state';
 
 export const progressQuery = defineQuery<TrainProgress>(PROGRESS_QUERY);
 export const controlQuery = defineQuery<RunControl>(CONTROL_QUERY);
 export const stopSignal = defineSignal<[{ reason?: string }?]>(STOP_SIGNAL);
 export const pauseSignal = defineSignal(PAUSE_SIGNAL);
 export const resumeSignal = defineSignal(RESUME_SIGNAL);
-
-const FINAL = new Set<string>(NON_RETRYABLE_ERROR_TYPES);
 
 const retry = {
   initialInterval: '1s',
@@ -114,39 +119,10 @@ function member(workerId: string): TrainerActivities {
   });
 }
 
-/** The innermost failure of an activity: the trainer's own error. */
-function rootCause(err: unknown): unknown {
-  let e = err;
-  while (e instanceof ActivityFailure && e.cause) e = e.cause;
-  return e;
-}
-
-function isFinal(err: unknown): ApplicationFailure | undefined {
-  const cause = rootCause(err);
-  return cause instanceof ApplicationFailure && (cause.nonRetryable || FINAL.has(cause.type ?? ''))
-    ? cause
-    : undefined;
-}
-
-function message(err: unknown): string {
-  const cause = rootCause(err);
-  return cause instanceof Error ? cause.message : String(cause);
-}
-
-/** Throughput and orchestration overhead so far, from the run's totals. */
-function rates(s: TrainLoopState | undefined): { samplesPerSec: number; overheadFraction: number } {
-  if (!s || s.totals.wallMs <= 0) return { samplesPerSec: 0, overheadFraction: 0 };
-  return {
-    samplesPerSec: (s.totals.samples / s.totals.wallMs) * 1000,
-    overheadFraction: s.totals.overheadMs / s.totals.wallMs,
-  };
-}
-
 export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
   const info = workflowInfo();
   const runId = info.workflowId;
   const spec = input.spec;
-  const t = spec.training;
   const keep = Math.max(1, input.keepCheckpoints ?? 2);
   const budgetMs = Math.max(1, (input.segmentSeconds ?? 60) * 1000);
   const root = CancellationScope.current();
@@ -182,50 +158,7 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
   });
 
   function progress(): TrainProgress {
-    const s = state;
-    const pos = s?.position;
-    const { samplesPerSec, overheadFraction } = rates(s);
-    const last = s?.history.at(-1);
-    const totalRounds = s ? s.plan.roundsPerEpoch * t.epochs : 0;
-    const avgRoundMs = s && pos && pos.rounds > 0 ? s.totals.wallMs / pos.rounds : undefined;
-    return {
-      status,
-      phase,
-      workflowId: runId,
-      model: spec.name,
-      ...(s ? { dataset: `${s.plan.datasetName}@${s.plan.datasetDigest}` } : {}),
-      step: pos?.step ?? 0,
-      rounds: pos?.rounds ?? 0,
-      epoch: pos?.epoch ?? 0,
-      epochs: t.epochs,
-      roundInEpoch: pos?.roundInEpoch ?? 0,
-      roundsPerEpoch: s?.plan.roundsPerEpoch ?? 0,
-      ...(s?.lastLoss !== undefined ? { trainLoss: s.lastLoss } : {}),
-      ...(last ? { valLoss: last.valLoss, metrics: last.metrics } : {}),
-      ...(pos?.best ? { best: { epoch: pos.best.epoch, value: pos.best.value } } : {}),
-      samples: s?.totals.samples ?? 0,
-      trainingSeconds: (s?.totals.wallMs ?? 0) / 1000,
-      samplesPerSec,
-      overheadFraction,
-      ...(avgRoundMs !== undefined && pos
-        ? { etaSeconds: ((totalRounds - pos.rounds) * avgRoundMs) / 1000 }
-        : {}),
-      trainers: s?.trainers ?? {},
-      history: s?.history ?? [],
-      generation: s?.generation ?? 0,
-      segments: s?.segments ?? 0,
-      ...(s?.group
-        ? {
-            group: s.group.members.map(({ workerId, firstRank, ranks }) => ({ workerId, firstRank, ranks })),
-          }
-        : {}),
-      ...(s?.failures.last && s.failures.consecutive > 0
-        ? { lastFailure: s.failures.last }
-        : waiting && phase === 'waiting for trainers'
-          ? { lastFailure: waiting }
-          : {}),
-      ...(error ? { error } : {}),
-    };
+    return progressOf({ status, phase, runId, spec, state, waiting, error });
   }
 
   const setStatus = (value: string): void => upsertSearchAttributes({ SeqtrainStatus: [value] });
@@ -302,12 +235,9 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
 
     status = 'finalizing';
     phase = 'finalizing';
-    // Stopped before the first step (perhaps while no trainer was up): nothing to export.
-    if (stopRequested && !s.position.best && s.position.step === 0)
-      return stoppedUntrained({ name: s.plan.datasetName, digest: s.plan.datasetDigest }, s);
-    // A run stopped before its first epoch ended has no evaluated checkpoint yet.
-    if (!s.position.best) await evaluateCurrent(s);
-    const best = s.position.best!;
+    // Stopped before its first epoch was evaluated: no checkpoint earned a place in the registry.
+    const best = s.position.best;
+    if (!best) return stoppedUntrained({ name: s.plan.datasetName, digest: s.plan.datasetDigest }, s);
     const exported = await shared.exportModel({
       runId,
       planKey: s.plan.planKey,
@@ -340,25 +270,11 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
     status = finalStatus;
     setStatus(finalStatus);
     return {
-      workflowId: runId,
-      runId: info.runId,
+      ...resultOf(runId, info.runId, s),
       status: finalStatus,
       model,
       metrics: best.metrics,
       weightsSha256: exported.weightsSha256,
-      backend: s.backend,
-      rounds: s.position.rounds,
-      epochs,
-      samplesPerSec,
-      overheadFraction,
-      history: s.history,
-      dataset: { name: s.plan.datasetName, digest: s.plan.datasetDigest },
-      trainers: s.trainers,
-      steps: s.position.step,
-      segments: s.segments,
-      generations: s.generation,
-      faults: s.failures.recent,
-      continuedAsNew: s.continuedAsNew,
     };
   } catch (err) {
     status = 'failed';
@@ -371,27 +287,7 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
   function stoppedUntrained(dataset: TrainResult['dataset'], s?: TrainLoopState): TrainResult {
     status = 'stopped';
     setStatus('stopped');
-    return {
-      workflowId: runId,
-      runId: info.runId,
-      status: 'stopped',
-      model: null,
-      metrics: {},
-      weightsSha256: '',
-      backend: s?.backend ?? null,
-      rounds: 0,
-      epochs: 0,
-      samplesPerSec: 0,
-      overheadFraction: 0,
-      history: [],
-      dataset,
-      trainers: s?.trainers ?? {},
-      steps: 0,
-      segments: s?.segments ?? 0,
-      generations: s?.generation ?? 0,
-      faults: s?.failures.recent ?? [],
-      continuedAsNew: s?.continuedAsNew ?? 0,
-    };
+    return untrainedResult(runId, info.runId, dataset, s);
   }
 
   /** Waits between attempts; a stop request ends the wait. */
@@ -414,7 +310,7 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
     const answers = await Promise.all(
       ids.map((id) =>
         probe(id)
-          .joinGroup({ runId, generation })
+          .joinGroup({ runId, generation, prefetch: { planKey: s.plan.planKey, spec } })
           .catch((): JoinGroupResult | undefined => undefined),
       ),
     );
@@ -424,7 +320,9 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
       const busy = answers.filter((a) => a && !a.joined).length;
       waiting =
         busy > 0 ? `all ${busy} trainer(s) serve other runs` : 'no trainer is polling the trainer queue';
-      const any = await anyTrainer.joinGroup({ runId, generation }).catch(() => undefined);
+      const any = await anyTrainer
+        .joinGroup({ runId, generation, prefetch: { planKey: s.plan.planKey, spec } })
+        .catch(() => undefined);
       if (any?.joined) joined = [any];
       else {
         await pause(Math.min(30_000, 2_000 * 2 ** Math.min(4, waits++)));
@@ -457,6 +355,7 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
       const calls = group.members.map((m, i) =>
         member(m.workerId).runSegment({
           runId,
+          execution: info.firstExecutionRunId,
           planKey: s.plan.planKey,
           spec,
           group,
@@ -501,66 +400,5 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
       });
     }
     await pause(Math.min(10_000, 500 * 2 ** (s.failures.consecutive - 1)));
-  }
-
-  function recordSegment(
-    s: TrainLoopState,
-    group: TrainerGroup,
-    lead: SegmentResult,
-    settled: PromiseSettledResult<SegmentResult>[],
-    wallMs: number,
-  ): void {
-    s.position = lead.end;
-    const known = new Set(s.history.map((h) => h.epoch));
-    s.history.push(...lead.epochs.filter((e) => !known.has(e.epoch)));
-    if (s.history.length > 200) s.history.splice(0, s.history.length - 200);
-    s.segments++;
-    s.failures.consecutive = 0;
-    s.totals.samples += lead.samples;
-    s.totals.busyMs += lead.busyMs;
-    s.totals.wallMs += wallMs;
-    s.totals.overheadMs += Math.max(0, wallMs - lead.busyMs);
-    if (lead.lastLoss !== undefined) s.lastLoss = lead.lastLoss;
-    s.backend ??= lead.backend;
-    settled.forEach((r, i) => {
-      if (r.status !== 'fulfilled') return;
-      const m = group.members[i]!;
-      const ts = (s.trainers[m.workerId] ??= { rounds: 0, busyMs: 0, samples: 0, segments: 0, lastSeen: '' });
-      ts.rounds += r.value.rounds;
-      ts.busyMs += r.value.busyMs;
-      ts.samples += Math.round((r.value.samples * m.ranks) / s.plan.ranks);
-      ts.segments++;
-      ts.lastSeen = new Date().toISOString();
-    });
-    // A paused run gives its trainers back; it forms a new group when resumed.
-    if (lead.reason === 'paused') s.group = undefined;
-  }
-
-  async function evaluateCurrent(s: TrainLoopState): Promise<void> {
-    const pos = s.position;
-    const ev = await shared.evaluate({
-      runId,
-      planKey: s.plan.planKey,
-      spec,
-      checkpointKey: pos.checkpointKey,
-    });
-    const trainLoss = pos.epochLossCount > 0 ? pos.epochLossSum / pos.epochLossCount : NaN;
-    const metrics: Record<string, number> = { val_loss: ev.loss, train_loss: trainLoss };
-    for (const [k, v] of Object.entries(ev.metrics)) metrics[`val_${k}`] = v;
-    const verdict = judgeEpoch({
-      epoch: pos.epoch,
-      metrics,
-      best: undefined,
-      epochsWithoutImprovement: 0,
-      earlyStopping: t.earlyStopping,
-    });
-    s.history.push({ epoch: pos.epoch, step: pos.step, trainLoss, valLoss: ev.loss, metrics });
-    pos.best = {
-      checkpointKey: pos.checkpointKey,
-      epoch: pos.epoch,
-      step: pos.step,
-      value: verdict.value,
-      metrics,
-    };
   }
 }

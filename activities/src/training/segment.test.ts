@@ -123,6 +123,7 @@ interface SegmentOptions {
   envs?: MockActivityEnvironment[];
   /** start only these members now (the others: call again with the rest) */
   only?: number[];
+  execution?: string;
 }
 
 /** One segment on `hosts` trainers (ranks placed as the workflow places them): one promise per member. */
@@ -143,6 +144,7 @@ function segmentCalls(
     const env = opts.envs?.[i] ?? new MockActivityEnvironment();
     const input: SegmentInput = {
       runId: run.runId,
+      execution: opts.execution ?? 'execution-1',
       planKey: run.planKey,
       spec: s,
       group,
@@ -261,6 +263,10 @@ describe('segments of a trainer group', () => {
     expect(again.map((r) => r.replayed)).toEqual([true, true]);
     expect(again[0]!.end).toEqual(first[0]!.end);
     expect(again[0]!.weightsSha256).toBe(first[0]!.weightsSha256);
+    // A new run that reuses the workflow id (its first execution differs) trains afresh.
+    controls.set(run.runId, { stop: false, pause: false, generation: 3, segment: 0 });
+    const reused = await segment(s, run, 2, start, { generation: 3, execution: 'execution-2' });
+    expect(reused.map((r) => r.replayed)).toEqual([false, false]);
   }, 300_000);
 
   it('refuses strangers, malformed and oversized frames, the wrong secret and an older generation, without disturbing the segment', async () => {

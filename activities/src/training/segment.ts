@@ -116,7 +116,7 @@ export async function runSegment(deps: SegmentDeps, input: SegmentInput): Promis
   beat.start();
   try {
     const record = await recorded(deps.store, runKeys.segmentRecord(runId, input.segment));
-    if (record && record.end.step >= input.start.step) {
+    if (record && record.execution === input.execution && record.end.step >= input.start.step) {
       grace = record.reason === 'budget' ? NEXT_SEGMENT_GRACE_MS : 0;
       return { ...record, member: index, workerId: deps.workerId, backend: deps.backend, replayed: true };
     }
@@ -222,6 +222,7 @@ async function runLoop(
   const { runId, group, member: index, spec } = input;
   const leader = index === 0;
   const me = group.members[index]!;
+  const setupStarted = Date.now();
   const beat = heart.now;
   // Shard reads are shared through the cache: they heartbeat, but never throw the cancellation.
   const data = await loadData(deps, input, () => {
@@ -340,6 +341,7 @@ async function runLoop(
   exchange.close();
   const end = loop.position;
   const result: SegmentResult = {
+    execution: input.execution,
     member: index,
     workerId: deps.workerId,
     backend: deps.backend,
@@ -349,6 +351,7 @@ async function runLoop(
     rounds: loop.rounds,
     samples: loop.samples,
     busyMs,
+    setupMs: started - setupStarted,
     ...(loop.lastLoss !== undefined ? { lastLoss: loop.lastLoss } : {}),
     weightsSha256: loop.weightsSha256(),
     replayed: false,

@@ -8,8 +8,6 @@ import { Context } from '@temporalio/activity';
 import {
   BadInputError,
   runKeys,
-  type EvaluateInput,
-  type EvaluateResult,
   type ExportModelInput,
   type ExportModelResult,
   type InitCheckpointInput,
@@ -28,7 +26,6 @@ import { assertSignatureFitsTask, loadManifest, planShards } from '@seqtrain/dat
 import {
   buildModel,
   encodeCheckpoint,
-  evaluate,
   initCheckpoint,
   setFlatWeights,
   validateDefinition,
@@ -36,8 +33,6 @@ import {
 import type { BlobStore } from '@seqtrain/storage';
 import { exportLayersModel } from './export-model';
 import { TrainerLease } from './lease';
-import { regressionUnits } from './metrics';
-import { chunks } from './rows';
 import { roundsPerEpoch, runSegment } from './segment';
 import { ComputeSlot, TrainerCache, weightsSha256 } from './trainer-cache';
 
@@ -146,7 +141,7 @@ export function createTrainerActivities(deps: TrainingDeps) {
     return { manifest, plan };
   }
 
-  async function context(planKey: string, spec: EvaluateInput['spec']) {
+  async function context(planKey: string, spec: InitCheckpointInput['spec']) {
     const { manifest, plan } = await dataset(planKey);
     return { manifest, plan, m: cache.model(spec, manifest) };
   }
@@ -156,6 +151,17 @@ export function createTrainerActivities(deps: TrainingDeps) {
     joinGroup(input: JoinGroupInput): Promise<JoinGroupResult> {
       const r = lease.reserve(input.runId, JOIN_RESERVATION_MS);
       if (!r.ok) return Promise.resolve({ joined: false, workerId, busyWith: r.holder });
+      if (input.prefetch) {
+        // While the group forms and the segment is dispatched: the model and the validation
+        // rows (every member may lead), in the compute slot so as never to overlap a computation.
+        const { planKey, spec } = input.prefetch;
+        void slot
+          .run(async () => {
+            const { manifest, plan } = await context(planKey, spec);
+            await cache.rows(manifest, plan, planKey, -1);
+          })
+          .catch(() => undefined); // the segment loads (and reports) for real
+      }
       return Promise.resolve({
         joined: true,
         workerId,
@@ -211,27 +217,10 @@ export function createTrainerActivities(deps: TrainingDeps) {
               backend,
             };
           } finally {
-            fresh.dispose();
+            // Segments set the weights of the cached model before every use: this trainer's first
+            // segment need not build it again.
+            cache.adopt(input.spec, manifest, fresh);
           }
-        }),
-      );
-    },
-
-    /** Evaluation outside a segment: a run stopped before its first epoch ended. */
-    async evaluate(input: EvaluateInput): Promise<EvaluateResult> {
-      return keepAlive(() =>
-        slot.run(async () => {
-          const { manifest, plan, m } = await context(input.planKey, input.spec);
-          const rows = await cache.rows(manifest, plan, input.planKey, -1);
-          const checkpoint = await cache.checkpoint(input.checkpointKey);
-          const started = Date.now();
-          setFlatWeights(m, checkpoint.weights);
-          const r = evaluate(m, chunks(rows, 256));
-          const metrics = {
-            ...r.metrics,
-            ...regressionUnits(manifest.signature, input.spec.task, rows, r.metrics),
-          };
-          return { loss: r.loss, count: r.count, metrics, computeMs: Date.now() - started };
         }),
       );
     },

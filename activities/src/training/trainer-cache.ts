@@ -28,18 +28,28 @@ export class TrainerCache {
     private readonly maxShards = 64,
   ) {}
 
+  /** The model of a spec, built once (its weights are whatever its last user set: set them). */
   model(spec: TrainSpec, manifest: DatasetManifest): SeqModel {
-    const key = `${manifest.digest}/${JSON.stringify(spec.model)}/${spec.task}/${spec.training.seed}`;
-    let m = this.models.get(key);
-    if (!m) {
-      m = buildModel(spec.model, spec.task, manifest.signature, spec.training.seed);
-      // One architecture at a time is the common case: drop others to free tensors.
-      for (const [k, old] of this.models) {
-        old.dispose();
-        this.models.delete(k);
-      }
-      this.models.set(key, m);
+    return (
+      this.models.get(modelKey(spec, manifest)) ??
+      this.adopt(spec, manifest, buildModel(spec.model, spec.task, manifest.signature, spec.training.seed))
+    );
+  }
+
+  /** Keeps `m` as the model of the spec (e.g. the one checkpoint 0 was taken from), or disposes it. */
+  adopt(spec: TrainSpec, manifest: DatasetManifest, m: SeqModel): SeqModel {
+    const key = modelKey(spec, manifest);
+    const have = this.models.get(key);
+    if (have) {
+      if (have !== m) m.dispose();
+      return have;
     }
+    // One architecture at a time is the common case: drop others to free tensors.
+    for (const [k, old] of this.models) {
+      old.dispose();
+      this.models.delete(k);
+    }
+    this.models.set(key, m);
     return m;
   }
 
@@ -103,10 +113,6 @@ export class TrainerCache {
     return p;
   }
 
-  hasRows(planKey: string, shard: number): boolean {
-    return this.shards.has(`${planKey}#${shard}`);
-  }
-
   async checkpoint(key: string): Promise<Checkpoint> {
     const hit = this.checkpoints.get(key);
     if (hit) return hit;
@@ -119,6 +125,10 @@ export class TrainerCache {
     this.checkpoints.set(key, c);
     while (this.checkpoints.size > 2) this.checkpoints.delete(this.checkpoints.keys().next().value as string);
   }
+}
+
+function modelKey(spec: TrainSpec, manifest: DatasetManifest): string {
+  return `${manifest.digest}/${JSON.stringify(spec.model)}/${spec.task}/${spec.training.seed}`;
 }
 
 /** sha256 of the weights' little-endian float32 bytes: the run's reproducibility fingerprint. */

@@ -171,8 +171,6 @@ export type {
   SegmentProgress,
   RunControl,
   RunPhase,
-  EvaluateInput,
-  EvaluateResult,
   InitCheckpointInput,
   InitCheckpointResult,
   PrepareRunInput,

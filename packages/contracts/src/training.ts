@@ -127,6 +127,8 @@ export interface TrainerGroup {
 export interface JoinGroupInput {
   runId: string;
   generation: number;
+  /** what to load while the group forms (the model, the validation rows) */
+  prefetch?: { planKey: string; spec: TrainSpec };
 }
 
 export type JoinGroupResult =
@@ -139,6 +141,11 @@ export interface LeaveGroupInput {
 
 export interface SegmentInput {
   runId: string;
+  /**
+   * the workflow's first execution run id: a later run that reuses the workflow id (and so the
+   * S3 prefix) never replays this run's segment records
+   */
+  execution: string;
   planKey: string;
   spec: TrainSpec;
   group: TrainerGroup;
@@ -154,6 +161,7 @@ export interface SegmentInput {
 export type SegmentEndReason = 'budget' | 'finished' | 'stopped' | 'paused';
 
 export interface SegmentResult {
+  execution: string;
   member: number;
   workerId: string;
   backend: unknown;
@@ -166,6 +174,8 @@ export interface SegmentResult {
   /** time in the training loop, on the leader */
   busyMs: number;
   lastLoss?: number;
+  /** loading the shards, the model and the checkpoint, and connecting to the peers */
+  setupMs: number;
   /** sha256 of the weights at the end (every member checked it against the leader's) */
   weightsSha256: string;
   /** an earlier attempt of this segment had finished: its recorded result */
@@ -226,13 +236,6 @@ export interface TrainLoopState {
   continuedAsNew: number;
 }
 
-export interface EvaluateInput {
-  runId: string;
-  planKey: string;
-  spec: TrainSpec;
-  checkpointKey: string;
-}
-
 export interface InitCheckpointInput {
   runId: string;
   planKey: string;
@@ -281,13 +284,6 @@ export interface RegisterRunModelInput {
     overheadFraction: number;
     weightsSha256: string;
   };
-}
-
-export interface EvaluateResult {
-  loss: number;
-  count: number;
-  metrics: Record<string, number>;
-  computeMs: number;
 }
 
 export type RunPhase = 'preparing' | 'forming group' | 'waiting for trainers' | 'training' | 'finalizing';

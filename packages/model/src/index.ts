@@ -17,7 +17,7 @@ export type { OptimizerState } from './optimizers';
 export { initCheckpoint, applyGradients } from './checkpoint';
 export type { Checkpoint, ApplyResult } from './checkpoint';
 export { encodeCheckpoint, decodeCheckpoint, encodeGradients, decodeGradients } from './codec';
-export { runLocalSteps, applyLocalUpdates, encodeLocalUpdate, decodeLocalUpdate } from './local-sgd';
+export { runLocalSteps, applyLocalUpdates } from './local-sgd';
 export type { LocalUpdate } from './local-sgd';
 export { mixSeed, createRng } from './seeded';
 export type { Rng } from './seeded';

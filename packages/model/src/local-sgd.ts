@@ -10,7 +10,6 @@ import type { SequenceBatch, TrainingSpec } from '@seqtrain/contracts';
 import type { SeqModel } from './build-model';
 import { applyGradients } from './checkpoint';
 import type { Checkpoint } from './checkpoint';
-import { decodeBundle, encodeBundle } from './codec';
 import { averageGradients, computeGradients } from './gradients';
 import type { OptimizerName } from '@seqtrain/contracts';
 
@@ -136,45 +135,4 @@ export function applyLocalUpdates(
       throw new Error(`unknown outer optimizer ${JSON.stringify(never)}`);
     }
   }
-}
-
-interface LocalHeader {
-  specHash: string;
-  step: number;
-  steps: number;
-  sampleCount: number;
-  lossSum: number;
-  optimizer: OptimizerName;
-  slots: number;
-}
-
-export function encodeLocalUpdate(u: LocalUpdate): Uint8Array {
-  const h: LocalHeader = {
-    specHash: u.specHash,
-    step: u.step,
-    steps: u.steps,
-    sampleCount: u.sampleCount,
-    lossSum: u.lossSum,
-    optimizer: u.optimizer.name,
-    slots: u.optimizer.slots.length,
-  };
-  return encodeBundle('seqtrain.local-update/v1', h, [u.delta, ...u.optimizer.slots, u.optimizer.scalars]);
-}
-
-export function decodeLocalUpdate(bytes: Uint8Array): LocalUpdate {
-  const { header: h, arrays } = decodeBundle<LocalHeader>(bytes, 'seqtrain.local-update/v1');
-  const [delta, ...rest] = arrays;
-  return {
-    specHash: h.specHash,
-    step: h.step,
-    steps: h.steps,
-    sampleCount: h.sampleCount,
-    lossSum: h.lossSum,
-    delta: delta!,
-    optimizer: {
-      name: h.optimizer,
-      slots: rest.slice(0, h.slots),
-      scalars: rest[h.slots] ?? new Float32Array(0),
-    },
-  };
 }

@@ -6,7 +6,8 @@ import { ORCHESTRATOR_QUEUE, parseTrainSpec, type TrainResult } from '@seqtrain/
 import { importDataset } from '@seqtrain/dataset';
 import { startTestStack, waitFor, type TestStack } from '@seqtrain/local-stack';
 import { createBlobStore, type S3BlobStore } from '@seqtrain/storage';
-import { createSeqtrainWorker, type SeqtrainWorker } from '@seqtrain/worker';
+import { RegistryReader } from '@seqtrain/registry';
+import { createSeqtrainWorker, readRunProgress, type SeqtrainWorker } from '@seqtrain/worker';
 import type { trainModel } from '@seqtrain/workflows';
 
 // The issue's bound on the control plane: at most 100 history events per 1,000 optimizer steps.
@@ -85,8 +86,38 @@ describe('a run of more than 50,000 steps', () => {
     expect(result).toMatchObject({ status: 'stopped', model: null, steps: 0 });
   });
 
-  it('keeps the workflow history to a few events per segment, independent of the step count', async () => {
+  it('a run stopped before its first epoch was evaluated ends stopped, registering nothing', async () => {
     await start('trainer');
+    const client = new Client({ connection });
+    const spec = parseTrainSpec({
+      name: 'stopped-early-run',
+      dataset: 'weather-tiny',
+      task: 'regression',
+      model: { cell: 'simpleRNN', units: [2] },
+      // ~1,300 steps in the first epoch: seconds before its evaluation.
+      training: { optimizer: { name: 'sgd', learningRate: 0.001 }, batchSize: 1, epochs: 3, seed: 3 },
+      workers: 1,
+    });
+    const workflowId = `stopped-early-${randomUUID()}`;
+    const handle = await client.workflow.start<typeof trainModel>('trainModel', {
+      taskQueue: ORCHESTRATOR_QUEUE,
+      workflowId,
+      args: [{ spec }],
+    });
+    await waitFor(
+      'live steps',
+      async () => (await readRunProgress(client, workflowId)).step > 20,
+      60_000,
+      50,
+    );
+    await handle.signal('stop', { reason: 'test' });
+    const result = await handle.result();
+    expect(result).toMatchObject({ status: 'stopped', model: null, epochs: 0 });
+    expect(result.steps).toBeGreaterThan(20);
+    expect(await new RegistryReader(store).listVersions('stopped-early-run')).toEqual([]);
+  });
+
+  it('keeps the workflow history to a few events per segment, independent of the step count', async () => {
     const client = new Client({ connection });
     const spec = parseTrainSpec({
       name: 'long-run',
