@@ -40,4 +40,5 @@ process.stdout.write(
     steps: local.loop.position.step,
     epochs: local.loop.epochs.length,
   })}\n`,
+  () => process.exit(0),
 );
