@@ -28,6 +28,9 @@ export async function ensureBenchVenv(
   const wanted = requirements.join('\n');
   if (existsSync(python) && existsSync(marker) && (await readFile(marker, 'utf8')) === wanted) return python;
 
+  // A venv without pip is one whose creation was interrupted: build it again.
+  if (existsSync(python) && !existsSync(join(venv, 'bin', 'pip')))
+    await rm(venv, { recursive: true, force: true });
   if (!existsSync(python)) {
     log(`bench: creating virtualenv ${venv} with the python3 on PATH`);
     await run('python3', ['-m', 'venv', venv], log);
