@@ -1,18 +1,21 @@
 /**
- * The activity boundary of the error taxonomy: bad input and corrupt data become non-retryable
- * Temporal failures carrying the error's stable name as type; everything else is retried.
+ * The activity boundary of the error taxonomy: deterministic errors (bad input, corrupt data,
+ * missing objects, refused access, and JavaScript bug errors) become non-retryable Temporal
+ * failures carrying the error's stable name as type; everything else is retried, a bounded
+ * number of times (activityRetry).
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { NON_RETRYABLE_ERROR_TYPES } from '@seqtrain/contracts';
+import { isDeterministicError, NON_RETRYABLE_ERROR_TYPES } from '@seqtrain/contracts';
 
 const FINAL = new Set<string>(NON_RETRYABLE_ERROR_TYPES);
 
 export function toActivityFailure(err: unknown): unknown {
   if (err instanceof ApplicationFailure) return err;
-  if (err instanceof Error && FINAL.has(err.name)) {
+  if (err instanceof Error && isDeterministicError(err)) {
+    const bug = !FINAL.has(err.name);
     return ApplicationFailure.create({
-      type: err.name,
-      message: err.message,
+      type: bug ? 'InternalError' : err.name,
+      message: bug ? `internal error (${err.name}): ${err.message}` : err.message,
       nonRetryable: true,
       cause: err,
     });

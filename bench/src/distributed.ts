@@ -313,15 +313,16 @@ async function exportWindows(
   // One shard: all the training windows in one batch.
   const spec = { ...job.spec, workers: 1, training: { ...job.spec.training, microBatches: 1 } };
   const runId = `bench-export-${job.name}`;
-  const plan = await createLightTrainingActivities({ store }).prepareRun({ runId, spec });
+  const plan = await createLightTrainingActivities({ store }).prepareRun({ runId, execution: 'bench', spec });
   const init = await createTrainerActivities({ store, workerId: 'bench' }).initCheckpoint({
     runId,
     planKey: plan.planKey,
     spec,
-    outputKey: runKeys.checkpoint(runId, 0),
+    outputKey: runKeys.checkpoint(runId, 'bench', 0),
   });
   const { data } = await prepareLocalRun(store, {
     runId,
+    execution: 'bench',
     planKey: plan.planKey,
     spec,
     checkpointKey: init.checkpointKey,

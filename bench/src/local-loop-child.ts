@@ -19,15 +19,16 @@ await initBackend({ backend: 'tensorflow', ...(config.threads ? { threads: confi
 const store = createBlobStore(config);
 const spec = parseTrainSpec(JSON.parse(process.argv[2] ?? '{}'));
 const runId = `bench-local-${spec.name}-${randomUUID().slice(0, 8)}`;
-const plan = await createLightTrainingActivities({ store }).prepareRun({ runId, spec });
+const plan = await createLightTrainingActivities({ store }).prepareRun({ runId, execution: 'bench', spec });
 const init = await createTrainerActivities({ store, workerId: 'bench-local' }).initCheckpoint({
   runId,
   planKey: plan.planKey,
   spec,
-  outputKey: runKeys.checkpoint(runId, 0),
+  outputKey: runKeys.checkpoint(runId, 'bench', 0),
 });
 const local = await prepareLocalRun(store, {
   runId,
+  execution: 'bench',
   planKey: plan.planKey,
   spec,
   checkpointKey: init.checkpointKey,

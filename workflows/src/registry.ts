@@ -22,7 +22,7 @@ import {
   allocateVersion,
   applyAliasEvent,
   MOVE_ALIAS_UPDATE,
-  NON_RETRYABLE_ERROR_TYPES,
+  activityRetry,
   planAliasMove,
   REGISTER_VERSION_UPDATE,
   REGISTRY_STATE_QUERY,
@@ -44,11 +44,8 @@ const registryStateQuery = defineQuery<RegistryState>(REGISTRY_STATE_QUERY);
 
 const acts = proxyActivities<RegistryActivities>({
   startToCloseTimeout: '2 minutes',
-  retry: {
-    initialInterval: '500 ms',
-    maximumInterval: '30 seconds',
-    nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES],
-  },
+  // Bounded: a publish that keeps failing fails its request and the queue moves on.
+  retry: activityRetry({ initialInterval: '500ms' }),
 });
 
 const DAY_MS = 24 * 60 * 60 * 1000;

@@ -13,7 +13,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import {
-  NON_RETRYABLE_ERROR_TYPES,
+  activityRetry,
   ORCHESTRATOR_QUEUE,
   type RetrainInput,
   type RetrainResult,
@@ -24,12 +24,7 @@ import { trainModel } from './train-model';
 const acts = proxyActivities<SweepActivities>({
   taskQueue: ORCHESTRATOR_QUEUE,
   startToCloseTimeout: '5 minutes',
-  retry: {
-    initialInterval: '1s',
-    backoffCoefficient: 2,
-    maximumInterval: '15s',
-    nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES],
-  },
+  retry: activityRetry(),
 });
 
 export async function retrain(input: RetrainInput): Promise<RetrainResult> {

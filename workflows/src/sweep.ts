@@ -28,7 +28,7 @@ import {
   isBetter,
   LEADERBOARD_QUERY,
   metricMode,
-  NON_RETRYABLE_ERROR_TYPES,
+  activityRetry,
   ORCHESTRATOR_QUEUE,
   SWEEP_STOP_SIGNAL,
   type EpochMetrics,
@@ -44,12 +44,7 @@ import { trainModel } from './train-model';
 export const leaderboardQuery = defineQuery<SweepLeaderboard>(LEADERBOARD_QUERY);
 export const sweepStopSignal = defineSignal<[{ reason?: string }?]>(SWEEP_STOP_SIGNAL);
 
-const retry = {
-  initialInterval: '1s',
-  backoffCoefficient: 2,
-  maximumInterval: '15s',
-  nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES],
-};
+const retry = activityRetry();
 const light = proxyActivities<SweepActivities>({
   taskQueue: ORCHESTRATOR_QUEUE,
   startToCloseTimeout: '5 minutes',
@@ -273,7 +268,7 @@ export async function runSweep(input: SweepRunInput): Promise<SweepResult> {
       const r = results.get(best.index)!;
       model = await light.registerSweepTrial({
         trialWorkflowId: r.workflowId,
-        trialRunId: r.runId,
+        trialRunId: r.execution,
         spec: input.trials[best.index]!.spec,
         metrics: r.metrics,
         weightsSha256: r.weightsSha256,

@@ -27,7 +27,7 @@ import {
 import {
   CONTROL_QUERY,
   MAX_SEGMENT_FAILURES,
-  NON_RETRYABLE_ERROR_TYPES,
+  activityRetry,
   ORCHESTRATOR_QUEUE,
   PAUSE_SIGNAL,
   placeRanks,
@@ -66,12 +66,7 @@ export const stopSignal = defineSignal<[{ reason?: string }?]>(STOP_SIGNAL);
 export const pauseSignal = defineSignal(PAUSE_SIGNAL);
 export const resumeSignal = defineSignal(RESUME_SIGNAL);
 
-const retry = {
-  initialInterval: '1s',
-  backoffCoefficient: 2,
-  maximumInterval: '15s',
-  nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES],
-};
+const retry = activityRetry();
 
 const light = proxyActivities<LightTrainingActivities & RegisterActivities>({
   taskQueue: ORCHESTRATOR_QUEUE,
@@ -122,6 +117,8 @@ function member(workerId: string): TrainerActivities {
 export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
   const info = workflowInfo();
   const runId = info.workflowId;
+  // With the workflow id, the run's S3 prefix: a later run that reuses the id starts afresh.
+  const execution = info.firstExecutionRunId;
   const spec = input.spec;
   const keep = Math.max(1, input.keepCheckpoints ?? 2);
   const budgetMs = Math.max(1, (input.segmentSeconds ?? 60) * 1000);
@@ -131,6 +128,8 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
   let state: TrainLoopState | undefined = input.resume;
   let paused = input.resume?.paused ?? false;
   let stopRequested = input.resume?.stopRequested ?? false;
+  /** how many stop requests arrived (a second one during finalization cancels it) */
+  let stops = stopRequested ? 1 : 0;
   let error: string | undefined;
   /** why the run is waiting for trainers, and how many times in a row it waited */
   let waiting: string | undefined;
@@ -145,6 +144,7 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
   }));
   setHandler(stopSignal, (arg) => {
     stopRequested = true;
+    stops++;
     if (status === 'running' || status === 'paused') status = 'stopping';
     log.info('stop requested', { reason: arg?.reason });
   });
@@ -170,28 +170,19 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
         SeqtrainKind: ['train'],
         SeqtrainStatus: ['running'],
       });
-      const plan = await light.prepareRun({ runId, spec });
+      // `runs stop` ends the run even while preparation or checkpoint 0 is retrying (no trainer
+      // up yet, S3 refusing): nothing was trained, nothing is registered.
+      const plan = await unlessStopped(0, () => light.prepareRun({ runId, execution, spec }));
+      if (!plan) return stoppedUntrained({ name: spec.dataset.split('@')[0]!, digest: '' });
       upsertSearchAttributes({ SeqtrainDataset: [`${plan.datasetName}@${plan.datasetDigest}`] });
-      // Checkpoint 0 needs a trainer; `runs stop` must work while none is up yet.
-      const initScope = new CancellationScope();
-      // (A cancelled run rejects this wait too: ignore that, the cancellation reaches init itself.)
-      void condition(() => stopRequested).then(
-        () => initScope.cancel(),
-        () => undefined,
+      const init = await unlessStopped(0, () =>
+        shared.initCheckpoint({
+          runId,
+          planKey: plan.planKey,
+          spec,
+          outputKey: runKeys.checkpoint(runId, execution, 0),
+        }),
       );
-      const init = await initScope
-        .run(() =>
-          shared.initCheckpoint({
-            runId,
-            planKey: plan.planKey,
-            spec,
-            outputKey: runKeys.checkpoint(runId, 0),
-          }),
-        )
-        .catch((err: unknown) => {
-          if (stopRequested && isCancellation(err)) return undefined;
-          throw err;
-        });
       if (!init) return stoppedUntrained({ name: plan.datasetName, digest: plan.datasetDigest });
       state = {
         plan: { ...plan, paramCount: init.paramCount, specHash: init.specHash },
@@ -238,39 +229,62 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
     // Stopped before its first epoch was evaluated: no checkpoint earned a place in the registry.
     const best = s.position.best;
     if (!best) return stoppedUntrained({ name: s.plan.datasetName, digest: s.plan.datasetDigest }, s);
-    const exported = await shared.exportModel({
-      runId,
-      planKey: s.plan.planKey,
-      spec,
-      checkpointKey: best.checkpointKey,
-    });
+    // A stop asked for during training exports and registers the best checkpoint; a stop asked
+    // for now (say, while the export keeps failing) ends the run at once, registering nothing.
+    const finalizingAfter = stops;
+    const abandoned = (): TrainResult => {
+      status = 'stopped';
+      setStatus('stopped');
+      error = 'stopped while finalizing: the best checkpoint was not registered';
+      return {
+        ...resultOf({ workflowId: runId, runId: info.runId, execution }, s),
+        status: 'stopped',
+        model: null,
+        metrics: best.metrics,
+        weightsSha256: '',
+      };
+    };
+    const exported = await unlessStopped(finalizingAfter, () =>
+      shared.exportModel({
+        runId,
+        execution,
+        planKey: s.plan.planKey,
+        spec,
+        checkpointKey: best.checkpointKey,
+      }),
+    );
+    if (!exported) return abandoned();
     const { samplesPerSec, overheadFraction } = rates(s);
     const epochs = s.history.length;
     let model: TrainResult['model'] = null;
     if (input.register !== false) {
-      model = await light.registerRunModel({
-        workflowId: runId,
-        runId: info.runId,
-        spec,
-        plan: s.plan,
-        modelPrefix: exported.modelPrefix,
-        metrics: best.metrics,
-        ...(input.codeVersion ? { codeVersion: input.codeVersion } : {}),
-        backend: s.backend,
-        stats: {
-          rounds: s.position.rounds,
-          epochs,
-          samplesPerSec,
-          overheadFraction,
-          weightsSha256: exported.weightsSha256,
-        },
-      });
+      const registered = await unlessStopped(finalizingAfter, () =>
+        light.registerRunModel({
+          workflowId: runId,
+          runId: execution,
+          spec,
+          plan: s.plan,
+          modelPrefix: exported.modelPrefix,
+          metrics: best.metrics,
+          ...(input.codeVersion ? { codeVersion: input.codeVersion } : {}),
+          backend: s.backend,
+          stats: {
+            rounds: s.position.rounds,
+            epochs,
+            samplesPerSec,
+            overheadFraction,
+            weightsSha256: exported.weightsSha256,
+          },
+        }),
+      );
+      if (!registered) return abandoned();
+      model = registered;
     }
     const finalStatus = stopRequested ? 'stopped' : 'completed';
     status = finalStatus;
     setStatus(finalStatus);
     return {
-      ...resultOf(runId, info.runId, s),
+      ...resultOf({ workflowId: runId, runId: info.runId, execution }, s),
       status: finalStatus,
       model,
       metrics: best.metrics,
@@ -287,7 +301,24 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
   function stoppedUntrained(dataset: TrainResult['dataset'], s?: TrainLoopState): TrainResult {
     status = 'stopped';
     setStatus('stopped');
-    return untrainedResult(runId, info.runId, dataset, s);
+    return untrainedResult({ workflowId: runId, runId: info.runId, execution }, dataset, s);
+  }
+
+  /**
+   * Runs `fn` (activities that retry on their own) until it ends or a stop arrives after the
+   * `after`-th one; then cancels it and returns undefined.
+   */
+  async function unlessStopped<T>(after: number, fn: () => Promise<T>): Promise<T | undefined> {
+    const scope = new CancellationScope();
+    // (A cancelled run rejects this wait too: ignore that, the cancellation reaches fn itself.)
+    void condition(() => stops > after).then(
+      () => scope.cancel(),
+      () => undefined,
+    );
+    return scope.run(fn).catch((err: unknown) => {
+      if (stops > after && isCancellation(err)) return undefined;
+      throw err;
+    });
   }
 
   /** Waits between attempts; a stop request ends the wait. */
@@ -355,7 +386,7 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
       const calls = group.members.map((m, i) =>
         member(m.workerId).runSegment({
           runId,
-          execution: info.firstExecutionRunId,
+          execution,
           planKey: s.plan.planKey,
           spec,
           group,

@@ -104,14 +104,12 @@ export function progressOf(o: {
 
 /** What a run returns, but for its model, metrics and weights (the caller's export). */
 export function resultOf(
-  workflowId: string,
-  runId: string,
+  ids: Pick<TrainResult, 'workflowId' | 'runId' | 'execution'>,
   s: TrainLoopState,
 ): Omit<TrainResult, 'status' | 'model' | 'metrics' | 'weightsSha256'> {
   const { samplesPerSec, overheadFraction } = rates(s);
   return {
-    workflowId,
-    runId,
+    ...ids,
     backend: s.backend,
     rounds: s.position.rounds,
     epochs: s.history.length,
@@ -130,16 +128,14 @@ export function resultOf(
 
 /** The result of a run stopped before any epoch was evaluated: nothing exported or registered. */
 export function untrainedResult(
-  workflowId: string,
-  runId: string,
+  ids: Pick<TrainResult, 'workflowId' | 'runId' | 'execution'>,
   dataset: TrainResult['dataset'],
   s?: TrainLoopState,
 ): TrainResult {
   const base = s
-    ? resultOf(workflowId, runId, s)
+    ? resultOf(ids, s)
     : {
-        workflowId,
-        runId,
+        ...ids,
         backend: null,
         rounds: 0,
         epochs: 0,

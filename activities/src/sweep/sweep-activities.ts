@@ -67,9 +67,9 @@ export function createSweepActivities(deps: SweepDeps) {
       }
     },
 
-    /** Registers a trial trained with `register: false` from its exported model (runs/<id>/model/). */
+    /** Registers a trial trained with `register: false` from its exported model (runs/<id>/<execution>/model/). */
     async registerSweepTrial(input: RegisterTrialInput): Promise<{ name: string; version: number }> {
-      const modelPrefix = `${runKeys.model(input.trialWorkflowId)}/`;
+      const modelPrefix = `${runKeys.model(input.trialWorkflowId, input.trialRunId)}/`;
       const modelJson = JSON.parse(
         new TextDecoder().decode(await store.get(`${modelPrefix}model.json`)),
       ) as unknown;
@@ -83,7 +83,7 @@ export function createSweepActivities(deps: SweepDeps) {
           runId: input.trialWorkflowId,
           datasetName: input.dataset.name,
           datasetDigest: input.dataset.digest,
-          planKey: runKeys.plan(input.trialWorkflowId),
+          planKey: runKeys.plan(input.trialWorkflowId, input.trialRunId),
           ranks: input.spec.workers,
           shards: input.spec.workers * input.spec.training.microBatches,
           shardRows: [],
@@ -121,6 +121,13 @@ export function createSweepActivities(deps: SweepDeps) {
         return { promoted: true, reason: `${name}@${alias} already points to version ${version}` };
       }
       let previous: PromoteIfBetterResult['previous'];
+      if (typeof value !== 'number' || !Number.isFinite(value)) {
+        // (NaN arrives here as null.) A model without a finite score is never promoted.
+        return {
+          promoted: false,
+          reason: `${metric} of version ${version} is ${String(value)}, not a finite number`,
+        };
+      }
       let reason: string;
       if (!current) {
         reason = `first ${alias}: ${metric} ${value} (no previous ${alias})`;

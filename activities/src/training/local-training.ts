@@ -21,7 +21,7 @@ export interface LocalRun {
 /** Loads the plan's shards, the validation rows and checkpoint 0; `run()` then trains. */
 export async function prepareLocalRun(
   store: BlobStore,
-  opts: { planKey: string; spec: TrainSpec; checkpointKey: string; runId: string },
+  opts: { planKey: string; spec: TrainSpec; checkpointKey: string; runId: string; execution: string },
 ): Promise<LocalRun> {
   const cache = new TrainerCache(store);
   const plan = await cache.plan(opts.planKey);
@@ -46,7 +46,7 @@ export async function prepareLocalRun(
     validation,
     checkpoint,
     position: startPosition(opts.checkpointKey),
-    checkpointKey: (step) => runKeys.checkpoint(opts.runId, step),
+    checkpointKey: (step) => runKeys.checkpoint(opts.runId, opts.execution, step),
   });
   return {
     loop,

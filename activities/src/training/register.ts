@@ -41,7 +41,8 @@ export function createRegisterActivities({ store, registry }: RegisterDeps) {
       const manifest = await loadManifest(store, `${input.plan.datasetName}@${input.plan.datasetDigest}`);
       const result = await registry.registerModel({
         name: spec.name,
-        runKey: input.workflowId,
+        // One version per run: a retry keeps it, a later run that reuses the workflow id gets its own.
+        runKey: `${input.workflowId}/${input.runId}`,
         sourcePrefix: input.modelPrefix,
         card: {
           spec: spec,

@@ -104,16 +104,19 @@ function oversizedHello(): Buffer {
 }
 
 let runs = 0;
-async function prepare(s: TrainSpec): Promise<{ runId: string; planKey: string; ckpt0: string }> {
+async function prepare(
+  s: TrainSpec,
+): Promise<{ runId: string; execution: string; planKey: string; ckpt0: string }> {
   const runId = `seg-run-${runs++}`;
-  const plan = await createLightTrainingActivities({ store }).prepareRun({ runId, spec: s });
+  const execution = 'execution-1';
+  const plan = await createLightTrainingActivities({ store }).prepareRun({ runId, execution, spec: s });
   const init = await trainers[0]!.acts.initCheckpoint({
     runId,
     planKey: plan.planKey,
     spec: s,
-    outputKey: runKeys.checkpoint(runId, 0),
+    outputKey: runKeys.checkpoint(runId, execution, 0),
   });
-  return { runId, planKey: plan.planKey, ckpt0: init.checkpointKey };
+  return { runId, execution, planKey: plan.planKey, ckpt0: init.checkpointKey };
 }
 
 interface SegmentOptions {
@@ -129,7 +132,7 @@ interface SegmentOptions {
 /** One segment on `hosts` trainers (ranks placed as the workflow places them): one promise per member. */
 function segmentCalls(
   s: TrainSpec,
-  run: { runId: string; planKey: string },
+  run: { runId: string; execution: string; planKey: string },
   hosts: number,
   start: LoopPosition,
   opts: SegmentOptions = {},
@@ -144,7 +147,7 @@ function segmentCalls(
     const env = opts.envs?.[i] ?? new MockActivityEnvironment();
     const input: SegmentInput = {
       runId: run.runId,
-      execution: opts.execution ?? 'execution-1',
+      execution: opts.execution ?? run.execution,
       planKey: run.planKey,
       spec: s,
       group,
@@ -160,7 +163,7 @@ function segmentCalls(
 
 function segment(
   s: TrainSpec,
-  run: { runId: string; planKey: string },
+  run: { runId: string; execution: string; planKey: string },
   hosts: number,
   start: LoopPosition,
   opts: SegmentOptions = {},
@@ -246,8 +249,8 @@ describe('segments of a trainer group', () => {
     expect(cut.segments).toBeGreaterThan(10);
     expect(cut.last.weightsSha256).toBe(whole.last.weightsSha256);
     expect(cut.last.end.best?.step).toBe(whole.last.end.best?.step);
-    const runId = cut.last.end.checkpointKey.split('/')[1]!;
-    const kept = (await store.list(`runs/${runId}/checkpoints/`)).map((b) => b.key);
+    const dir = cut.last.end.checkpointKey.slice(0, cut.last.end.checkpointKey.lastIndexOf('/') + 1);
+    const kept = (await store.list(dir)).map((b) => b.key);
     // the 2 most recent and the best
     expect(kept.length).toBeLessThanOrEqual(3);
     expect(kept).toContain(cut.last.end.best!.checkpointKey);

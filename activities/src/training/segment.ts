@@ -115,7 +115,7 @@ export async function runSegment(deps: SegmentDeps, input: SegmentInput): Promis
   const beat = new Beat(ctx, signal);
   beat.start();
   try {
-    const record = await recorded(deps.store, runKeys.segmentRecord(runId, input.segment));
+    const record = await recorded(deps.store, runKeys.segmentRecord(runId, input.execution, input.segment));
     if (record && record.execution === input.execution && record.end.step >= input.start.step) {
       grace = record.reason === 'budget' ? NEXT_SEGMENT_GRACE_MS : 0;
       return { ...record, member: index, workerId: deps.workerId, backend: deps.backend, replayed: true };
@@ -246,7 +246,7 @@ async function runLoop(
     ...(data.validation ? { validation: data.validation } : {}),
     checkpoint: data.checkpoint,
     position: input.start,
-    checkpointKey: (step) => runKeys.checkpoint(runId, step),
+    checkpointKey: (step) => runKeys.checkpoint(runId, input.execution, step),
   });
   const idleTimeoutMs = (): number => BASE_IDLE_TIMEOUT_MS + 4 * loop.maxComputeMs;
   const links = await connect(
@@ -359,7 +359,7 @@ async function runLoop(
   if (!leader) {
     // The leader writes this very state (the hashes matched): the next segment starts from memory.
     if (end.step !== input.start.step)
-      deps.cache.remember(runKeys.checkpoint(runId, end.step), loop.checkpoint);
+      deps.cache.remember(runKeys.checkpoint(runId, input.execution, end.step), loop.checkpoint);
     return result;
   }
   beat();
@@ -378,7 +378,7 @@ async function persist(
   const end = result.end;
   const added: string[] = [];
   if (end.step !== input.start.step) {
-    const key = runKeys.checkpoint(input.runId, end.step);
+    const key = runKeys.checkpoint(input.runId, input.execution, end.step);
     await store.put(key, encodeCheckpoint(loop.checkpoint));
     cache.remember(key, loop.checkpoint);
     end.checkpointKey = key;
@@ -394,9 +394,13 @@ async function persist(
     keep: input.keepCheckpoints,
   });
   end.recentCheckpoints = kept.recent;
-  await store.put(runKeys.segmentRecord(input.runId, input.segment), JSON.stringify(result), {
-    contentType: 'application/json',
-  });
+  await store.put(
+    runKeys.segmentRecord(input.runId, input.execution, input.segment),
+    JSON.stringify(result),
+    {
+      contentType: 'application/json',
+    },
+  );
   if (kept.remove.length > 0) await store.deleteMany(kept.remove);
 }
 

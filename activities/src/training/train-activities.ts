@@ -84,7 +84,7 @@ export function createLightTrainingActivities({ store, listTrainers }: LightTrai
       return listTrainers ? [...new Set(await listTrainers())].sort() : [];
     },
 
-    async prepareRun({ runId, spec }: PrepareRunInput): Promise<RunPlan> {
+    async prepareRun({ runId, execution, spec }: PrepareRunInput): Promise<RunPlan> {
       const manifest = await loadManifest(store, spec.dataset);
       assertSignatureFitsTask(manifest.signature, spec.task);
       validateDefinition(spec.task, spec.model, manifest.signature);
@@ -92,7 +92,7 @@ export function createLightTrainingActivities({ store, listTrainers }: LightTrai
       // One shard per micro-batch slot of a round: the data order then depends only on the
       // global batch (workers x microBatches x batchSize), not on how ranks share the slots.
       const plan = planShards(manifest, spec.workers * t.microBatches, t.seed);
-      const planKey = runKeys.plan(runId);
+      const planKey = runKeys.plan(runId, execution);
       await store.put(planKey, JSON.stringify(plan), { contentType: 'application/json' });
       const shardRows = plan.shards.map((s) => s.rows);
       const perSlot = t.batchSize * t.syncEvery;
@@ -231,7 +231,7 @@ export function createTrainerActivities(deps: TrainingDeps) {
           const { m } = await context(input.planKey, input.spec);
           const checkpoint = await cache.checkpoint(input.checkpointKey);
           setFlatWeights(m, checkpoint.weights);
-          const prefix = `${runKeys.model(input.runId)}/`;
+          const prefix = `${runKeys.model(input.runId, input.execution)}/`;
           const files = await exportLayersModel(store, prefix, m.model);
           return { modelPrefix: prefix, weightsSha256: weightsSha256(checkpoint.weights), files };
         }),

@@ -152,6 +152,27 @@ describe('seqtrain train on the embedded stack', () => {
     expect(reference.overheadFraction).toBeLessThan(1);
   }, 600_000);
 
+  it('a re-run under the same --id with the same spec returns the earlier result; another spec is refused', async () => {
+    const again = await cli(
+      ['train', '-c', specFile, '--workers', '2', '--json', '--id', 'reference', ...SEGMENT],
+      env,
+    );
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/reference already ran with these inputs/);
+    const same = json<TrainResult>(again);
+    expect(same.model).toEqual(reference.model);
+    expect(same.weightsSha256).toBe(reference.weightsSha256);
+    const other = path.join(home, 'other.json');
+    await fsp.writeFile(other, spec({ model: { cell: 'lstm', units: [16] } }));
+    const refused = await cli(['train', '-c', other, '--json', '--id', 'reference', ...SEGMENT], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/--id reference: .*model\.units: \[32\] there, \[16\] here/);
+    const versions = json<{ versions: unknown[] }>(
+      await cli(['models', 'show', 'weather-e2e', '--json'], env),
+    );
+    expect(versions.versions).toHaveLength(1);
+  }, 120_000);
+
   it('survives the leader killed with SIGKILL mid-run, with identical weights', async () => {
     await startDetached(specFile, 'kill-leader');
     await waitForSteps('kill-leader', 200);
@@ -273,7 +294,9 @@ describe('seqtrain train on the embedded stack', () => {
     const r = await cli(['train', '-c', bad, '--json', '--id', 'corrupt-data'], env);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/sha256|corrupt|checksum/i);
-    expect(await store.list('runs/corrupt-data/model/')).toEqual([]);
+    const written = (await store.list('runs/corrupt-data/')).map((b) => b.key);
+    expect(written.some((k) => k.endsWith('/plan.json'))).toBe(true);
+    expect(written.filter((k) => k.includes('/model/'))).toEqual([]);
     const models = json<{ models: { name: string }[] }>(await cli(['models', 'list', '--json'], env));
     expect(models.models.map((m) => m.name)).not.toContain('weather-corrupt-model');
   }, 300_000);

@@ -45,13 +45,42 @@ export class DeterminismError extends SeqtrainError {
   override readonly name = 'DeterminismError';
 }
 
+/** Storage or a service refused the credentials (HTTP 401/403): retrying cannot help. */
+export class PermissionError extends SeqtrainError {
+  override readonly name = 'PermissionError';
+}
+
+/**
+ * A bug: a TypeError, ReferenceError or SyntaxError (a parse of bytes we wrote), or a RangeError
+ * such as an allocation the machine cannot make. The same input fails the same way again.
+ */
+export class InternalError extends SeqtrainError {
+  override readonly name = 'InternalError';
+}
+
 /** Error type names that must not be retried by Temporal. */
 export const NON_RETRYABLE_ERROR_TYPES = [
   'BadInputError',
   'CorruptDataError',
   'NotFoundError',
   'DeterminismError',
+  'PermissionError',
+  'InternalError',
 ] as const;
+
+const BUG_ERRORS = new Set(['TypeError', 'ReferenceError', 'SyntaxError', 'RangeError']);
+/** Network failures that Node reports as TypeErrors (fetch) are faults that pass, not bugs. */
+const NETWORK_MESSAGE = /fetch failed|socket|ECONN|ETIMEDOUT|EPIPE|EAI_AGAIN|network/i;
+
+/**
+ * Whether an error is deterministic: its type is one of NON_RETRYABLE_ERROR_TYPES, or it is a
+ * JavaScript bug error (retrying a bug computes the same failure; it fails the run at once).
+ */
+export function isDeterministicError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if ((NON_RETRYABLE_ERROR_TYPES as readonly string[]).includes(err.name)) return true;
+  return BUG_ERRORS.has(err.name) && !NETWORK_MESSAGE.test(err.message);
+}
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

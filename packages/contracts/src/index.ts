@@ -17,9 +17,13 @@ export {
   TransientError,
   PeerError,
   DeterminismError,
+  PermissionError,
+  InternalError,
   NON_RETRYABLE_ERROR_TYPES,
+  isDeterministicError,
   errorMessage,
 } from './errors';
+export { ACTIVITY_MAX_ATTEMPTS, activityRetry, type ActivityRetryPolicy } from './retry';
 export { SmokeInputSchema } from './smoke';
 export type { SmokeInput, SmokeResult } from './smoke';
 export {

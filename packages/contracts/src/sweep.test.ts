@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { BadInputError, earlyStopReason, parseSweepSpec, type EarlyStopRule } from '@seqtrain/contracts';
+import {
+  BadInputError,
+  earlyStopReason,
+  isBetter,
+  parseSweepSpec,
+  type EarlyStopRule,
+} from '@seqtrain/contracts';
 
 const base = {
   name: 'm',
@@ -126,5 +132,20 @@ describe('earlyStopReason', () => {
         ]),
       ),
     ).toBeUndefined();
+  });
+});
+
+describe('isBetter', () => {
+  it('never lets NaN, Infinity or a NaN turned null by a JSON boundary win, and lets any finite value beat them', () => {
+    const nullish = (JSON.parse(JSON.stringify({ v: NaN })) as { v: number }).v;
+    for (const mode of ['min', 'max'] as const) {
+      for (const bad of [NaN, Infinity, -Infinity, nullish]) {
+        expect(isBetter(bad, 1, mode), `${bad} vs 1 (${mode})`).toBe(false);
+        expect(isBetter(1, bad, mode), `1 vs ${bad} (${mode})`).toBe(true);
+        expect(isBetter(bad, bad, mode)).toBe(false);
+      }
+    }
+    expect(isBetter(0.5, 1, 'min')).toBe(true);
+    expect(isBetter(0.5, 1, 'max')).toBe(false);
   });
 });

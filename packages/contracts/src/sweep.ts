@@ -193,6 +193,7 @@ export interface PromoteIfBetterResult {
 /** Input of the activity that registers a sweep's best trial (trained with register: false). */
 export interface RegisterTrialInput {
   trialWorkflowId: string;
+  /** the trial's first execution run id (with the workflow id, its S3 prefix) */
   trialRunId: string;
   spec: TrainSpec;
   metrics: Record<string, number>;
@@ -229,8 +230,19 @@ export function metricMode(metric: string, mode?: 'min' | 'max'): 'min' | 'max' 
 }
 
 /** Strictly better in the given mode. */
+/**
+ * Whether `a` beats `b`. A value that is not a finite number (NaN, +-Infinity, or the null a NaN
+ * becomes once it crossed a JSON boundary, where `null < 1` is true) never beats anything, and
+ * any finite value beats it.
+ */
 export function isBetter(a: number, b: number, mode: 'min' | 'max'): boolean {
+  if (!isFiniteNumber(a)) return false;
+  if (!isFiniteNumber(b)) return true;
   return mode === 'max' ? a > b : a < b;
+}
+
+function isFiniteNumber(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v);
 }
 
 /** Sets `value` at a dotted path of a plain object tree, creating objects on the way. */

@@ -252,11 +252,14 @@ export interface InitCheckpointResult {
 
 export interface PrepareRunInput {
   runId: string;
+  /** the workflow's first execution run id: with runId, the run's S3 prefix */
+  execution: string;
   spec: TrainSpec;
 }
 
 export interface ExportModelInput {
   runId: string;
+  execution: string;
   planKey: string;
   spec: TrainSpec;
   checkpointKey: string;
@@ -325,6 +328,8 @@ export interface TrainProgress {
 export interface TrainResult {
   workflowId: string;
   runId: string;
+  /** the first execution's run id (the run's S3 prefix is runs/<workflowId>/<execution>) */
+  execution: string;
   status: 'completed' | 'stopped';
   model: { name: string; version: number } | null;
   metrics: Record<string, number>;
@@ -347,14 +352,18 @@ export interface TrainResult {
   continuedAsNew: number;
 }
 
-/** S3 layout of a run: everything under runs/<runId>/. */
+/**
+ * S3 layout of a run: everything under runs/<workflowId>/<first execution run id>/. A later run
+ * that reuses the workflow id (Temporal allows it once the first has closed) has its own prefix,
+ * so it never adopts the plan, checkpoints or segment records of the earlier one.
+ */
 export const runKeys = {
-  prefix: (runId: string): string => `runs/${runId}`,
-  plan: (runId: string): string => `runs/${runId}/plan.json`,
-  checkpoint: (runId: string, step: number): string =>
-    `runs/${runId}/checkpoints/${String(step).padStart(9, '0')}.ckpt`,
-  model: (runId: string): string => `runs/${runId}/model`,
+  prefix: (runId: string, execution: string): string => `runs/${runId}/${execution}`,
+  plan: (runId: string, execution: string): string => `runs/${runId}/${execution}/plan.json`,
+  checkpoint: (runId: string, execution: string, step: number): string =>
+    `runs/${runId}/${execution}/checkpoints/${String(step).padStart(9, '0')}.ckpt`,
+  model: (runId: string, execution: string): string => `runs/${runId}/${execution}/model`,
   /** the result of a finished segment, so that a retry of it returns the same thing */
-  segmentRecord: (runId: string, segment: number): string =>
-    `runs/${runId}/segments/${String(segment).padStart(7, '0')}.json`,
+  segmentRecord: (runId: string, execution: string, segment: number): string =>
+    `runs/${runId}/${execution}/segments/${String(segment).padStart(7, '0')}.json`,
 };

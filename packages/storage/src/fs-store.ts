@@ -5,7 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { BadInputError, NotFoundError, SeqtrainError } from '@seqtrain/contracts';
+import { BadInputError, NotFoundError, PermissionError, SeqtrainError } from '@seqtrain/contracts';
 import type { BlobInfo, BlobStore, ByteRange, PutOptions } from './blob-store';
 import { assertValidKey, assertValidRange, toBytes } from './keys';
 
@@ -131,6 +131,8 @@ export class FsBlobStore implements BlobStore {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'EISDIR')
       return new NotFoundError(`${this.describe}/${key} does not exist`, { cause: err });
+    if (code === 'EACCES' || code === 'EPERM')
+      return new PermissionError(`${this.describe}/${key}: permission denied`, { cause: err });
     return new SeqtrainError(`${this.describe}/${key}: ${(err as Error).message}`, { cause: err });
   }
 }

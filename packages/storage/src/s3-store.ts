@@ -16,7 +16,13 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { BadInputError, NotFoundError, SeqtrainError, TransientError } from '@seqtrain/contracts';
+import {
+  BadInputError,
+  NotFoundError,
+  PermissionError,
+  SeqtrainError,
+  TransientError,
+} from '@seqtrain/contracts';
 import type { BlobInfo, BlobStore, BlobStoreStats, ByteRange, PutOptions } from './blob-store';
 import { BlobExistsError } from './fs-store';
 import { assertValidKey, assertValidRange, toBytes } from './keys';
@@ -142,6 +148,11 @@ export class S3BlobStore implements BlobStore {
       return new NotFoundError(`${what}: bucket ${this.bucket} does not exist`, { cause: err });
     if (status === 404 || name === 'NoSuchKey' || name === 'NotFound')
       return new NotFoundError(`${what}: no such object`, { cause: err });
+    if (status === 401 || status === 403 || name === 'AccessDenied' || name === 'InvalidAccessKeyId')
+      return new PermissionError(
+        `${what}: access denied (${describeError(err)}); check SEQTRAIN_S3_* credentials and the bucket policy`,
+        { cause: err },
+      );
     if (status === 412) return new BlobExistsError(`${what}: object already exists`, { cause: err });
     if (status === 416)
       return new BadInputError(`${what}: requested range is outside the object`, { cause: err });

@@ -5,7 +5,7 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BadInputError, NotFoundError, TransientError } from '@seqtrain/contracts';
+import { BadInputError, NotFoundError, PermissionError, TransientError } from '@seqtrain/contracts';
 import { startLocalS3, type LocalS3 } from '@seqtrain/local-stack';
 import { FsBlobStore, S3BlobStore, type BlobStore } from '@seqtrain/storage';
 
@@ -123,6 +123,8 @@ describe('S3 adapter', () => {
     const denied = await wrongKey.get('some/key').then(failIfResolved, (e: unknown) => e as Error);
     expect(denied.message).toContain('s3://test-bucket/some/key');
     expect(denied.message).toMatch(/403|InvalidAccessKeyId/);
+    // Refused credentials are final: Temporal must not retry them.
+    expect(denied).toBeInstanceOf(PermissionError);
     expect(denied.message).not.toContain('sUpErSeCrEt');
   });
 
@@ -169,6 +171,7 @@ describe('S3 adapter', () => {
       requests = 0;
       const err = await store.get('retry/ok').then(failIfResolved, (e: unknown) => e as Error);
       expect(err.message).toMatch(/s3:\/\/test-bucket\/retry\/ok.*(403|AccessDenied)/);
+      expect(err).toBeInstanceOf(PermissionError);
       expect(requests).toBe(1);
     } finally {
       proxy.close();

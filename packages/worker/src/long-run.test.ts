@@ -150,4 +150,40 @@ describe('a run of more than 50,000 steps', () => {
     );
     expect(perThousand).toBeLessThanOrEqual(EVENTS_PER_1000_STEPS);
   }, 900_000);
+  // Last: it takes S3 away from the stack.
+  it('runs stop ends a run within seconds while an activity keeps failing and being retried', async () => {
+    await stack.s3!.stop();
+    const client = new Client({ connection });
+    const spec = parseTrainSpec({
+      name: 'no-s3',
+      dataset: 'weather-tiny',
+      task: 'regression',
+      model: { cell: 'simpleRNN', units: [2] },
+      workers: 1,
+    });
+    const handle = await client.workflow.start<typeof trainModel>('trainModel', {
+      taskQueue: ORCHESTRATOR_QUEUE,
+      workflowId: `no-s3-${randomUUID()}`,
+      args: [{ spec }],
+    });
+    await waitFor(
+      'prepareRun to fail against the missing S3',
+      async () => {
+        const d = await handle.describe();
+        return (d.raw.pendingActivities ?? []).some(
+          (a) => a.activityType?.name === 'prepareRun' && a.state !== undefined,
+        );
+      },
+      30_000,
+      200,
+    );
+    await handle.signal('stop', { reason: 'S3 is gone' });
+    const result = await Promise.race([
+      handle.result(),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error('the run did not end within 30 s of the stop')), 30_000),
+      ),
+    ]);
+    expect(result).toMatchObject({ status: 'stopped', model: null, steps: 0 });
+  });
 });

@@ -23,7 +23,11 @@ export async function readRunProgress(client: Client, workflowId: string): Promi
     handle.describe().catch(() => undefined),
   ]);
   let live: SegmentProgress | undefined;
+  let retrying: string | undefined;
   for (const a of description?.raw.pendingActivities ?? []) {
+    // An activity Temporal is retrying: its last failure is the news (S3 refusing, a bug).
+    if (!retrying && a.lastFailure?.message && (a.attempt ?? 1) > 1)
+      retrying = `${a.activityType?.name ?? 'activity'} attempt ${a.attempt}${a.maximumAttempts ? ` of ${a.maximumAttempts}` : ''}: ${a.lastFailure.message}`;
     if (a.activityType?.name !== SEGMENT_ACTIVITY) continue;
     for (const payload of a.heartbeatDetails?.payloads ?? []) {
       try {
@@ -34,5 +38,6 @@ export async function readRunProgress(client: Client, workflowId: string): Promi
       }
     }
   }
-  return mergeLiveProgress(progress, live);
+  const merged = mergeLiveProgress(progress, live);
+  return retrying && !merged.lastFailure ? { ...merged, lastFailure: retrying } : merged;
 }

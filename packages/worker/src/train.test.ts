@@ -97,13 +97,32 @@ describe('trainModel workflow', () => {
     expect(result.model).toEqual({ name: 'weather-test', version: 1 });
     expect(result.weightsSha256).toMatch(/^[0-9a-f]{64}$/);
     // No gradient ever went through S3; at most the kept checkpoints and the best remain.
-    expect(await store.list(`runs/${workflowId}/gradients/`)).toEqual([]);
-    const ckpts = (await store.list(`runs/${workflowId}/checkpoints/`)).filter((b) =>
-      b.key.endsWith('.ckpt'),
-    );
+    const prefix = `runs/${workflowId}/${result.execution}/`;
+    const files = (await store.list(prefix)).map((b) => b.key.slice(prefix.length));
+    expect(files.filter((k) => k.startsWith('gradients/'))).toEqual([]);
+    expect(files).toContain('plan.json');
+    const ckpts = (await store.list(`${prefix}checkpoints/`)).filter((b) => b.key.endsWith('.ckpt'));
     expect(ckpts.length).toBeLessThanOrEqual(3);
     // Both trainers hosted a rank.
     expect(Object.keys(result.trainers).sort()).toEqual(['trainer-1', 'trainer-2']);
+  });
+
+  it("a second run under a closed run's workflow id trains afresh in its own prefix, never adopting the first one's checkpoints", async () => {
+    // Temporal allows the id again once the first run closed; a different model then cannot load
+    // the first run's checkpoints ("weight buffer has 361 floats, model needs 1233").
+    const workflowId = `reused-${randomUUID()}`;
+    const small = spec({ name: 'weather-reused', model: { cell: 'lstm', units: [8] } }, { epochs: 1 });
+    const large = spec({ name: 'weather-reused', model: { cell: 'lstm', units: [16] } }, { epochs: 1 });
+    const first = await train({ spec: small }, workflowId);
+    const second = await train({ spec: large }, workflowId);
+    expect(second.status).toBe('completed');
+    expect(second.execution).not.toBe(first.execution);
+    expect(second.model?.version).toBe((first.model?.version ?? 0) + 1);
+    expect(second.weightsSha256).not.toBe(first.weightsSha256);
+    for (const r of [first, second])
+      expect((await store.list(`runs/${workflowId}/${r.execution}/`)).map((b) => b.key)).toContain(
+        `runs/${workflowId}/${r.execution}/plan.json`,
+      );
   });
 
   it('gives the same weights for 1, 2 and 4 ranks at the same global batch, on 1 or 2 trainers, sync and local SGD', async () => {

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
 import { parse as parseYaml } from 'yaml';
 import {
   BadInputError,
@@ -12,6 +12,7 @@ import {
   parseTrainSpec,
   TRAIN_WORKFLOW_TYPE,
   type TrainResult,
+  type TrainRunInput,
   type TrainSpec,
 } from '@seqtrain/contracts';
 import { readRunProgress } from '@seqtrain/worker';
@@ -19,6 +20,7 @@ import type { trainModel } from '@seqtrain/workflows';
 import { EXIT_FAILURE, EXIT_OK, type CliContext } from '../context';
 import { ProgressView } from '../progress-view';
 import { resilient, withClient } from '../temporal-client';
+import { assertSameRun } from './run-reuse';
 
 /** Reads a YAML or JSON spec file and validates it; errors name the file and the field. */
 export async function readSpecFile(file: string, cwd: string): Promise<unknown> {
@@ -138,27 +140,42 @@ export async function runTrain(argv: string[], ctx: CliContext): Promise<number>
   const workflowId =
     values.id ??
     `train-${spec.name}-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomUUID().slice(0, 8)}`;
+  const input: TrainRunInput = {
+    spec,
+    ...(values['code-version'] ? { codeVersion: values['code-version'] } : {}),
+    register: !values['no-register'],
+    actor: ctx.env.USER ?? 'cli',
+    ...(segmentSeconds !== undefined ? { segmentSeconds } : {}),
+    ...(maxTrainers !== undefined ? { maxTrainers } : {}),
+  };
   return withClient(ctx, async (client) => {
-    const handle = await client.workflow.start<typeof trainModel>(TRAIN_WORKFLOW_TYPE, {
-      taskQueue: ORCHESTRATOR_QUEUE,
-      workflowId,
-      args: [
-        {
-          spec,
-          ...(values['code-version'] ? { codeVersion: values['code-version'] } : {}),
-          register: !values['no-register'],
-          actor: ctx.env.USER ?? 'cli',
-          ...(segmentSeconds !== undefined ? { segmentSeconds } : {}),
-          ...(maxTrainers !== undefined ? { maxTrainers } : {}),
-        },
-      ],
-    });
-    ctx.io.err(
-      `started ${workflowId} (${spec.workers} worker${spec.workers > 1 ? 's' : ''}, dataset ${spec.dataset}); stop it with: seqtrain runs stop ${workflowId}\n`,
-    );
+    let firstExecutionRunId: string;
+    let status = 'running';
+    try {
+      const handle = await client.workflow.start<typeof trainModel>(TRAIN_WORKFLOW_TYPE, {
+        taskQueue: ORCHESTRATOR_QUEUE,
+        workflowId,
+        args: [input],
+        // An id names one run: a completed or running one with it is followed, not repeated
+        // (below); a failed one may be retried under the same id, in a fresh S3 prefix.
+        workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+      });
+      firstExecutionRunId = handle.firstExecutionRunId;
+      ctx.io.err(
+        `started ${workflowId} (${spec.workers} worker${spec.workers > 1 ? 's' : ''}, dataset ${spec.dataset}); stop it with: seqtrain runs stop ${workflowId}\n`,
+      );
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      await assertSameRun(client, workflowId, input);
+      const d = await client.workflow.getHandle(workflowId).describe();
+      firstExecutionRunId = d.raw.workflowExecutionInfo?.firstRunId || d.runId;
+      status = d.status.name.toLowerCase();
+      ctx.io.err(
+        `${workflowId} already ${d.status.name === 'RUNNING' ? 'runs' : 'ran'} with these inputs (${status}): following it instead of training again\n`,
+      );
+    }
     if (values.detach) {
-      if (values.json)
-        ctx.io.out(JSON.stringify({ workflowId, runId: handle.firstExecutionRunId, status: 'running' }));
+      if (values.json) ctx.io.out(JSON.stringify({ workflowId, runId: firstExecutionRunId, status }));
       return EXIT_OK;
     }
     let result: TrainResult;
