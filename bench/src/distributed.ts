@@ -27,7 +27,7 @@ import {
   createLightTrainingActivities,
   createTrainerActivities,
 } from '@seqtrain/activities';
-import { initBackend } from '@seqtrain/backend';
+import { initBackend, TRAINER_NODE_FLAGS } from '@seqtrain/backend';
 import {
   errorMessage,
   ORCHESTRATOR_QUEUE,
@@ -174,7 +174,17 @@ function spawnTrainer(env: Record<string, string>, id: string, threads: number):
   const main = path.join(repoRoot, 'packages/cli/src/main.ts');
   return spawn(
     process.execPath,
-    ['--import', require.resolve('tsx'), main, 'worker', '--role', 'trainer', '--id', id],
+    [
+      ...TRAINER_NODE_FLAGS,
+      '--import',
+      require.resolve('tsx'),
+      main,
+      'worker',
+      '--role',
+      'trainer',
+      '--id',
+      id,
+    ],
     {
       env: { ...process.env, ...env, SEQTRAIN_BACKEND: 'tensorflow', SEQTRAIN_THREADS: String(threads) },
       stdio: ['ignore', 'ignore', 'inherit'],
@@ -250,6 +260,8 @@ async function localLoop(stack: TestStack, job: Job): Promise<Omit<Row, 'ratioTo
   const out = await runChild(
     process.execPath,
     [
+      // The node flags of a trainer, so that only Temporal, S3 and the data plane differ.
+      ...TRAINER_NODE_FLAGS,
       '--import',
       require.resolve('tsx'),
       path.join(repoRoot, 'bench/src/local-loop-child.ts'),

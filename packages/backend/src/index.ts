@@ -10,3 +10,4 @@ export {
 } from './fused/patch-layers';
 export type { FusedCell, FusedRnnStats, FusedRnnOptions } from './fused/patch-layers';
 export { rnnKernelsPath, RNN_KERNELS_SOURCE, RNN_KERNELS_FLAGS } from './fused/rnn-kernels';
+export { TRAINER_NODE_FLAGS } from './process-flags';

@@ -20,9 +20,16 @@ export function s3ServerMainPath(): string {
 export function spawnTs(
   script: string,
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; stdio?: StdioOptions; detached?: boolean; cwd?: string } = {},
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    stdio?: StdioOptions;
+    detached?: boolean;
+    cwd?: string;
+    /** flags for node itself (e.g. TRAINER_NODE_FLAGS) */
+    nodeFlags?: readonly string[];
+  } = {},
 ): ChildProcess {
-  return spawn(process.execPath, ['--import', tsxLoader(), script, ...args], {
+  return spawn(process.execPath, [...(opts.nodeFlags ?? []), '--import', tsxLoader(), script, ...args], {
     env: opts.env ?? process.env,
     stdio: opts.stdio ?? 'inherit',
     detached: opts.detached ?? false,

@@ -1,4 +1,5 @@
 /** `seqtrain up | down | status`: the embedded local stack of DESIGN.md. */
+import { TRAINER_NODE_FLAGS } from '@seqtrain/backend';
 import { closeSync, openSync, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -213,6 +214,7 @@ async function startWorker(
   const logFile = path.join(logDir(ctx.config.home), `${id}.log`);
   const fd = openSync(logFile, 'a');
   const child = spawnTs(cliMainPath(), ['worker', '--role', role, '--id', id], {
+    ...(role === 'trainer' ? { nodeFlags: TRAINER_NODE_FLAGS } : {}),
     detached: true,
     stdio: ['ignore', fd, fd],
     env: { ...ctx.env, ...extraEnv },
