@@ -72,6 +72,19 @@ export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise
   let dataPlane: DataPlaneServer | undefined;
   const clientConnection = await Connection.connect({ address });
   const client = new Client({ connection: clientConnection, namespace });
+  // The activities' own calls to Temporal (progress probes, control queries, trainer lists).
+  // The SDK retries a failed call on a timer that closing the connection does not cancel (the
+  // timer then throws "Channel has been shut down" from nowhere), so at the end they are
+  // aborted and awaited before the connection closes.
+  const inFlight = new Set<Promise<unknown>>();
+  const ending = new AbortController();
+  const call = <T>(fn: () => Promise<T>): Promise<T> => {
+    const p = clientConnection.withAbortSignal(ending.signal, fn);
+    inFlight.add(p);
+    const forget = (): void => void inFlight.delete(p);
+    p.then(forget, forget);
+    return p;
+  };
   const store = opts.store;
   // Activity heartbeats reach the server at least every second: cancellation (a re-formed group,
   // a cancelled sweep trial) and live progress are never more than about a second behind.
@@ -86,7 +99,10 @@ export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise
     const registry = new ModelRegistry(store, coordinator);
     const activities = withBoundary({
       ...createSmokeActivities({ store }),
-      ...createLightTrainingActivities({ store, listTrainers: () => recentTrainers(client, namespace) }),
+      ...createLightTrainingActivities({
+        store,
+        listTrainers: () => call(() => recentTrainers(client, namespace)),
+      }),
       ...createRegisterActivities({ store, registry }),
       ...createRegistryActivities({ store, coordinator }),
       ...createSweepActivities({
@@ -94,7 +110,7 @@ export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise
         registry,
         // A run that has not started its first workflow task cannot answer yet: no epochs.
         probeTrial: (id) =>
-          readRunProgress(client, id)
+          call(() => readRunProgress(client, id))
             .then((p) => p.history)
             .catch(() => null),
       }),
@@ -131,7 +147,7 @@ export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise
         workerId,
         backend,
         dataPlane,
-        control: (runId) => client.workflow.getHandle(runId).query<RunControl>(CONTROL_QUERY),
+        control: (runId) => call(() => client.workflow.getHandle(runId).query<RunControl>(CONTROL_QUERY)),
       }),
     });
     // The own queue takes a join probe while a segment runs (the join answers "busy" at once).
@@ -165,6 +181,12 @@ export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise
       } finally {
         await dataPlane?.close();
         if (ownsConnection) await connection.close();
+        ending.abort();
+        // Bounded: longer than the SDK's longest retry delay.
+        await Promise.race([
+          Promise.allSettled([...inFlight]),
+          new Promise((r) => setTimeout(r, 12_000).unref()),
+        ]);
         await clientConnection.close();
       }
     },
