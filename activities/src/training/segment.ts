@@ -29,7 +29,7 @@ import { encodeCheckpoint, type Checkpoint, type SeqModel } from '@seqtrain/mode
 import type { BlobStore } from '@seqtrain/storage';
 import { ChainExchange, soloExchange, type Exchange } from './exchange';
 import type { TrainerLease } from './lease';
-import type { TrainerCache } from './trainer-cache';
+import { parseStoredJson, type Checked, type TrainerCache } from './trainer-cache';
 import { TrainingLoop } from './training-loop';
 
 /** How long members wait for each other to start and connect. */
@@ -131,7 +131,26 @@ export async function runSegment(deps: SegmentDeps, input: SegmentInput): Promis
 
 async function recorded(store: BlobStore, key: string): Promise<SegmentResult | undefined> {
   if (!(await store.head(key))) return undefined;
-  return JSON.parse(new TextDecoder().decode(await store.get(key))) as SegmentResult;
+  const where = `${store.describe}/${key}`;
+  return parseStoredJson(await store.get(key), { safeParse: segmentRecord }, where);
+}
+
+/** The fields of a segment record a replay relies on, checked (a damaged record is not replayed). */
+function segmentRecord(v: unknown): Checked<SegmentResult> {
+  const fail = (path: string, message: string): Checked<SegmentResult> => ({
+    success: false,
+    error: { issues: [{ path: [path], message }] },
+  });
+  if (typeof v !== 'object' || v === null) return fail('(root)', 'expected an object');
+  const r = v as Partial<Record<keyof SegmentResult, unknown>>;
+  if (typeof r.execution !== 'string') return fail('execution', 'expected a string');
+  if (typeof r.weightsSha256 !== 'string') return fail('weightsSha256', 'expected a string');
+  if (!Array.isArray(r.epochs)) return fail('epochs', 'expected an array');
+  const end = r.end as { step?: unknown; checkpointKey?: unknown } | undefined;
+  if (typeof end?.step !== 'number' || !Number.isInteger(end.step))
+    return fail('end.step', 'expected an integer');
+  if (typeof end.checkpointKey !== 'string') return fail('end.checkpointKey', 'expected a string');
+  return { success: true, data: v as SegmentResult };
 }
 
 async function loadData(

@@ -5,6 +5,8 @@
  */
 import {
   CorruptDataError,
+  errorMessage,
+  ShardPlanSchema,
   type DatasetManifest,
   type SequenceBatch,
   type ShardPlan,
@@ -66,7 +68,9 @@ export class TrainerCache {
   plan(key: string): Promise<ShardPlan> {
     let p = this.plans.get(key);
     if (!p) {
-      p = this.store.get(key).then((b) => JSON.parse(new TextDecoder().decode(b)) as ShardPlan);
+      p = this.store
+        .get(key)
+        .then((b) => parseStoredJson(b, ShardPlanSchema, `${this.store.describe}/${key}`));
       p.catch(() => this.plans.delete(key));
       this.plans.set(key, p);
     }
@@ -150,4 +154,33 @@ export class ComputeSlot {
       release();
     }
   }
+}
+
+/**
+ * JSON read back from S3, parsed with its schema rather than cast: a damaged or foreign object is
+ * a CorruptDataError naming the object and the field, never a half-valid value used further on.
+ */
+export type Checked<T> =
+  | { success: true; data: T }
+  | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } };
+
+export function parseStoredJson<T>(
+  bytes: Uint8Array,
+  schema: { safeParse(v: unknown): Checked<T> },
+  where: string,
+): T {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(new TextDecoder().decode(bytes)) as unknown;
+  } catch (err) {
+    throw new CorruptDataError(`${where}: not valid JSON (${errorMessage(err)})`);
+  }
+  const r = schema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new CorruptDataError(
+      `${where}: ${issue?.path.map(String).join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
+    );
+  }
+  return r.data;
 }

@@ -6,6 +6,8 @@ import type { TrainResult } from '@seqtrain/contracts';
 import { createBlobStore } from '@seqtrain/storage';
 import { loadConfig } from '@seqtrain/contracts';
 import { readRunProgress } from '@seqtrain/worker';
+import { encodeText } from '@seqtrain/contracts';
+import { loadManifest, planShards, ShardReader } from '@seqtrain/dataset';
 import { cli, json, privateStackEnv } from './test-cli';
 
 // Tier 4: the CLI as a user runs it, two trainer processes exchanging gradients over their data
@@ -188,6 +190,14 @@ describe('seqtrain train on the embedded stack', () => {
   it('survives a trainer killed during the gradient exchange: its peer sees the connection drop', async () => {
     await startDetached(specFile, 'kill-exchange');
     await waitForSteps('kill-exchange', 200);
+    // Mid-segment (they last 2 s), not between two: just after the next one begins.
+    const done = (await readRunProgress(client, 'kill-exchange')).segments;
+    for (let i = 0; i < 200; i++) {
+      const p = await readRunProgress(client, 'kill-exchange').catch(() => undefined);
+      if (p && p.segments > done) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 700));
     // Steps take milliseconds and the members trade gradients every step: the surviving member
     // is in (or enters) the exchange when the connection drops.
     process.kill(await memberPid('kill-exchange', 'other'), 'SIGKILL');
@@ -299,5 +309,105 @@ describe('seqtrain train on the embedded stack', () => {
     expect(written.filter((k) => k.includes('/model/'))).toEqual([]);
     const models = json<{ models: { name: string }[] }>(await cli(['models', 'list', '--json'], env));
     expect(models.models.map((m) => m.name)).not.toContain('weather-corrupt-model');
+  }, 300_000);
+  it("predict reads texts exactly as training did: its accuracy on the validation texts is the card's", async () => {
+    // The class lives in the punctuation glued to the last word ("cheap!!!" against "cheap."):
+    // a predict that split on whitespace would see one unknown token in both and answer blindly.
+    const pool = ['cheap', 'pills', 'meeting', 'notes', 'offer', 'team', 'prize', 'lunch', 'cash', 'report'];
+    const records = Array.from({ length: 240 }, (_, i) => {
+      const words = [pool[i % 10], pool[(i * 3 + 1) % 10], pool[(i * 7 + 2) % 10], `n${i}`];
+      const spam = i % 2 === 0;
+      return { text: `${words.join(' ')}${spam ? '!!!' : '.'}`, label: spam ? 'spam' : 'ham' };
+    });
+    const file = path.join(home, 'mail.jsonl');
+    await fsp.writeFile(file, records.map((r) => JSON.stringify(r)).join('\n'));
+    const imported = await cli(
+      [
+        'dataset',
+        'import',
+        file,
+        '--name',
+        'mail',
+        '--kind',
+        'text-class',
+        '--tokenizer',
+        'word',
+        '--max-length',
+        '8',
+        '--val-fraction',
+        '0.25',
+        '--json',
+      ],
+      env,
+    );
+    expect(imported.code, imported.stderr).toBe(0);
+    const mailSpec = path.join(home, 'mail-spec.json');
+    await fsp.writeFile(
+      mailSpec,
+      JSON.stringify({
+        name: 'mail-classifier',
+        dataset: 'mail',
+        task: 'classification',
+        model: { cell: 'gru', units: [16], embedding: 8 },
+        training: { optimizer: { name: 'adam', learningRate: 0.02 }, batchSize: 16, epochs: 12, seed: 5 },
+        workers: 1,
+      }),
+    );
+    const trained = await cli(['train', '-c', mailSpec, '--json'], env);
+    expect(trained.code, trained.stderr).toBe(0);
+    const run = json<TrainResult>(trained);
+    const valAccuracy = run.metrics.val_accuracy!;
+    expect(valAccuracy).toBeGreaterThan(0.9);
+    // The validation texts: the records whose encoding is a stored validation row.
+    const store = createBlobStore(loadConfig({ ...env, HOME: home }));
+    const manifest = await loadManifest(store, 'mail');
+    const vocab = manifest.signature.vocab!;
+    const key = (ids: ArrayLike<number>): string => Array.from(ids).slice(0, 8).join(',');
+    const byRow = new Map(
+      records.map((r) => [key([...encodeText(vocab, r.text), 0, 0, 0, 0, 0, 0, 0, 0]), r]),
+    );
+    const reader = new ShardReader(store, manifest);
+    const val: typeof records = [];
+    for await (const b of reader.read(planShards(manifest, 1, 0).validation.batches)) {
+      for (let r = 0; r < b.rows; r++) val.push(byRow.get(key(b.x.data.subarray(r * 8, r * 8 + 8)))!);
+    }
+    expect(val).toHaveLength(manifest.valRows);
+    expect(val.every(Boolean)).toBe(true);
+    const input = path.join(home, 'val-texts.json');
+    await fsp.writeFile(input, JSON.stringify(val.map((r) => r.text)));
+    const predicted = await cli(
+      ['predict', `mail-classifier@${run.model!.version}`, '--input', input, '--json'],
+      env,
+    );
+    expect(predicted.code, predicted.stderr).toBe(0);
+    expect(predicted.stderr).not.toMatch(/install our node backend/);
+    const labels = json<{ predictions: { label: string }[] }>(predicted).predictions.map((p) => p.label);
+    const correct = labels.filter((l, i) => l === val[i]!.label).length;
+    expect(correct / val.length).toBeCloseTo(valAccuracy, 10);
+    // An input the model cannot read is refused, naming it; a partly unknown one is answered with a warning.
+    await fsp.writeFile(input, JSON.stringify(['cheap pills!!!', 'zzz qqq xxx yyy']));
+    const refused = await cli(['predict', 'mail-classifier@latest', '--input', input], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/4 of 4 tokens of input 1 \("zzz qqq xxx yyy"\) .*cannot read it/);
+    await fsp.writeFile(input, JSON.stringify(['cheap pills zzz!!!']));
+    const warned = await cli(['predict', 'mail-classifier@latest', '--input', input], env);
+    expect(warned.code, warned.stderr).toBe(0);
+    expect(warned.stderr).toMatch(/warning: 1 of 6 tokens of input 0 .*"zzz".*read as <unk>/);
+    const badFlag = await cli(
+      ['predict', 'mail-classifier@latest', '--input', input, '--temperature', 'abc'],
+      env,
+    );
+    expect(badFlag.code).toBe(1);
+    expect(badFlag.stderr).toMatch(/--temperature=abc: expected a number/);
+    // Weights whose bytes do not match the card are refused, as the HTTP reader refuses them.
+    const files = await store.list('registry/mail-classifier/');
+    const weights = files.find((b) => b.key.endsWith('.bin'));
+    expect(weights, files.map((b) => b.key).join(', ')).toBeDefined();
+    const bytes = await store.get(weights!.key);
+    bytes[0]! ^= 0xff;
+    await store.put(weights!.key, bytes);
+    const tampered = await cli(['predict', 'mail-classifier@latest', '--input', input], env);
+    expect(tampered.code).toBe(1);
+    expect(tampered.stderr).toMatch(/does not match its card's sha256/);
   }, 300_000);
 });

@@ -218,3 +218,18 @@ export type {
   WatchTrialsResult,
 } from './sweep';
 export { seededRandom, permutation } from './random';
+export {
+  BOS,
+  EOS,
+  PAD,
+  UNK,
+  caseRule,
+  decodeTokens,
+  encodeText,
+  tokenIndex,
+  tokenize,
+  unknownTokens,
+  vocabularyTokens,
+  type TokenizerName,
+} from './tokens';
+export { parseIsoTime } from './time';

@@ -96,6 +96,34 @@ describe('bad CSV input', () => {
     await expect(importDataset(store, ts(await csv('nan.csv', text)))).rejects.toThrow(message);
   });
 
+  it.each([
+    ['1e200', /line 4, column "v": value 1e200 overflows float32/],
+    ['-3.5e38', /line 4, column "v": value -3.5e38 overflows float32/],
+    ['0x1A', /line 4, column "v": non-numeric value "0x1A"/],
+    ['0b11', /line 4, column "v": non-numeric value "0b11"/],
+  ])('rejects %j, which float32 or a decimal reading cannot hold', async (value, message) => {
+    const text = series(50)
+      .split('\n')
+      .map((l, i) => (i === 3 ? `2,${value}` : l))
+      .join('\n');
+    await expect(importDataset(store, ts(await csv('odd.csv', text)))).rejects.toThrow(message);
+  });
+
+  it('rejects duplicate column names, naming both positions', async () => {
+    await expect(
+      importDataset(store, ts(await csv('dup.csv', `t,v,v\n${'0,1,2\n'.repeat(30)}`))),
+    ).rejects.toThrow(/dup.csv: line 1: columns 2 and 3 are both named "v"/);
+  });
+
+  it('rejects a time column that mixes formats, naming the line and both formats', async () => {
+    const rows = Array.from({ length: 40 }, (_, i) =>
+      i === 20 ? `1700000000,${i}` : `2024-01-${String((i % 28) + 1).padStart(2, '0')},${i}`,
+    );
+    await expect(
+      importDataset(store, ts(await csv('mixed.csv', ['t,v', ...rows].join('\n')))),
+    ).rejects.toThrow(/mixed.csv: line 22, column "t": "1700000000" is a number, but line 2 is an ISO date/);
+  });
+
   it('rejects empty input', async () => {
     await expect(importDataset(store, ts(await csv('empty.csv', '')))).rejects.toThrow(
       /empty.csv: empty input: no header row/,
@@ -252,5 +280,47 @@ describe('nothing partial becomes visible', () => {
       importDataset(flaky, { ...ts(file), name: 'flaky', rowsPerBatch: 16, targetPartBytes: 1024 }),
     ).rejects.toThrow(/simulated upload failure/);
     expect(await inner.list('datasets/')).toEqual([]);
+  });
+  it('a failed import never removes the parts of an identical import that published meanwhile', async () => {
+    const inner = new FsBlobStore(path.join(dir, 'concurrent'));
+    const file = await csv('shared.csv', series(2000));
+    const opts = { ...ts(file), name: 'shared', rowsPerBatch: 16, targetPartBytes: 1024 };
+    // Import A fails at its manifest write; just before, an identical import B runs to the end
+    // (the parts are content-addressed: both write the same keys).
+    let b: Awaited<ReturnType<typeof importDataset>> | undefined;
+    const failing: BlobStore = Object.assign(Object.create(inner) as BlobStore, {
+      put: async (key: string, body: Uint8Array | string) => {
+        if (key.endsWith('manifest.json')) {
+          b = await importDataset(inner, opts);
+          throw new Error('simulated failure of import A');
+        }
+        return inner.put(key, body);
+      },
+    });
+    await expect(importDataset(failing, opts)).rejects.toThrow(/simulated failure of import A/);
+    expect(b?.created).toBe(true);
+    // B's dataset is whole: every part its manifest names is there and reads back.
+    const m = await loadManifest(inner, 'shared');
+    let rows = 0;
+    for await (const batch of new ShardReader(inner, m).read(
+      m.parts.flatMap((p, part) => p.batches.map((_, batch) => ({ part, batch }))),
+    ))
+      rows += batch.rows;
+    expect(rows).toBe(m.rows);
+  });
+
+  it('an identical import repairs a dataset whose parts went missing', async () => {
+    const inner = new FsBlobStore(path.join(dir, 'repair'));
+    const file = await csv('repair.csv', series(2000));
+    const opts = { ...ts(file), name: 'repair', rowsPerBatch: 16, targetPartBytes: 1024 };
+    await importDataset(inner, opts);
+    const m = await loadManifest(inner, 'repair');
+    const lost = partKey(m, m.parts[1]!.key);
+    await inner.delete(lost);
+    const logs: string[] = [];
+    const again = await importDataset(inner, { ...opts, log: (l: string) => logs.push(l) });
+    expect(again.created).toBe(false);
+    expect(await inner.head(lost)).toBeDefined();
+    expect(logs.join('\n')).toMatch(/repaired .*it was missing/);
   });
 });

@@ -71,6 +71,15 @@ export function parseCsv(text: string, file: string): CsvTable {
   const head = records.shift();
   if (!head) throw new BadInputError(`${file}: empty input: no header row`);
   const header = head.fields.map((h) => h.trim());
+  const seen = new Map<string, number>();
+  header.forEach((h, i) => {
+    const first = seen.get(h);
+    if (first !== undefined)
+      throw new BadInputError(
+        `${file}: line ${head.line}: columns ${first + 1} and ${i + 1} are both named ${JSON.stringify(h)}; rename one`,
+      );
+    seen.set(h, i);
+  });
   const rows: string[][] = [];
   const lines: number[] = [];
   for (const r of records) {
@@ -96,13 +105,25 @@ export function columnIndex(table: CsvTable, column: string, file: string, optio
   return i;
 }
 
-/** Strict numeric parse: empty, non-numeric, NaN and ±Infinity are errors naming the cell. */
+// Decimal numbers only: Number() would also read "0x1A", "0b11" and "1_000"-free oddities as numbers.
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+/** The largest magnitude a float32 holds: larger values would become Infinity in the dataset. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
+/**
+ * Strict numeric parse: empty, non-decimal (hex), NaN, +-Infinity and values a float32 cannot
+ * hold are errors naming the cell.
+ */
 export function numericColumn(table: CsvTable, column: string, file: string, option: string): Float64Array {
   const idx = columnIndex(table, column, file, option);
   const out = new Float64Array(table.rows.length);
   for (let r = 0; r < table.rows.length; r++) {
     const raw = (table.rows[r]?.[idx] ?? '').trim();
-    const v = raw === '' ? NaN : Number(raw);
+    const v = raw === '' || !DECIMAL.test(raw) ? NaN : Number(raw);
+    if (Number.isFinite(v) && Math.abs(v) > FLOAT32_MAX)
+      throw new BadInputError(
+        `${file}: line ${table.lines[r]}, column ${JSON.stringify(column)}: value ${raw} overflows float32 (largest ${FLOAT32_MAX.toPrecision(3)})`,
+      );
     if (!Number.isFinite(v)) {
       const what =
         raw === ''

@@ -5,7 +5,7 @@
  */
 import { BadInputError, type DatasetSignature, type Vocabulary } from '@seqtrain/contracts';
 import { permutation, type BuiltDataset, type ExampleSet } from './examples';
-import { buildVocabulary, tokenIndex, tokenize, type TokenizerName } from './tokenizer';
+import { buildVocabulary, encodeText, tokenIndex, tokenize, type TokenizerName } from './tokenizer';
 
 export interface SplitOptions {
   valFraction: number;
@@ -71,7 +71,8 @@ export function buildTextClass(
     const y = new Int32Array(rows.length);
     const xLength = new Int32Array(rows.length);
     rows.forEach((rec, r) => {
-      const ids = tok(rec).map((t) => index.get(t) ?? (vocab.unk as number));
+      // Encoded exactly as `predict` encodes an input (the vocabulary's tokenizer and case rule).
+      const ids = encodeText(vocab, rec.text, index);
       lengths.push(ids.length);
       xLength[r] = putIds(x, r, o.maxLength, ids);
       y[r] = classIndex.get(rec.label) as number;
@@ -139,7 +140,7 @@ export function buildSequence(
     const xLength = new Int32Array(rows.length);
     const condition = new Int32Array(rows.length);
     rows.forEach((rec, r) => {
-      const ids = tok(rec).map((t) => index.get(t) ?? (vocab.unk as number));
+      const ids = encodeText(vocab, rec.text, index);
       lengths.push(ids.length + 1);
       xLength[r] = putIds(x, r, L, [vocab.bos as number, ...ids]);
       putIds(y, r, L, [...ids, vocab.eos as number]);
@@ -215,7 +216,7 @@ export function buildSeq2seq(
     const xLength = new Int32Array(rows.length);
     const yLength = new Int32Array(rows.length);
     rows.forEach((rec, r) => {
-      const s = src(rec).map((t) => si.get(t) ?? (vocab.unk as number));
+      const s = encodeText(vocab, rec.source, si);
       const t = tgt(rec).map((w) => ti.get(w) ?? (targetVocab.unk as number));
       srcLengths.push(s.length);
       tgtLengths.push(t.length + 2);

@@ -5,7 +5,7 @@
  * Normalisation statistics come from the training rows only.
  */
 import { BadInputError, type DatasetSignature, type Normalization } from '@seqtrain/contracts';
-import { columnIndex, numericColumn, type CsvTable } from './csv';
+import { columnIndex, FLOAT32_MAX, numericColumn, type CsvTable } from './csv';
 import { permutation, reorder, type BuiltDataset, type ExampleSet } from './examples';
 
 export interface TimeseriesOptions {
@@ -31,19 +31,36 @@ export function windowStarts(from: number, to: number, span: number, stride: num
   return out;
 }
 
+/** How a time cell is written: one column must use one way (a mix sorts rows wrongly). */
+function timeFormat(t: string): string {
+  if (/^[+-]?\d+(\.\d+)?$/.test(t)) return 'a number';
+  if (/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/.test(t))
+    return /[T ]/.test(t) ? 'an ISO date-time' : 'an ISO date';
+  return 'another date format';
+}
+
 function parseTime(raw: string): number {
   const t = raw.trim();
   if (/^[+-]?\d+(\.\d+)?$/.test(t)) return Number(t);
   return Date.parse(t);
 }
 
-function meanStd(values: Float64Array, from: number, to: number): { mean: number; std: number } {
+function meanStd(
+  values: Float64Array,
+  from: number,
+  to: number,
+  where: () => string,
+): { mean: number; std: number } {
   let sum = 0;
   for (let i = from; i < to; i++) sum += values[i] as number;
   const mean = sum / (to - from);
   let sq = 0;
   for (let i = from; i < to; i++) sq += ((values[i] as number) - mean) ** 2;
   const std = Math.sqrt(sq / (to - from));
+  if (!Number.isFinite(mean) || !Number.isFinite(std) || std > FLOAT32_MAX)
+    throw new BadInputError(
+      `${where()}: the values are too large to scale (mean ${mean}, std ${std}); rescale the column (e.g. to other units)`,
+    );
   // A constant column would divide by zero; scaling by 1 keeps it constant and harmless.
   return { mean, std: std > 0 ? std : 1 };
 }
@@ -54,7 +71,13 @@ export function buildTimeseries(input: CsvTable, o: TimeseriesOptions): BuiltDat
     table = { ...table, rows: table.rows.slice(0, o.limit), lines: table.lines.slice(0, o.limit) };
   if (o.timeColumn !== undefined) {
     const ti = columnIndex(table, o.timeColumn, o.file, '--time-column');
+    const firstFormat = timeFormat((table.rows[0]?.[ti] ?? '').trim());
     const times = table.rows.map((r, i) => {
+      const format = timeFormat((r[ti] ?? '').trim());
+      if (format !== firstFormat)
+        throw new BadInputError(
+          `${o.file}: line ${table.lines[i]}, column ${JSON.stringify(o.timeColumn)}: ${JSON.stringify(r[ti])} is ${format}, but line ${table.lines[0]} is ${firstFormat} (${JSON.stringify(table.rows[0]?.[ti])}); use one time format per column`,
+        );
       const t = parseTime(r[ti] ?? '');
       if (!Number.isFinite(t)) {
         throw new BadInputError(
@@ -94,8 +117,15 @@ export function buildTimeseries(input: CsvTable, o: TimeseriesOptions): BuiltDat
       `${o.file}: the validation part (${valRowCount} rows, --val-fraction ${o.valFraction}) is shorter than --window ${W} + horizon ${H}; raise --val-fraction or shorten the window`,
     );
   }
-  const featureStats = features.map((f) => meanStd(f, 0, trainEnd));
-  const targetStats = meanStd(target, 0, trainEnd);
+  const featureStats = features.map((f, i) =>
+    meanStd(f, 0, trainEnd, () => `${o.file}: column ${JSON.stringify(o.valueColumns[i])}`),
+  );
+  const targetStats = meanStd(
+    target,
+    0,
+    trainEnd,
+    () => `${o.file}: column ${JSON.stringify(o.targetColumn)}`,
+  );
   const normalization: Normalization = {
     mode: o.normalize,
     featureColumns: o.valueColumns,
@@ -151,7 +181,7 @@ export function buildTimeseries(input: CsvTable, o: TimeseriesOptions): BuiltDat
   const allColumns = [...new Set([...o.valueColumns, o.targetColumn])];
   for (const c of allColumns) {
     const v = c === o.targetColumn ? target : (features[o.valueColumns.indexOf(c)] as Float64Array);
-    const { mean, std } = meanStd(v, 0, n);
+    const { mean, std } = meanStd(v, 0, n, () => `${o.file}: column ${JSON.stringify(c)}`);
     let min = Infinity;
     let max = -Infinity;
     for (const x of v) {

@@ -3,22 +3,20 @@
  * '<bos>'/'<eos>' when the dataset needs them, then the tokens sorted by code point, so the same
  * corpus always gives the same ids.
  */
-import { BadInputError, type Vocabulary } from '@seqtrain/contracts';
+import { BadInputError, BOS, EOS, PAD, UNK, type TokenizerName, type Vocabulary } from '@seqtrain/contracts';
 
-export type TokenizerName = 'char' | 'word';
-
-export const PAD = '<pad>';
-export const UNK = '<unk>';
-export const BOS = '<bos>';
-export const EOS = '<eos>';
-
-// Words are runs of letters, digits, '_' and apostrophes; any other non-space character is a token.
-const WORD_RE = /[\p{L}\p{N}_']+|[^\s\p{L}\p{N}_']/gu;
-
-export function tokenize(text: string, tokenizer: TokenizerName, lowercase = false): string[] {
-  const t = lowercase ? text.toLowerCase() : text;
-  return tokenizer === 'char' ? Array.from(t) : (t.match(WORD_RE) ?? []);
-}
+// One tokenizer for import and inference alike: it lives in @seqtrain/contracts.
+export {
+  BOS,
+  EOS,
+  PAD,
+  UNK,
+  decodeTokens,
+  encodeText,
+  tokenIndex,
+  tokenize,
+  type TokenizerName,
+} from '@seqtrain/contracts';
 
 export interface VocabularyOptions {
   tokenizer: TokenizerName;
@@ -59,25 +57,4 @@ export function buildVocabulary(corpus: Iterable<readonly string[]>, options: Vo
 
 function compareCodePoints(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-export function tokenIndex(vocab: Vocabulary): Map<string, number> {
-  return new Map(vocab.tokens.map((t, i) => [t, i]));
-}
-
-/** Token ids of a text; tokens outside the vocabulary become '<unk>'. */
-export function encodeText(vocab: Vocabulary, text: string, index = tokenIndex(vocab)): number[] {
-  return tokenize(text, vocab.tokenizer, vocab.lowercase).map((t) => index.get(t) ?? vocab.unk ?? 0);
-}
-
-/** Text of token ids: stops at '<eos>', skips pad and '<bos>'; words are joined by spaces. */
-export function decodeTokens(vocab: Vocabulary, ids: ArrayLike<number>): string {
-  const out: string[] = [];
-  for (let i = 0; i < ids.length; i++) {
-    const id = ids[i] as number;
-    if (id === vocab.eos) break;
-    if (id === vocab.pad || id === vocab.bos) continue;
-    out.push(vocab.tokens[id] ?? UNK);
-  }
-  return out.join(vocab.tokenizer === 'char' ? '' : ' ');
 }

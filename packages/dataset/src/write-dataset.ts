@@ -169,31 +169,48 @@ export async function writeDataset(
 ): Promise<DatasetImportResult> {
   const mKey = manifestKey(manifest.name, manifest.digest);
   const pointerBody = canonicalJson({ name: manifest.name, digest: manifest.digest });
+  const partsOf = manifest.parts.map((p, i) => ({
+    key: partKey(manifest, p.key),
+    bytes: parts[i] as Uint8Array,
+  }));
   if (await store.head(mKey)) {
+    // Parts are content-addressed and shared by identical imports: one that a failed concurrent
+    // import removed (before this fix) or that went missing is written again.
+    const missing = [];
+    for (const part of partsOf) if (!(await store.head(part.key))) missing.push(part);
+    for (const { key, bytes } of missing) {
+      await store.put(key, bytes, { contentType: 'application/vnd.apache.arrow.file' });
+      log(`repaired ${key} (${bytes.length} bytes): it was missing`);
+    }
     const pointer = await readPointer(store, manifest.name);
     if (pointer?.digest !== manifest.digest)
       await store.put(pointerKey(manifest.name), pointerBody, { contentType: 'application/json' });
-    log(`dataset ${manifest.name}@${manifest.digest.slice(0, 12)} already exists; nothing written`);
+    log(
+      `dataset ${manifest.name}@${manifest.digest.slice(0, 12)} already exists; ${missing.length > 0 ? `${missing.length} missing part(s) repaired` : 'nothing written'}`,
+    );
     return importResult(store, manifest, false);
   }
-  const written: string[] = [];
+  // Only what this import created may be removed if it fails: a part already there (of the
+  // same size, same content address) belongs to an identical import running beside this one.
+  const created: string[] = [];
   try {
-    await inParallel(
-      manifest.parts.map((p, i) => ({ key: partKey(manifest, p.key), bytes: parts[i] as Uint8Array })),
-      4,
-      async ({ key, bytes }) => {
-        written.push(key);
-        await store.put(key, bytes, { contentType: 'application/vnd.apache.arrow.file' });
-        log(`wrote ${key} (${bytes.length} bytes)`);
-      },
-    );
+    await inParallel(partsOf, 4, async ({ key, bytes }) => {
+      const have = await store.head(key);
+      if (have && have.size === bytes.length) return;
+      created.push(key);
+      await store.put(key, bytes, { contentType: 'application/vnd.apache.arrow.file' });
+      log(`wrote ${key} (${bytes.length} bytes)`);
+    });
     await store.put(mKey, JSON.stringify(manifest, null, 2), { contentType: 'application/json' });
-    written.push(mKey);
-    await store.put(pointerKey(manifest.name), pointerBody, { contentType: 'application/json' });
   } catch (err) {
-    // Nothing partial becomes visible: remove what this import wrote (the manifest last of all).
-    await store.deleteMany(written).catch(() => undefined);
+    // Nothing partial becomes visible: remove the parts this import created, unless an identical
+    // import has meanwhile published the manifest that refers to them.
+    const published = await store.head(mKey).catch(() => undefined);
+    if (!published) await store.deleteMany(created).catch(() => undefined);
     throw err;
   }
+  // The dataset is complete from here; a failed pointer write leaves it complete (and named by
+  // its digest) and is repaired by the next identical import.
+  await store.put(pointerKey(manifest.name), pointerBody, { contentType: 'application/json' });
   return importResult(store, manifest, true);
 }

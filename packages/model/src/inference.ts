@@ -6,7 +6,7 @@
  * it needs no separate step model, so it works on any model loaded from model.json.
  */
 import * as tf from '@tensorflow/tfjs';
-import { BadInputError } from '@seqtrain/contracts';
+import { BadInputError, decodeTokens, encodeText } from '@seqtrain/contracts';
 import type { DatasetSignature, Vocabulary } from '@seqtrain/contracts';
 import { createRng } from './seeded';
 import { runGraph } from './run-graph';
@@ -53,19 +53,14 @@ export function forecast(
   );
 }
 
+/** Token ids of an input text, exactly as dataset import encoded the training texts. */
 export function tokenize(vocab: Vocabulary, text: string): number[] {
-  const ids = new Map(vocab.tokens.map((t, i) => [t, i]));
-  const t = vocab.lowercase ? text.toLowerCase() : text;
-  const pieces = vocab.tokenizer === 'char' ? Array.from(t) : t.split(/\s+/).filter((s) => s !== '');
-  return pieces.map((p) => ids.get(p) ?? vocab.unk ?? 0).filter((id) => id !== 0);
+  return encodeText(vocab, text);
 }
 
+/** Text of generated ids (stops at '<eos>'). */
 export function detokenize(vocab: Vocabulary, ids: readonly number[]): string {
-  const special = new Set([vocab.pad, vocab.bos, vocab.eos].filter((x) => x !== undefined));
-  return ids
-    .filter((id) => !special.has(id))
-    .map((id) => vocab.tokens[id] ?? '')
-    .join(vocab.tokenizer === 'char' ? '' : ' ');
+  return decodeTokens(vocab, ids);
 }
 
 function padded(ids: readonly number[], length: number): number[] {

@@ -27,7 +27,15 @@ function concat(data: tf.io.WeightData): Uint8Array {
   return out;
 }
 
-export function blobStoreIOHandler(store: BlobStore, prefix: string): tf.io.IOHandler {
+/**
+ * Reads and writes a layers model under `prefix`. `read`, when given, reads the files instead
+ * (e.g. the registry's reader, which checks every file against the card's sha256).
+ */
+export function blobStoreIOHandler(
+  store: BlobStore,
+  prefix: string,
+  read: (file: string) => Promise<Uint8Array> = (file) => store.get(join(prefix, file)),
+): tf.io.IOHandler {
   return {
     async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
       const weights = artifacts.weightData ? concat(artifacts.weightData) : new Uint8Array(0);
@@ -53,14 +61,12 @@ export function blobStoreIOHandler(store: BlobStore, prefix: string): tf.io.IOHa
       };
     },
     async load(): Promise<tf.io.ModelArtifacts> {
-      const json = JSON.parse(
-        Buffer.from(await store.get(join(prefix, 'model.json'))).toString('utf8'),
-      ) as tf.io.ModelJSON;
+      const json = JSON.parse(Buffer.from(await read('model.json')).toString('utf8')) as tf.io.ModelJSON;
       const weightSpecs: tf.io.WeightsManifestEntry[] = [];
       const buffers: Uint8Array[] = [];
       for (const group of json.weightsManifest) {
         weightSpecs.push(...group.weights);
-        for (const path of group.paths) buffers.push(await store.get(join(prefix, path)));
+        for (const path of group.paths) buffers.push(await read(path));
       }
       const joined = concat(
         buffers.map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer),
@@ -102,7 +108,11 @@ export async function saveModel(
   await m.model.save(blobStoreIOHandler(store, prefix));
 }
 
-export async function loadModel(store: BlobStore, prefix: string): Promise<tf.LayersModel> {
+export async function loadModel(
+  store: BlobStore,
+  prefix: string,
+  read?: (file: string) => Promise<Uint8Array>,
+): Promise<tf.LayersModel> {
   patchRnnKwargs();
-  return tf.loadLayersModel(blobStoreIOHandler(store, prefix));
+  return tf.loadLayersModel(blobStoreIOHandler(store, prefix, read));
 }

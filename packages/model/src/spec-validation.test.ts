@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BadInputError, parseTrainSpec } from '@seqtrain/contracts';
 import type { DatasetSignature } from '@seqtrain/contracts';
-import { buildModel } from './index';
+import { buildModel, validateDefinition } from './index';
 
 const base = {
   name: 'w',
@@ -110,5 +110,16 @@ describe('invalid specs fail naming the field and the value', () => {
     expect(error(() => buildModel(spec.model, spec.task, sig, 1)).message).toMatch(
       /model\.bidirectional=true/,
     );
+  });
+  it('a model too big for a trainer is refused before any allocation, naming model.units', () => {
+    const spec = parseTrainSpec({ ...base, model: { cell: 'lstm', units: [60000] } });
+    const e = error(() => validateDefinition(spec.task, spec.model, timeseries));
+    expect(e).toBeInstanceOf(BadInputError);
+    expect(e.message).toMatch(
+      /model\.units=\[60000\]: the model would have about 14\d{3} million parameters/,
+    );
+    // The sizes people train pass.
+    const fine = parseTrainSpec({ ...base, model: { cell: 'lstm', units: [512, 512] } });
+    expect(() => validateDefinition(fine.task, fine.model, timeseries)).not.toThrow();
   });
 });

@@ -111,4 +111,40 @@ export function validateDefinition(task: Task, model: ModelSpec, signature: Data
   ) {
     fail('model.conditionEmbedding', model.conditionEmbedding, 'only used by conditioned generation');
   }
+  const params = estimatedParams(model, signature);
+  if (params > MAX_PARAMS) {
+    const field = model.units.some((u) => u > 4096) || !model.embedding ? 'model.units' : 'model.embedding';
+    fail(
+      field,
+      field === 'model.units' ? model.units : model.embedding,
+      `the model would have about ${(params / 1e6).toFixed(0)} million parameters (${((params * 16) / 2 ** 30).toFixed(1)} GiB with gradients and Adam state); a trainer holds at most ${MAX_PARAMS / 1e6} million`,
+    );
+  }
+}
+
+/**
+ * The most parameters a trainer builds. Weights, gradients and two Adam slots are 16 bytes per
+ * parameter, so this is ~1.6 GiB before activations; past it, tfjs would fail an allocation deep
+ * inside a kernel (or the machine would swap) instead of naming the field.
+ */
+export const MAX_PARAMS = 100_000_000;
+
+/** The recurrent stack's parameter count, to within the head and biases: enough to refuse. */
+export function estimatedParams(model: ModelSpec, signature: DatasetSignature): number {
+  const gates = model.cell === 'lstm' ? 4 : model.cell === 'gru' ? 3 : 1;
+  const directions = model.bidirectional ? 2 : 1;
+  const vocab = signature.vocab?.tokens.length ?? 0;
+  let input = signature.kind === 'timeseries' ? (signature.x.shape[1] ?? 1) : (model.embedding ?? 1);
+  let n = vocab * (model.embedding ?? 0);
+  for (const u of model.units) {
+    n += directions * gates * (input * u + u * u + 2 * u);
+    input = directions * u;
+  }
+  const outputs = Math.max(
+    signature.targetVocab?.tokens.length ?? 0,
+    vocab,
+    signature.classes?.length ?? 0,
+    1,
+  );
+  return n + input * outputs;
 }

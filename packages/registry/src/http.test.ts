@@ -256,9 +256,12 @@ describe('aliases', () => {
     expect(await at('2026-02-02T12:00:00Z')).toBe(3);
     expect(await at('2026-02-03T09:59:59.999Z')).toBe(3);
     expect(await at('2026-02-04T00:00:00Z')).toBe(1);
-    expect(
-      (await raw('GET', '/v1/models/weather/aliases/production/history?at=yesterday', auth(READ))).status,
-    ).toBe(400);
+    for (const bad of ['yesterday', '1', '2026']) {
+      // `new Date('1')` is a date in 2001: only ISO 8601 times are accepted.
+      const r = await raw('GET', `/v1/models/weather/aliases/production/history?at=${bad}`, auth(READ));
+      expect(r.status, bad).toBe(400);
+      expect(r.body).toMatch(/query parameter at=.*is not an ISO 8601 time/);
+    }
 
     const history = JSON.parse(
       (await raw('GET', '/v1/models/weather/aliases/production/history', auth(READ))).body,

@@ -11,6 +11,7 @@ import {
   BadInputError,
   formatModelRef,
   NotFoundError,
+  parseIsoTime,
   parseModelRef,
   SeqtrainError,
   type AliasEvent,
@@ -196,9 +197,7 @@ export const runModelsCommand: CommandHandler = async (argv, ctx) => {
       const name = parseModelRef(onePositional(positionals, 'history', 'NAME')).name;
       const alias = required(values.alias, 'alias', 'history');
       if (values.at !== undefined) {
-        const at = new Date(values.at);
-        if (Number.isNaN(at.getTime()))
-          throw new BadInputError(`models history: --at=${JSON.stringify(values.at)} is not an ISO time`);
+        const at = parseIsoTime(values.at, 'models history: --at');
         const version = await reader.aliasAt(name, alias, at);
         if (values.json) ctx.io.out(JSON.stringify({ name, alias, at: at.toISOString(), version }));
         else

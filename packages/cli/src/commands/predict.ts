@@ -8,13 +8,17 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { initBackend } from '@seqtrain/backend';
 import {
   BadInputError,
   DatasetSignatureSchema,
   errorMessage,
   TaskSchema,
+  tokenIndex,
+  unknownTokens,
   type DatasetSignature,
   type Task,
+  type Vocabulary,
 } from '@seqtrain/contracts';
 import { parseCsv } from '@seqtrain/dataset';
 import { classify, decode, forecast, generate, loadModel } from '@seqtrain/model';
@@ -37,12 +41,24 @@ async function readInput(spec: string | undefined, cwd: string): Promise<string>
   }
 }
 
+function parseJson(text: string, where: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new BadInputError(`${where}: not valid JSON (${errorMessage(err)})`);
+  }
+}
+
 function texts(raw: string, where: string): string[] {
   const trimmed = raw.trim();
   if (trimmed.startsWith('[')) {
-    const parsed = JSON.parse(trimmed) as unknown;
-    if (!Array.isArray(parsed) || parsed.some((t) => typeof t !== 'string'))
-      throw new BadInputError(`${where}: expected a JSON array of strings`);
+    const parsed = parseJson(trimmed, where);
+    if (!Array.isArray(parsed)) throw new BadInputError(`${where}: expected a JSON array of strings`);
+    const bad = parsed.findIndex((t) => typeof t !== 'string');
+    if (bad >= 0)
+      throw new BadInputError(
+        `${where}: item ${bad} is ${JSON.stringify(parsed[bad]) ?? 'undefined'}, expected a string`,
+      );
     return parsed as string[];
   }
   const lines = trimmed.split(/\r?\n/).filter((l) => l.trim() !== '');
@@ -56,11 +72,11 @@ function windows(raw: string, where: string, signature: DatasetSignature): numbe
   const [W] = signature.x.shape as [number, number];
   const trimmed = raw.trim();
   if (trimmed.startsWith('[') || trimmed.startsWith('{')) {
-    const parsed = JSON.parse(trimmed) as unknown;
+    const parsed = parseJson(trimmed, where);
     const w = Array.isArray(parsed) ? parsed : (parsed as { windows?: unknown }).windows;
     if (!Array.isArray(w))
       throw new BadInputError(`${where}: expected number[][][] or {"windows": number[][][]}`);
-    return w as number[][][];
+    return checkedWindows(w, where, norm.featureColumns, W);
   }
   // CSV: the last W rows, columns in the training feature order.
   const table = parseCsv(trimmed, where);
@@ -89,6 +105,62 @@ function windows(raw: string, where: string, signature: DatasetSignature): numbe
       }),
     ),
   ];
+}
+
+/** Windows of W rows of one finite number per feature column: anything else names its place. */
+function checkedWindows(w: unknown[], where: string, columns: readonly string[], W: number): number[][][] {
+  return w.map((win, i) => {
+    if (!Array.isArray(win) || win.length !== W)
+      throw new BadInputError(
+        `${where}: window ${i} has ${Array.isArray(win) ? `${win.length} rows` : JSON.stringify(win)}, the model needs ${W} rows of ${columns.join(', ')}`,
+      );
+    return win.map((row: unknown, t) => {
+      if (!Array.isArray(row) || row.length !== columns.length)
+        throw new BadInputError(
+          `${where}: window ${i}, row ${t} is ${JSON.stringify(row)}, expected ${columns.length} numbers (${columns.join(', ')})`,
+        );
+      return row.map((v: unknown, f) => {
+        if (typeof v !== 'number' || !Number.isFinite(v))
+          throw new BadInputError(
+            `${where}: window ${i}, row ${t}, column ${columns[f]}: ${JSON.stringify(v) ?? 'undefined'} is not a finite number`,
+          );
+        return v;
+      });
+    });
+  });
+}
+
+/** A number flag, checked: `--temperature abc` is an error naming the flag, not NaN. */
+function numberFlag(flag: string, raw: string, min: number, integer = false): number {
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n) || n < min || (integer && !Number.isInteger(n)))
+    throw new BadInputError(`${flag}=${raw}: expected ${integer ? 'an integer' : 'a number'} >= ${min}`);
+  return n;
+}
+
+/** Share of an input's tokens outside the vocabulary above which predict refuses it. */
+export const MAX_UNKNOWN_SHARE = 0.5;
+
+/**
+ * Inputs the model cannot read get no confident answer: one that is mostly unknown tokens is
+ * refused, naming it; one with some unknown tokens is answered with a warning.
+ */
+function checkVocabulary(
+  vocab: Vocabulary,
+  inputs: readonly string[],
+  where: string,
+  warn: (msg: string) => void,
+): void {
+  const index = tokenIndex(vocab);
+  inputs.forEach((text, i) => {
+    const u = unknownTokens(vocab, text, index);
+    const shown = JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text);
+    if (u.tokens === 0) throw new BadInputError(`${where}: input ${i} (${shown}) has no tokens`);
+    const share = u.unknown / u.tokens;
+    const what = `${u.unknown} of ${u.tokens} tokens of input ${i} (${shown}) are not in the model's vocabulary (e.g. ${u.examples.map((e) => JSON.stringify(e)).join(', ')})`;
+    if (share > MAX_UNKNOWN_SHARE) throw new BadInputError(`${where}: ${what}: the model cannot read it`);
+    if (u.unknown > 0) warn(`warning: ${what}; they read as <unk>`);
+  });
 }
 
 export async function runPredict(argv: string[], ctx: CliContext): Promise<number> {
@@ -120,7 +192,19 @@ export async function runPredict(argv: string[], ctx: CliContext): Promise<numbe
       `${resolved.name}@${resolved.version}: the model card records no dataset signature; retrain it with this version of seqtrain`,
     );
   const signature = sigParsed.data;
-  const model = await loadModel(store, versionPrefix(resolved.name, resolved.version));
+  const temperature = numberFlag('--temperature', values.temperature, 0);
+  const seed = numberFlag('--seed', values.seed, 0, true);
+  // The trainers' backend (TensorFlow, seqtrain's kernels), not tfjs's plain JS one.
+  await initBackend({
+    backend: ctx.config.backend,
+    ...(ctx.config.threads ? { threads: ctx.config.threads } : {}),
+  });
+  // Every file is checked against the card's sha256, as the HTTP reader and `models pull` do.
+  const model = await loadModel(
+    store,
+    versionPrefix(resolved.name, resolved.version),
+    async (file) => (await reader.readFile(resolved.name, resolved.version, file)).bytes,
+  );
   const raw = await readInput(values.input, ctx.cwd);
   const where = values.input === '-' ? 'stdin' : (values.input ?? '--input');
   let predictions: unknown[];
@@ -132,13 +216,16 @@ export async function runPredict(argv: string[], ctx: CliContext): Promise<numbe
         forecast: values_,
       }));
       break;
-    case 'classification':
+    case 'classification': {
       if (!values.input) throw new BadInputError('predict: --input FILE|- is required for a classifier');
-      predictions = classify(model, signature, texts(raw, where)).map((p) => ({
+      const inputs = texts(raw, where);
+      checkVocabulary(signature.vocab!, inputs, where, (m) => ctx.io.err(`${m}\n`));
+      predictions = classify(model, signature, inputs).map((p) => ({
         label: p.label,
         probabilities: Object.fromEntries((signature.classes ?? []).map((c, i) => [c, p.probabilities[i]])),
       }));
       break;
+    }
     case 'generation': {
       const count = Number(values.count);
       if (!Number.isInteger(count) || count < 1 || count > 1000)
@@ -146,8 +233,8 @@ export async function runPredict(argv: string[], ctx: CliContext): Promise<numbe
       predictions = generate(model, signature, {
         count,
         ...(values.condition !== undefined ? { condition: values.condition } : {}),
-        temperature: Number(values.temperature),
-        seed: Number(values.seed),
+        temperature,
+        seed,
       }).map((text) => ({ text }));
       break;
     }
@@ -158,6 +245,7 @@ export async function runPredict(argv: string[], ctx: CliContext): Promise<numbe
       if (!Number.isInteger(beamWidth) || beamWidth < 1)
         throw new BadInputError(`--beam=${values.beam}: expected a positive integer`);
       const sources = texts(raw, where);
+      checkVocabulary(signature.vocab!, sources, where, (m) => ctx.io.err(`${m}\n`));
       predictions = decode(model, signature, sources, { beamWidth }).map((text, i) => ({
         input: sources[i],
         output: text,

@@ -10,6 +10,7 @@ import {
   assertModelName,
   BadInputError,
   MoveAliasRequestSchema,
+  parseIsoTime,
   parseVersionNumber,
   SeqtrainError,
 } from '@seqtrain/contracts';
@@ -194,9 +195,7 @@ export function createRegistryHandler(
           need(req, 'read');
           const at = query.get('at');
           if (at !== null) {
-            const t = new Date(at);
-            if (Number.isNaN(t.getTime()))
-              throw new BadInputError(`query parameter at=${JSON.stringify(at)} is not an ISO time`);
+            const t = parseIsoTime(at, 'query parameter at');
             return sendJson(req, res, {
               name,
               alias,
