@@ -175,6 +175,26 @@ describe('seqtrain train on the embedded stack', () => {
     expect(versions.versions).toHaveLength(1);
   }, 120_000);
 
+  it('predict forecasts from the last rows of a CSV, scaled as the training windows were', async () => {
+    const csvText = await fsp.readFile(
+      path.join(repoRoot, 'node_modules/vega-datasets/data/seattle-weather.csv'),
+      'utf8',
+    );
+    const lines = csvText.trim().split('\n');
+    const input = path.join(home, 'last-days.csv');
+    await fsp.writeFile(input, [lines[0], ...lines.slice(-20)].join('\n'));
+    const r = await cli(
+      ['predict', `weather-e2e@${reference.model!.version}`, '--input', input, '--json'],
+      env,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const [p] = json<{ predictions: { forecast: number[] }[] }>(r).predictions;
+    // Tomorrow's maximum temperature in degrees C, near today's (last-value scaling anchors on it).
+    const today = Number(lines.at(-1)!.split(',')[2]);
+    expect(p!.forecast).toHaveLength(1);
+    expect(Math.abs(p!.forecast[0]! - today)).toBeLessThan(15);
+  }, 120_000);
+
   it('survives the leader killed with SIGKILL mid-run, with identical weights', async () => {
     await startDetached(specFile, 'kill-leader');
     await waitForSteps('kill-leader', 200);

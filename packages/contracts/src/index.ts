@@ -233,3 +233,4 @@ export {
   type TokenizerName,
 } from './tokens';
 export { parseIsoTime } from './time';
+export { encodeWindow } from './windows';

@@ -2,7 +2,13 @@
  * The bridge between raw inputs and the model, using only what the dataset signature recorded
  * at import: the same scaling statistics, vocabularies and label orders that training saw.
  */
-import { BadInputError, type DatasetKind, type DatasetSignature, type Vocabulary } from '@seqtrain/contracts';
+import {
+  BadInputError,
+  encodeWindow,
+  type DatasetKind,
+  type DatasetSignature,
+  type Vocabulary,
+} from '@seqtrain/contracts';
 import { elementCount } from './examples';
 import { decodeTokens, encodeText, tokenIndex } from './tokenizer';
 
@@ -88,52 +94,6 @@ function tokenRow(vocab: Vocabulary, text: string, width: number, prefix: number
   const row = new Int32Array(width);
   row.set(ids);
   return row;
-}
-
-function encodeWindow(
-  signature: DatasetSignature,
-  input: InferenceInput,
-  i: number,
-): { x: Float32Array; anchor: number } {
-  const norm = signature.normalization!;
-  const [W, F] = signature.x.shape as [number, number];
-  if (!Array.isArray(input))
-    throw new BadInputError(
-      `input ${i}: expected a window of ${W} rows of ${norm.featureColumns.join(', ')}`,
-    );
-  if (input.length < W)
-    throw new BadInputError(`input ${i}: the window has ${input.length} rows, the model needs ${W}`);
-  const rows = input.slice(input.length - W);
-  const columns = [...new Set([...norm.featureColumns, norm.targetColumn])];
-  const raw = rows.map((row, t) =>
-    columns.map((c, f) => {
-      const fi = norm.featureColumns.indexOf(c);
-      let v: unknown;
-      if (Array.isArray(row)) {
-        if (fi < 0)
-          throw new BadInputError(
-            `input ${i}: the target column ${c} is not a feature; give rows as records keyed by column`,
-          );
-        v = row[fi];
-      } else v = row[c];
-      if (typeof v !== 'number' || !Number.isFinite(v))
-        throw new BadInputError(
-          `input ${i}, row ${t}, column ${JSON.stringify(columns[f])}: expected a finite number, got ${JSON.stringify(v)}`,
-        );
-      return v;
-    }),
-  );
-  const last = raw[W - 1]!;
-  const anchor = last[columns.indexOf(norm.targetColumn)]!;
-  const x = new Float32Array(W * F);
-  for (let t = 0; t < W; t++) {
-    for (let f = 0; f < F; f++) {
-      const ci = columns.indexOf(norm.featureColumns[f]!);
-      const ref = norm.mode === 'zscore' ? norm.mean[f]! : last[ci]!;
-      x[t * F + f] = (raw[t]![ci]! - ref) / norm.std[f]!;
-    }
-  }
-  return { x, anchor };
 }
 
 /** Applies the dataset's scaling or tokenisation to raw inputs, giving a model-ready batch. */

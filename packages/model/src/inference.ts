@@ -6,7 +6,7 @@
  * it needs no separate step model, so it works on any model loaded from model.json.
  */
 import * as tf from '@tensorflow/tfjs';
-import { BadInputError, decodeTokens, encodeText } from '@seqtrain/contracts';
+import { BadInputError, decodeTokens, encodeText, encodeWindow } from '@seqtrain/contracts';
 import type { DatasetSignature, Vocabulary } from '@seqtrain/contracts';
 import { createRng } from './seeded';
 import { runGraph } from './run-graph';
@@ -17,33 +17,24 @@ function forward(model: tf.LayersModel, x: tf.Tensor | tf.Tensor[]): tf.Tensor {
 }
 
 /**
- * Raw windows ([window][featureColumns] in original units) -> forecasts in original units.
- * zscore: value = y * targetStd + targetMean. last-value: value = anchor + y * targetStd, where
- * the anchor is the target column's value at the window's last step.
+ * Raw windows (rows in original units: arrays in featureColumns order, or records keyed by
+ * column) -> forecasts in original units, scaled by the same `encodeWindow` as every other
+ * inference path. zscore: value = y * targetStd + targetMean. last-value: value = anchor +
+ * y * targetStd, where the anchor is the target column's value at the window's last step.
  */
 export function forecast(
   model: tf.LayersModel,
   signature: DatasetSignature,
-  windows: number[][][],
+  windows: readonly unknown[],
 ): number[][] {
   const norm = signature.normalization;
   if (!norm) throw new BadInputError('signature.normalization: missing; forecast needs it to map values');
   const [W, F] = signature.x.shape as [number, number];
-  const targetIndex = norm.featureColumns.indexOf(norm.targetColumn);
   const x = new Float32Array(windows.length * W * F);
   const anchors = windows.map((w, i) => {
-    if (w.length !== W || w.some((r) => r.length !== F))
-      throw new BadInputError(
-        `windows[${i}]: expected ${W} rows of ${F} values (${norm.featureColumns.join(', ')})`,
-      );
-    const last = w[W - 1]!;
-    w.forEach((row, t) =>
-      row.forEach((v, f) => {
-        x[(i * W + t) * F + f] =
-          norm.mode === 'zscore' ? (v - norm.mean[f]!) / norm.std[f]! : (v - last[f]!) / norm.std[f]!;
-      }),
-    );
-    return targetIndex >= 0 ? last[targetIndex]! : 0;
+    const e = encodeWindow(signature, w, i);
+    x.set(e.x, i * W * F);
+    return e.anchor;
   });
   const y = tf.tidy(() => forward(model, tf.tensor(x, [windows.length, W, F])).arraySync() as number[][]);
   return y.map((row, i) =>

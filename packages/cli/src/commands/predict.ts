@@ -66,7 +66,7 @@ function texts(raw: string, where: string): string[] {
   return lines;
 }
 
-function windows(raw: string, where: string, signature: DatasetSignature): number[][][] {
+function windows(raw: string, where: string, signature: DatasetSignature): unknown[] {
   const norm = signature.normalization;
   if (!norm) throw new BadInputError('the model card has no normalisation statistics');
   const [W] = signature.x.shape as [number, number];
@@ -78,46 +78,57 @@ function windows(raw: string, where: string, signature: DatasetSignature): numbe
       throw new BadInputError(`${where}: expected number[][][] or {"windows": number[][][]}`);
     return checkedWindows(w, where, norm.featureColumns, W);
   }
-  // CSV: the last W rows, columns in the training feature order.
+  // CSV: the last W rows, as records of the feature columns and (last-value scaling: the
+  // anchor) the target column.
   const table = parseCsv(trimmed, where);
   const rows = table.rows.slice(-W);
   if (rows.length < W)
     throw new BadInputError(`${where}: has ${rows.length} data rows, the model needs a window of ${W}`);
-  const columns = norm.featureColumns.map((c) => {
+  const names =
+    norm.mode === 'last-value'
+      ? [...new Set([...norm.featureColumns, norm.targetColumn])]
+      : norm.featureColumns;
+  const columns = names.map((c) => {
     const k = table.header.indexOf(c);
     if (k < 0)
       throw new BadInputError(
-        `${where}: column ${c} is missing (the model was trained on ${norm.featureColumns.join(', ')})`,
+        `${where}: column ${c} is missing (the model was trained on ${names.join(', ')})`,
       );
     return k;
   });
   const firstLine = table.lines.length - rows.length;
   return [
     rows.map((r, i) =>
-      columns.map((k, j) => {
-        const v = Number(r[k]);
-        if (r[k] === undefined || r[k] === '' || !Number.isFinite(v)) {
-          throw new BadInputError(
-            `${where}: line ${table.lines[firstLine + i]}, column ${norm.featureColumns[j]}: ${JSON.stringify(r[k])} is not a number`,
-          );
-        }
-        return v;
-      }),
+      Object.fromEntries(
+        columns.map((k, j) => {
+          const v = Number(r[k]);
+          if (r[k] === undefined || r[k] === '' || !Number.isFinite(v)) {
+            throw new BadInputError(
+              `${where}: line ${table.lines[firstLine + i]}, column ${names[j]}: ${JSON.stringify(r[k])} is not a number`,
+            );
+          }
+          return [names[j]!, v];
+        }),
+      ),
     ),
   ];
 }
 
-/** Windows of W rows of one finite number per feature column: anything else names its place. */
-function checkedWindows(w: unknown[], where: string, columns: readonly string[], W: number): number[][][] {
+/**
+ * Windows of W rows, each an array of one finite number per feature column (or a record keyed
+ * by column, checked by encodeWindow): anything else names its place.
+ */
+function checkedWindows(w: unknown[], where: string, columns: readonly string[], W: number): unknown[] {
   return w.map((win, i) => {
     if (!Array.isArray(win) || win.length !== W)
       throw new BadInputError(
         `${where}: window ${i} has ${Array.isArray(win) ? `${win.length} rows` : JSON.stringify(win)}, the model needs ${W} rows of ${columns.join(', ')}`,
       );
     return win.map((row: unknown, t) => {
+      if (typeof row === 'object' && row !== null && !Array.isArray(row)) return row;
       if (!Array.isArray(row) || row.length !== columns.length)
         throw new BadInputError(
-          `${where}: window ${i}, row ${t} is ${JSON.stringify(row)}, expected ${columns.length} numbers (${columns.join(', ')})`,
+          `${where}: window ${i}, row ${t} is ${JSON.stringify(row)}, expected ${columns.length} numbers (${columns.join(', ')}) or a record keyed by column`,
         );
       return row.map((v: unknown, f) => {
         if (typeof v !== 'number' || !Number.isFinite(v))
@@ -212,9 +223,15 @@ export async function runPredict(argv: string[], ctx: CliContext): Promise<numbe
     case 'regression':
       if (!values.input)
         throw new BadInputError('predict: --input FILE|- is required for a forecasting model');
-      predictions = forecast(model, signature, windows(raw, where, signature)).map((values_) => ({
-        forecast: values_,
-      }));
+      try {
+        predictions = forecast(model, signature, windows(raw, where, signature)).map((values_) => ({
+          forecast: values_,
+        }));
+      } catch (err) {
+        if (err instanceof BadInputError && !err.message.startsWith(where))
+          throw new BadInputError(`${where}: ${err.message}`);
+        throw err;
+      }
       break;
     case 'classification': {
       if (!values.input) throw new BadInputError('predict: --input FILE|- is required for a classifier');
