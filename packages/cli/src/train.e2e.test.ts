@@ -209,15 +209,14 @@ describe('seqtrain train on the embedded stack', () => {
 
   it('survives a trainer killed during the gradient exchange: its peer sees the connection drop', async () => {
     await startDetached(specFile, 'kill-exchange');
-    await waitForSteps('kill-exchange', 200);
-    // Mid-segment (they last 2 s), not between two: just after the next one begins.
-    const done = (await readRunProgress(client, 'kill-exchange')).segments;
-    for (let i = 0; i < 200; i++) {
+    // Mid-segment, early in the run: 1 s into the second segment (segments last 2 s; a kill
+    // between two segments, or after the last, would find no exchange to break).
+    for (let i = 0; i < 1200; i++) {
       const p = await readRunProgress(client, 'kill-exchange').catch(() => undefined);
-      if (p && p.segments > done) break;
-      await new Promise((r) => setTimeout(r, 50));
+      if (p && p.segments >= 1) break;
+      await new Promise((r) => setTimeout(r, 25));
     }
-    await new Promise((r) => setTimeout(r, 700));
+    await new Promise((r) => setTimeout(r, 1000));
     // Steps take milliseconds and the members trade gradients every step: the surviving member
     // is in (or enters) the exchange when the connection drops.
     process.kill(await memberPid('kill-exchange', 'other'), 'SIGKILL');
