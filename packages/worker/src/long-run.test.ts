@@ -30,6 +30,36 @@ describe('a run of more than 50,000 steps', () => {
     running.push(w.run());
   };
 
+  /** Starts a tiny SimpleRNN run on weather-tiny. */
+  const startRun = (name: string) =>
+    new Client({ connection }).workflow.start<typeof trainModel>('trainModel', {
+      taskQueue: ORCHESTRATOR_QUEUE,
+      workflowId: `${name}-${randomUUID()}`,
+      args: [
+        {
+          spec: parseTrainSpec({
+            name,
+            dataset: 'weather-tiny',
+            task: 'regression',
+            model: { cell: 'simpleRNN', units: [2] },
+            workers: 1,
+          }),
+        },
+      ],
+    });
+
+  /** Waits until the run has `activity` pending (waiting for a worker, or failing and retried). */
+  const waitForPending = (handle: Awaited<ReturnType<typeof startRun>>, activity: string) =>
+    waitFor(
+      `the run to have ${activity} pending`,
+      async () =>
+        ((await handle.describe()).raw.pendingActivities ?? []).some(
+          (a) => a.activityType?.name === activity,
+        ),
+      30_000,
+      200,
+    );
+
   beforeAll(async () => {
     stack = await startTestStack({ temporal: true });
     store = createBlobStore(stack.config);
@@ -59,28 +89,8 @@ describe('a run of more than 50,000 steps', () => {
   });
 
   it('stops on request while no trainer is up, with nothing to register', async () => {
-    const client = new Client({ connection });
-    const spec = parseTrainSpec({
-      name: 'no-trainer',
-      dataset: 'weather-tiny',
-      task: 'regression',
-      model: { cell: 'simpleRNN', units: [2] },
-      workers: 1,
-    });
-    const handle = await client.workflow.start<typeof trainModel>('trainModel', {
-      taskQueue: ORCHESTRATOR_QUEUE,
-      workflowId: `no-trainer-${randomUUID()}`,
-      args: [{ spec }],
-    });
-    await waitFor(
-      'the run to wait for a trainer',
-      async () => {
-        const d = await handle.describe();
-        return (d.raw.pendingActivities ?? []).some((a) => a.activityType?.name === 'initCheckpoint');
-      },
-      30_000,
-      200,
-    );
+    const handle = await startRun('no-trainer');
+    await waitForPending(handle, 'initCheckpoint');
     await handle.signal('stop', { reason: 'no trainer' });
     const result = await handle.result();
     expect(result).toMatchObject({ status: 'stopped', model: null, steps: 0 });
@@ -153,30 +163,8 @@ describe('a run of more than 50,000 steps', () => {
   // Last: it takes S3 away from the stack.
   it('runs stop ends a run within seconds while an activity keeps failing and being retried', async () => {
     await stack.s3!.stop();
-    const client = new Client({ connection });
-    const spec = parseTrainSpec({
-      name: 'no-s3',
-      dataset: 'weather-tiny',
-      task: 'regression',
-      model: { cell: 'simpleRNN', units: [2] },
-      workers: 1,
-    });
-    const handle = await client.workflow.start<typeof trainModel>('trainModel', {
-      taskQueue: ORCHESTRATOR_QUEUE,
-      workflowId: `no-s3-${randomUUID()}`,
-      args: [{ spec }],
-    });
-    await waitFor(
-      'prepareRun to fail against the missing S3',
-      async () => {
-        const d = await handle.describe();
-        return (d.raw.pendingActivities ?? []).some(
-          (a) => a.activityType?.name === 'prepareRun' && a.state !== undefined,
-        );
-      },
-      30_000,
-      200,
-    );
+    const handle = await startRun('no-s3');
+    await waitForPending(handle, 'prepareRun');
     await handle.signal('stop', { reason: 'S3 is gone' });
     const result = await Promise.race([
       handle.result(),
