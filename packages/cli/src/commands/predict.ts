@@ -115,30 +115,23 @@ function windows(raw: string, where: string, signature: DatasetSignature): unkno
 }
 
 /**
- * Windows of W rows, each an array of one finite number per feature column (or a record keyed
- * by column, checked by encodeWindow): anything else names its place.
+ * Windows of W rows, each an array of one value per feature column or a record keyed by column.
+ * The cells themselves are checked by encodeWindow (the error then names input, row and column).
  */
 function checkedWindows(w: unknown[], where: string, columns: readonly string[], W: number): unknown[] {
-  return w.map((win, i) => {
+  w.forEach((win, i) => {
     if (!Array.isArray(win) || win.length !== W)
       throw new BadInputError(
         `${where}: window ${i} has ${Array.isArray(win) ? `${win.length} rows` : JSON.stringify(win)}, the model needs ${W} rows of ${columns.join(', ')}`,
       );
-    return win.map((row: unknown, t) => {
-      if (typeof row === 'object' && row !== null && !Array.isArray(row)) return row;
-      if (!Array.isArray(row) || row.length !== columns.length)
+    win.forEach((row: unknown, t) => {
+      if (Array.isArray(row) ? row.length !== columns.length : typeof row !== 'object' || row === null)
         throw new BadInputError(
           `${where}: window ${i}, row ${t} is ${JSON.stringify(row)}, expected ${columns.length} numbers (${columns.join(', ')}) or a record keyed by column`,
         );
-      return row.map((v: unknown, f) => {
-        if (typeof v !== 'number' || !Number.isFinite(v))
-          throw new BadInputError(
-            `${where}: window ${i}, row ${t}, column ${columns[f]}: ${JSON.stringify(v) ?? 'undefined'} is not a finite number`,
-          );
-        return v;
-      });
     });
   });
+  return w;
 }
 
 /** A number flag, checked: `--temperature abc` is an error naming the flag, not NaN. */
