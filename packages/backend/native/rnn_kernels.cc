@@ -21,6 +21,12 @@
 #define NAPI_VERSION 8
 #include <node_api.h>
 
+// The Eigen of TensorFlow 2.21 does not compile its AVX512-FP16 packet math with g++ 12
+// (predux_half_dowto4 undeclared), which -march=native turns on for CPUs with AVX512-FP16
+// (Sapphire Rapids and later). These kernels are float32 only: keep Eigen off that path.
+#ifdef __AVX512FP16__
+#undef __AVX512FP16__
+#endif
 #include <Eigen/Dense>
 
 #include <cstring>
