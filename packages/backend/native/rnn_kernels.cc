@@ -70,6 +70,9 @@ struct Tape {
   int threads = 1;
   int T = 0, B = 0, I = 0, H = 0, G = 0;
   bool hasBias = false;
+  // The forward returns only the last step's h (and c) ([B, H]) instead of every step's ([T, B, H]):
+  // a many-to-one layer needs no more, and each [T, B, H] array is garbage the collector must chase.
+  bool lastOnly = false;
   Matrix kernel;     // [I, G]
   Matrix recurrent;  // [H, G]
   std::vector<Slice> slices;
@@ -215,9 +218,16 @@ void scatterStep(float* dst, const float* rowsData, int t, int B, int b0, int nb
   std::memcpy(dst + (static_cast<size_t>(t) * B + b0) * width, rowsData, sizeof(float) * nb * width);
 }
 
+// Copies step t of a slice's states into the forward's output: every step, or the last one only.
+void outputStep(const Tape& tape, float* dst, const Matrix& states, int t, const Slice& s) {
+  if (tape.lastOnly && t != tape.T - 1) return;
+  scatterStep(dst, states.data() + static_cast<size_t>(t + 1) * s.nb * tape.H, tape.lastOnly ? 0 : t, tape.B, s.b0,
+              s.nb, tape.H);
+}
+
 // LSTM: gates = x W + h U + b (i, f, c, o); c' = f c + i g; h' = o tanh(c').
 void lstmForwardLoop(Slice& s, const Tape& tape, float* hOut, float* cOut) {
-  const int T = tape.T, B = tape.B, H = tape.H, nb = s.nb;
+  const int T = tape.T, H = tape.H, nb = s.nb;
   s.tc.resize(rows(T, nb), H);
   for (int t = 0; t < T; ++t) {
     auto g = s.gates.middleRows(rows(t, nb), nb);
@@ -231,15 +241,15 @@ void lstmForwardLoop(Slice& s, const Tape& tape, float* hOut, float* cOut) {
     auto tc = s.tc.middleRows(rows(t, nb), nb).array();
     tc = cNext.tanh();
     s.hs.middleRows(rows(t + 1, nb), nb).array() = a.rightCols(H) * tc;
-    scatterStep(hOut, s.hs.data() + static_cast<size_t>(t + 1) * nb * H, t, B, s.b0, nb, H);
-    scatterStep(cOut, s.cs.data() + static_cast<size_t>(t + 1) * nb * H, t, B, s.b0, nb, H);
+    outputStep(tape, hOut, s.hs, t, s);
+    outputStep(tape, cOut, s.cs, t, s);
   }
 }
 
 // GRU as tfjs-layers (reset before the product): z = s(xz + h Uz), r = s(xr + h Ur),
 // hh = tanh(xh + (r h) Uh), h' = z h + (1 - z) hh.
 void gruForwardLoop(Slice& s, const Tape& tape, float* hOut) {
-  const int T = tape.T, B = tape.B, H = tape.H, nb = s.nb;
+  const int T = tape.T, H = tape.H, nb = s.nb;
   s.rh.resize(rows(T, nb), H);
   const auto uzr = tape.recurrent.leftCols(2 * H);
   const auto uh = tape.recurrent.rightCols(H);
@@ -255,19 +265,19 @@ void gruForwardLoop(Slice& s, const Tape& tape, float* hOut) {
     g.rightCols(H).array() = g.rightCols(H).array().tanh();
     const auto z = g.leftCols(H).array();
     s.hs.middleRows(rows(t + 1, nb), nb).array() = z * hp.array() + (1.0f - z) * g.rightCols(H).array();
-    scatterStep(hOut, s.hs.data() + static_cast<size_t>(t + 1) * nb * H, t, B, s.b0, nb, H);
+    outputStep(tape, hOut, s.hs, t, s);
   }
 }
 
 // SimpleRNN (tanh): h' = tanh(x W + h U + b).
 void simpleForwardLoop(Slice& s, const Tape& tape, float* hOut) {
-  const int T = tape.T, B = tape.B, H = tape.H, nb = s.nb;
+  const int T = tape.T, nb = s.nb;
   for (int t = 0; t < T; ++t) {
     auto g = s.gates.middleRows(rows(t, nb), nb);
     g.noalias() += prevState(s, t) * tape.recurrent;
     g.array() = g.array().tanh();
     s.hs.middleRows(rows(t + 1, nb), nb) = g;
-    scatterStep(hOut, s.hs.data() + static_cast<size_t>(t + 1) * nb * H, t, B, s.b0, nb, H);
+    outputStep(tape, hOut, s.hs, t, s);
   }
 }
 
@@ -358,8 +368,8 @@ napi_value guarded(napi_env env, napi_callback_info info, const char* name, Body
 }
 
 // Forward of either cell: { x, h0, c0 (LSTM), kernel, recurrentKernel, bias, timeSteps, batch, inputs, units,
-// threads, keep, recurrentMask ([B, H] or null) } -> { h: [T, B, H], c: [T, B, H] (LSTM), tape (null unless
-// keep) }. Without keep
+// threads, keep, lastOnly, recurrentMask ([B, H] or null) } -> { h: [T, B, H], c: [T, B, H] (LSTM; both [B, H]
+// with lastOnly), tape (null unless keep) }. Without keep
 // (inference: no gradient will be asked for) the activations are freed before returning.
 napi_value Forward(napi_env env, napi_value args, Cell cell) {
   auto tape = std::make_unique<Tape>();
@@ -374,6 +384,10 @@ napi_value Forward(napi_env env, napi_value args, Cell cell) {
   napi_value keepValue = prop(env, args, "keep");
   if (!isNullish(env, keepValue) && napi_get_value_bool(env, keepValue, &keep) != napi_ok) {
     throw JsError("keep must be a boolean");
+  }
+  napi_value lastOnlyValue = prop(env, args, "lastOnly");
+  if (!isNullish(env, lastOnlyValue) && napi_get_value_bool(env, lastOnlyValue, &tape->lastOnly) != napi_ok) {
+    throw JsError("lastOnly must be a boolean");
   }
   const bool lstm = cell == Cell::Lstm;
   FloatView x = floatsProp(env, args, "x"), h0 = floatsProp(env, args, "h0");
@@ -401,7 +415,7 @@ napi_value Forward(napi_env env, napi_value args, Cell cell) {
     tape->slices[s].b0 = B * s / count;
     tape->slices[s].nb = B * (s + 1) / count - tape->slices[s].b0;
   }
-  const size_t steps = static_cast<size_t>(T) * B * H;
+  const size_t steps = static_cast<size_t>(tape->lastOnly ? 1 : T) * B * H;
   float *hOut, *cOut = nullptr;
   napi_value hArr = newFloats(env, steps, &hOut), cArr = nullValue(env);
   if (lstm) cArr = newFloats(env, steps, &cOut);
@@ -648,7 +662,7 @@ napi_value Init(napi_env env, napi_value exports) {
 #undef PROP
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   napi_value version;
-  napi_create_uint32(env, 5, &version);
+  napi_create_uint32(env, 6, &version);
   napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }

@@ -57,14 +57,16 @@ export function ownSequence(
   if (c0 !== null) inputs.c0 = c0;
   if (w.bias !== null) inputs.bias = w.bias;
   const wantC = c0 === null ? 'none' : want.c;
+  // Only the last step wanted: the kernel returns [B, H], not [T, B, H] to slice.
+  const lastOnly = want.h === 'last' && wantC !== 'all';
   // The tape lives in this closure: the backward of this call is its only reader. Without a
   // gradient tape recording (inference) the kernels keep nothing.
   const keep = (tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
   let tape: SequenceTape | null = null;
-  const steps = (all: Float32Array, s: Steps): Tensor =>
+  const steps = (out: Float32Array, s: Steps): Tensor =>
     s === 'all'
-      ? tf.tensor3d(all, [timeSteps, batch, units])
-      : tf.tensor2d(all.subarray((timeSteps - 1) * batch * units), [batch, units]);
+      ? tf.tensor3d(out, [timeSteps, batch, units])
+      : tf.tensor2d(lastOnly ? out : out.subarray((timeSteps - 1) * batch * units), [batch, units]);
   const outs = runCustomOp(tf, {
     name: cell === 'lstm' ? 'SeqtrainOwnLstm' : cell === 'gru' ? 'SeqtrainOwnGru' : 'SeqtrainOwnSimpleRnn',
     inputs,
@@ -82,6 +84,7 @@ export function ownSequence(
         units,
         threads: own.threads,
         keep,
+        lastOnly,
         recurrentMask: recurrentMask === null ? null : floats(recurrentMask),
       });
       tape = r.tape;

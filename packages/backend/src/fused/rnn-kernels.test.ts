@@ -245,5 +245,42 @@ describe('seqtrain LSTM, GRU and SimpleRNN kernels', () => {
       'the input gradient was already taken from this tape',
     );
     expect(kernels.lstmForward({ ...args, x: new Float32Array(12), keep: false }).tape).toBeNull();
+    expect(() =>
+      kernels.lstmForward({ ...args, x: new Float32Array(12), lastOnly: 1 as unknown as boolean }),
+    ).toThrow('lastOnly must be a boolean');
+  });
+
+  it('returns only the last step with lastOnly, the same values as the last of every step', () => {
+    for (const cell of ['lstm', 'gru', 'simpleRNN'] as const) {
+      const v = inputs(cell, 7, true);
+      const f = (t: Tensor | undefined): Float32Array | undefined =>
+        t?.dataSync() as Float32Array | undefined;
+      const args = {
+        x: f(v.x)!,
+        h0: f(v.h0)!,
+        ...(v.c0 ? { c0: f(v.c0)! } : {}),
+        kernel: f(v.kernel)!,
+        recurrentKernel: f(v.recurrentKernel)!,
+        bias: f(v.bias) ?? null,
+        timeSteps: T,
+        batch: B,
+        inputs: I,
+        units: H,
+        threads: 3,
+        keep: false,
+      };
+      const forward =
+        cell === 'lstm'
+          ? kernels.lstmForward
+          : cell === 'gru'
+            ? kernels.gruForward
+            : kernels.simpleRnnForward;
+      const all = forward(args);
+      const last = forward({ ...args, lastOnly: true });
+      expect(last.h.length, cell).toBe(B * H);
+      expect(Array.from(last.h), cell).toEqual(Array.from(all.h.subarray((T - 1) * B * H)));
+      if (cell === 'lstm') expect(Array.from(last.c!)).toEqual(Array.from(all.c!.subarray((T - 1) * B * H)));
+      else expect(last.c, cell).toBeUndefined();
+    }
   });
 });

@@ -15,7 +15,7 @@ import { errorMessage } from '@seqtrain/contracts';
 
 export const RNN_KERNELS_SOURCE = fileURLToPath(new URL('../../native/rnn_kernels.cc', import.meta.url));
 /** The ABI the TypeScript side speaks; the addon reports the one it implements. */
-const ABI_VERSION = 5;
+const ABI_VERSION = 6;
 
 /**
  * Compiler flags; part of the cache key. -march=native: the addon is built on the machine that runs
@@ -51,6 +51,8 @@ export interface ForwardArgs {
   threads: number;
   /** keep a tape for the backward (default true); false for inference frees everything at once */
   keep?: boolean;
+  /** return only the last step's h and c ([B, H]; default false: every step's) */
+  lastOnly?: boolean;
   /** recurrent dropout: [B, H], multiplies h_prev in the recurrent products at every step */
   recurrentMask?: Float32Array | null;
 }
@@ -62,9 +64,9 @@ export interface ForwardArgs {
 export type SequenceTape = { readonly __sequenceTape: unique symbol };
 
 export interface ForwardResult {
-  /** every step's h, [T, B, H] */
+  /** every step's h, [T, B, H] ([B, H]: the last step's, with lastOnly) */
   h: Float32Array;
-  /** LSTM: every step's c, [T, B, H] */
+  /** LSTM: every step's c, [T, B, H] ([B, H] with lastOnly) */
   c?: Float32Array;
   /** null when the forward was asked not to keep one */
   tape: SequenceTape | null;
