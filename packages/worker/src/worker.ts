@@ -26,6 +26,7 @@ import {
 import { DataPlaneServer } from '@seqtrain/dataplane';
 import { createRegistryActivities, ModelRegistry, TemporalCoordinator } from '@seqtrain/registry';
 import type { BlobStore } from '@seqtrain/storage';
+import { trackClientCalls } from './client-calls';
 import { readRunProgress } from './run-progress';
 import { installRuntimeLogging } from './runtime-logging';
 import { getWorkflowBundle } from './workflow-bundle';
@@ -72,19 +73,9 @@ export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise
   let dataPlane: DataPlaneServer | undefined;
   const clientConnection = await Connection.connect({ address });
   const client = new Client({ connection: clientConnection, namespace });
-  // The activities' own calls to Temporal (progress probes, control queries, trainer lists).
-  // The SDK retries a failed call on a timer that closing the connection does not cancel (the
-  // timer then throws "Channel has been shut down" from nowhere), so at the end they are
-  // aborted and awaited before the connection closes.
-  const inFlight = new Set<Promise<unknown>>();
-  const ending = new AbortController();
-  const call = <T>(fn: () => Promise<T>): Promise<T> => {
-    const p = clientConnection.withAbortSignal(ending.signal, fn);
-    inFlight.add(p);
-    const forget = (): void => void inFlight.delete(p);
-    p.then(forget, forget);
-    return p;
-  };
+  // The activities' own calls to Temporal, ended before the connection closes (client-calls.ts).
+  const calls = trackClientCalls(clientConnection);
+  const call = <T>(fn: () => Promise<T>): Promise<T> => calls.call(fn);
   const store = opts.store;
   // Activity heartbeats reach the server at least every second: cancellation (a re-formed group,
   // a cancelled sweep trial) and live progress are never more than about a second behind.
@@ -181,12 +172,8 @@ export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise
       } finally {
         await dataPlane?.close();
         if (ownsConnection) await connection.close();
-        ending.abort();
         // Bounded: longer than the SDK's longest retry delay.
-        await Promise.race([
-          Promise.allSettled([...inFlight]),
-          new Promise((r) => setTimeout(r, 12_000).unref()),
-        ]);
+        await calls.end(12_000);
         await clientConnection.close();
       }
     },
