@@ -4,8 +4,8 @@
  * safely from several writers. Two implementations:
  * - `TemporalCoordinator` (production): one entity workflow per model name; Updates are applied one
  *   at a time in its history, so any number of workers and processes may register concurrently.
- * - `InProcessCoordinator` (tests, a single registry process): the same transitions under an
- *   in-memory lock. Sound only while it is the sole writer of the store's registry prefix.
+ * - `InProcessCoordinator` (unit tests only): the same transitions under an in-memory lock. Sound
+ *   only while it is the sole writer of the store's registry prefix, so no command uses it.
  */
 import {
   allocateVersion,

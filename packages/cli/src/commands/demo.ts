@@ -12,16 +12,17 @@ import {
   DatasetSignatureSchema,
   ORCHESTRATOR_QUEUE,
   parseTrainSpec,
+  PermissionError,
   TRAIN_WORKFLOW_TYPE,
 } from '@seqtrain/contracts';
 import { importDataset, loadCsvSource, parseCsv } from '@seqtrain/dataset';
 import {
-  InProcessCoordinator,
   ModelRegistry,
   parseRegistryTokens,
   RegistryReader,
   startRegistryServer,
   TemporalCoordinator,
+  type RegistryCoordinator,
 } from '@seqtrain/registry';
 import type { trainModel } from '@seqtrain/workflows';
 import { EXIT_FAILURE, EXIT_OK, type CliContext } from '../context';
@@ -126,9 +127,14 @@ export async function runDemo(argv: string[], ctx: CliContext): Promise<number> 
       '\n== 5/6 serving the registry over HTTP (bearer tokens) and loading the model with tf.loadLayersModel',
     );
     const token = randomBytes(16).toString('hex');
-    // The token is read-only, so the in-process coordinator never writes here.
+    // A read-only token and a coordinator that refuses writes: this server only serves files (the
+    // registry entity workflow is the registry's one writer).
+    const readOnly: RegistryCoordinator = {
+      registerVersion: () => Promise.reject(new PermissionError('the demo registry server is read-only')),
+      moveAlias: () => Promise.reject(new PermissionError('the demo registry server is read-only')),
+    };
     const server = await startRegistryServer({
-      registry: new ModelRegistry(store, new InProcessCoordinator(store)),
+      registry: new ModelRegistry(store, readOnly),
       tokens: parseRegistryTokens(`${token}:read`),
       port: 0,
       host: '127.0.0.1',

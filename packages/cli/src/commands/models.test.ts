@@ -20,6 +20,7 @@ import {
 import { createBlobStore, type S3BlobStore } from '@seqtrain/storage';
 import type { CliContext } from '../context';
 import { runModelsCommand } from './models';
+import { runRegistryCommand } from './registry';
 
 let stack: TestStack;
 let store: S3BlobStore;
@@ -184,5 +185,23 @@ describe('seqtrain models', () => {
       version: 1,
       runKey: 'r1',
     });
+  });
+});
+
+describe('seqtrain registry serve', () => {
+  it('has one writer: --coordinator in-process is refused, naming the flag and the value', async () => {
+    const ctx: CliContext = {
+      config: { ...stack.config, registry: { tokens: 'reader-token:read' } },
+      io: { out: () => undefined, err: () => undefined, isTTY: false },
+      store: () => store,
+      env: {},
+      cwd,
+    };
+    // Before the registry had one writer, this started a second (in-process) one and served.
+    await expect(
+      runRegistryCommand(['serve', '--coordinator', 'in-process', '--port', '0'], ctx),
+    ).rejects.toThrow(
+      'registry serve: --coordinator="in-process": the registry has one writer, the registry entity workflow on Temporal',
+    );
   });
 });

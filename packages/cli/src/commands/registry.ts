@@ -1,23 +1,21 @@
 /**
- * `seqtrain registry serve [--port P] [--host H] [--coordinator temporal|in-process]`: the registry
- * HTTP API of CLI.md. Alias moves made through it are serialised by the registry entity workflow on
- * Temporal; `in-process` is for a single registry process that is the only writer (no Temporal).
+ * `seqtrain registry serve [--port P] [--host H]`: the registry HTTP API of CLI.md. Alias moves
+ * made through it are serialised by the registry entity workflow on Temporal, the registry's one
+ * writer. (An in-process mode was removed: beside the entity workflow it was a second writer that
+ * could hand out a version or alias event number twice.)
  */
 import { parseArgs } from 'node:util';
 import { BadInputError } from '@seqtrain/contracts';
 import {
-  InProcessCoordinator,
   ModelRegistry,
   parseRegistryTokens,
   startRegistryServer,
   TemporalCoordinator,
-  type RegistryCoordinator,
 } from '@seqtrain/registry';
 import { Client, Connection } from '@temporalio/client';
 import { EXIT_FAILURE, EXIT_OK, type CommandHandler } from '../context';
 
-const USAGE =
-  'usage: seqtrain registry serve [--port P] [--host H] [--coordinator temporal|in-process] [--json]';
+const USAGE = 'usage: seqtrain registry serve [--port P] [--host H] [--json]';
 export const DEFAULT_REGISTRY_PORT = 8780;
 
 export const runRegistryCommand: CommandHandler = async (argv, ctx) => {
@@ -52,22 +50,16 @@ export const runRegistryCommand: CommandHandler = async (argv, ctx) => {
       'registry serve: no tokens configured; set SEQTRAIN_REGISTRY_TOKENS="TOKEN:read,TOKEN2:read+write"',
     );
   }
-  const mode = values.coordinator ?? 'temporal';
-  const store = ctx.store();
-  let coordinator: RegistryCoordinator;
-  let connection: Connection | undefined;
-  if (mode === 'temporal') {
-    connection = await Connection.connect({ address: ctx.config.temporal.address });
-    coordinator = new TemporalCoordinator(
-      new Client({ connection, namespace: ctx.config.temporal.namespace }),
-    );
-  } else if (mode === 'in-process') {
-    coordinator = new InProcessCoordinator(store);
-  } else {
+  if (values.coordinator !== undefined && values.coordinator !== 'temporal')
     throw new BadInputError(
-      `registry serve: --coordinator=${JSON.stringify(mode)}: expected temporal or in-process`,
+      `registry serve: --coordinator=${JSON.stringify(values.coordinator)}: the registry has one writer, the registry entity workflow on Temporal (a second, in-process writer could allocate a version or an alias event number twice); drop the flag`,
     );
-  }
+  const mode = 'temporal';
+  const store = ctx.store();
+  const connection = await Connection.connect({ address: ctx.config.temporal.address });
+  const coordinator = new TemporalCoordinator(
+    new Client({ connection, namespace: ctx.config.temporal.namespace }),
+  );
   const server = await startRegistryServer({
     registry: new ModelRegistry(store, coordinator),
     tokens,
@@ -85,6 +77,6 @@ export const runRegistryCommand: CommandHandler = async (argv, ctx) => {
     process.once('SIGTERM', () => resolve());
   });
   await server.close();
-  await connection?.close();
+  await connection.close();
   return EXIT_OK;
 };
