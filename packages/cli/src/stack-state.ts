@@ -4,7 +4,9 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { isAlive } from '@seqtrain/local-stack';
+// The process helpers only: the package's index loads the local S3 server (s3rver, koa, winston...),
+// which every process that reads the stack state (a trainer too) would then carry.
+import { isAlive } from '@seqtrain/local-stack/exec';
 
 export interface ServiceState {
   name: string;
