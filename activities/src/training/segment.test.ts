@@ -20,6 +20,8 @@ import { importDataset } from '@seqtrain/dataset';
 import { startTestStack, type TestStack } from '@seqtrain/local-stack';
 import { createBlobStore, type S3BlobStore } from '@seqtrain/storage';
 import { createLightTrainingActivities, createTrainerActivities, prepareLocalRun } from '../index';
+import type { Checkpoint } from '@seqtrain/model';
+import { soloExchange } from './exchange';
 import { weightsSha256 } from './trainer-cache';
 
 // Tier 2: segments of a group run as activities (MockActivityEnvironment, no worker) against the
@@ -193,6 +195,37 @@ async function localWeights(s: TrainSpec): Promise<string> {
   await local.run();
   return weightsSha256(local.loop.checkpoint.weights);
 }
+
+describe('the training loop', () => {
+  it('reuses arrays from step to step without touching a state anyone holds (its start checkpoint, the best state)', async () => {
+    const s = spec({ training: { epochs: 4 } });
+    const run = await prepare(s);
+    const local = await prepareLocalRun(store, { ...run, spec: s, checkpointKey: run.ckpt0 });
+    const digest = (c: Checkpoint): string =>
+      [c.weights, ...c.optimizer.slots].map((a) => weightsSha256(a)).join(',');
+    const start = local.loop.checkpoint;
+    const startDigest = digest(start);
+    const atStep = new Map<number, string>();
+    const arrays = new Set<Float32Array>();
+    await local.loop.run(soloExchange(), {
+      shouldEnd: () => undefined,
+      afterRound(l) {
+        atStep.set(l.checkpoint.step, digest(l.checkpoint));
+        arrays.add(l.checkpoint.weights);
+      },
+      yield: () => Promise.resolve(),
+    });
+    const best = local.loop.bestState;
+    expect(best).toBeDefined();
+    expect(atStep.size).toBeGreaterThan(20);
+    // The reuse happened: a few weight arrays served every step ...
+    expect(arrays.size).toBeLessThanOrEqual(4);
+    // ... and the states others hold are what they were when they were made.
+    expect(digest(start)).toBe(startDigest);
+    expect(digest(best!)).toBe(atStep.get(best!.step));
+    expect(digest(local.loop.checkpoint)).toBe(atStep.get(local.loop.checkpoint.step));
+  });
+});
 
 describe('segments of a trainer group', () => {
   for (const cell of ['lstm', 'gru'] as const) {

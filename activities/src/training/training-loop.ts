@@ -84,6 +84,14 @@ export class TrainingLoop {
   maxComputeMs = 0;
   private readonly order: DataOrder;
   private readonly leader: boolean;
+  /**
+   * Arrays reused from step to step, so that a step makes little garbage (each few MB of typed
+   * arrays a step drops costs the collector a mark of the whole heap): the gradient rows, and the
+   * state of the step before last, whose arrays take the next update (see `spareFrom`).
+   */
+  private gradRows: Float32Array | undefined;
+  private spare: Checkpoint | undefined;
+  private readonly own = new WeakSet<Checkpoint>();
 
   constructor(private readonly s: LoopSetup) {
     const t = s.spec.training;
@@ -162,8 +170,9 @@ export class TrainingLoop {
         this.s.m,
         before,
         Array.from({ length: count }, (_, i) => this.batch(first + i, 0)),
-        { firstMicroBatch: first },
+        { firstMicroBatch: first, ...(this.gradRows ? { into: this.gradRows } : {}) },
       );
+      this.gradRows = part.grads;
       this.maxComputeMs = Math.max(this.maxComputeMs, Date.now() - started);
       const size = this.s.m.size;
       const out = await exchange.round(
@@ -186,9 +195,13 @@ export class TrainingLoop {
         before,
         { specHash: before.specHash, step: before.step, grad, sampleCount, loss },
         t,
+        this.spare,
       );
       assertFinite(`gradient norm at step ${before.step}`, applied.gradNorm);
+      this.spare = undefined;
+      this.own.add(applied.checkpoint);
       this.checkpoint = applied.checkpoint;
+      this.spareFrom(before);
     } else {
       const updates: LocalUpdate[] = [];
       const mb = t.microBatches;
@@ -230,6 +243,15 @@ export class TrainingLoop {
     this.samples += this.s.plan.shards * t.batchSize * t.syncEvery;
     this.lastLoss = loss;
     return undefined;
+  }
+
+  /**
+   * The state before a round, once the round has moved past it, becomes the spare when this loop
+   * made it (not the checkpoint it started from, which the trainer cache shares) and it is not the
+   * best state: nothing else holds it (the exchange carries gradients, not weights).
+   */
+  private spareFrom(before: Checkpoint): void {
+    if (this.own.has(before) && before !== this.bestState && before !== this.checkpoint) this.spare = before;
   }
 
   /** Epoch boundary: the leader evaluates and judges; every member moves to the next epoch. */

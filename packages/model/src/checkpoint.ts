@@ -43,6 +43,8 @@ export function applyGradients(
   checkpoint: Checkpoint,
   average: AveragedGradient,
   training: Pick<TrainingSpec, 'optimizer' | 'schedule' | 'clipNorm'>,
+  /** a checkpoint nobody holds any more, whose arrays the result may be written into */
+  reuse?: Checkpoint,
 ): ApplyResult {
   if (
     average.specHash !== checkpoint.specHash ||
@@ -61,6 +63,7 @@ export function applyGradients(
     checkpoint.weights,
     grad,
     learningRate,
+    reuse ? { weights: reuse.weights, slots: reuse.optimizer.slots } : undefined,
   );
   return {
     checkpoint: { ...checkpoint, step: checkpoint.step + 1, weights: next.weights, optimizer: next.state },

@@ -52,6 +52,8 @@ export interface ComputeOptions {
    * from (seed, step, global micro-batch index) so that any split over workers sees the same masks.
    */
   firstMicroBatch?: number;
+  /** an array of batches x parameters floats to write the rows into (every float is written) */
+  into?: Float32Array;
 }
 
 /** Gradient of the summed loss of one micro-batch at the model's current weights, in fixed weight order. */
@@ -100,7 +102,8 @@ export function computeGradients(
   }
   setFlatWeights(m, checkpoint.weights);
   const first = options.firstMicroBatch ?? 0;
-  const grads = new Float32Array(batches.length * m.size);
+  const want = batches.length * m.size;
+  const grads = options.into?.length === want ? options.into : new Float32Array(want);
   const sampleCounts: number[] = [];
   const lossSums: number[] = [];
   batches.forEach((b, i) => {

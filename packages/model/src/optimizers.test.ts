@@ -82,6 +82,47 @@ describe('optimisers match tfjs', () => {
   });
 });
 
+describe('optimizer steps into reused arrays', () => {
+  const specs: OptimizerSpec[] = [
+    parseTrainingSpec({ optimizer: { name: 'adam', learningRate: 0.01 } }).optimizer,
+    parseTrainingSpec({ optimizer: { name: 'rmsprop', learningRate: 0.01, momentum: 0.5 } }).optimizer,
+    parseTrainingSpec({ optimizer: { name: 'sgd', learningRate: 0.01, momentum: 0.9, nesterov: true } })
+      .optimizer,
+  ];
+  for (const spec of specs)
+    it(`${spec.name}: two buffers taking turns give the bytes of fresh arrays, and the inputs stay unchanged`, () => {
+      const fresh = ours(spec);
+      let state = initOptimizerState(spec, N);
+      let w: Float32Array = w0;
+      const copyOfW0 = Float32Array.from(w0);
+      // The state of the step before last takes the next update (what the training loop does).
+      let spare: { weights: Float32Array; slots: Float32Array[] } | undefined;
+      const seen = new Set<Float32Array>();
+      for (const g of grads) {
+        const next = optimizerStep(spec, state, w, g, spec.learningRate, spare);
+        spare = w === w0 ? undefined : { weights: w, slots: state.slots };
+        ({ weights: w, state } = next);
+        seen.add(w);
+      }
+      expect(Buffer.from(w.buffer).equals(Buffer.from(fresh.buffer))).toBe(true);
+      expect(seen.size).toBeLessThanOrEqual(3);
+      expect(w0).toEqual(copyOfW0);
+    });
+
+  it('refuses buffers that alias an input and writes fresh arrays instead', () => {
+    const spec = specs[0]!;
+    const state = initOptimizerState(spec, N);
+    const w = Float32Array.from(w0);
+    const g = grads[0]!;
+    const out = optimizerStep(spec, state, w, g, spec.learningRate, { weights: w, slots: state.slots });
+    expect(out.weights).not.toBe(w);
+    expect(w).toEqual(w0);
+    expect(out.weights).toEqual(
+      optimizerStep(spec, initOptimizerState(spec, N), w0, g, spec.learningRate).weights,
+    );
+  });
+});
+
 describe('checkpoints', () => {
   const training = parseTrainingSpec({
     optimizer: { name: 'adam', learningRate: 0.01 },

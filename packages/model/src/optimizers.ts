@@ -88,13 +88,41 @@ export function clipByGlobalNorm(
   return { grad: out, norm };
 }
 
-/** One optimizer update; returns new arrays, inputs are not modified. */
+/**
+ * Arrays an update may write its result into instead of allocating new ones (the state of an
+ * earlier step nobody holds any more): a training loop then makes no garbage per step here.
+ */
+export interface OptimizerBuffers {
+  weights: Float32Array;
+  slots: Float32Array[];
+}
+
+/** `into` if it can hold the result of this update (same sizes, no array shared with the inputs). */
+function usable(
+  into: OptimizerBuffers | undefined,
+  state: OptimizerState,
+  weights: Float32Array,
+  grad: Float32Array,
+): OptimizerBuffers | undefined {
+  if (!into || into.weights.length !== weights.length || into.slots.length !== state.slots.length)
+    return undefined;
+  const inputs = new Set<Float32Array>([weights, grad, ...state.slots]);
+  const outputs = [into.weights, ...into.slots];
+  if (outputs.some((a) => inputs.has(a) || a.length !== weights.length)) return undefined;
+  return into;
+}
+
+/**
+ * One optimizer update; inputs are not modified. The result is in new arrays, or in `into`'s
+ * when they fit (same values either way).
+ */
 export function optimizerStep(
   spec: OptimizerSpec,
   state: OptimizerState,
   weights: Float32Array,
   grad: Float32Array,
   learningRate: number,
+  into?: OptimizerBuffers,
 ): { weights: Float32Array; state: OptimizerState } {
   if (state.name !== spec.name) {
     throw new BadInputError(
@@ -102,13 +130,15 @@ export function optimizerStep(
     );
   }
   const n = weights.length;
-  const w = new Float32Array(n);
+  const out = usable(into, state, weights, grad);
+  const slot = (k: number): Float32Array => out?.slots[k] ?? new Float32Array(n);
+  const w = out?.weights ?? new Float32Array(n);
   const negLr = f(-learningRate);
   switch (spec.name) {
     case 'adam': {
       const [m0, v0] = state.slots as [Float32Array, Float32Array];
-      const m = new Float32Array(n);
-      const v = new Float32Array(n);
+      const m = slot(0);
+      const v = slot(1);
       const b1 = f(spec.beta1);
       const b2 = f(spec.beta2);
       const oneMinusB1 = f(1 - spec.beta1);
@@ -135,8 +165,8 @@ export function optimizerStep(
     }
     case 'rmsprop': {
       const [ms0, mom0] = state.slots as [Float32Array, Float32Array];
-      const ms = new Float32Array(n);
-      const mom = new Float32Array(n);
+      const ms = slot(0);
+      const mom = slot(1);
       const rho = f(spec.rho);
       const oneMinusRho = f(1 - spec.rho);
       const momentum = f(spec.momentum);
@@ -158,7 +188,7 @@ export function optimizerStep(
         return { weights: w, state: { name: 'sgd', slots: [], scalars: new Float32Array(0) } };
       }
       const acc0 = state.slots[0]!;
-      const acc = new Float32Array(n);
+      const acc = slot(0);
       const mu = f(spec.momentum);
       for (let i = 0; i < n; i++) {
         const g = grad[i]!;
