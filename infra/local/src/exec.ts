@@ -1,7 +1,7 @@
 /** Small process helpers for provisioning and service management. */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, promises as fsp } from 'node:fs';
+import { createReadStream, promises as fsp, readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -97,13 +97,30 @@ export async function withLock<T>(
   }
 }
 
+/**
+ * Whether a process runs. A zombie does not: under an init that does not reap orphans (a
+ * container without one, as PID 1 here) a SIGKILLed detached worker stays a zombie, and taking it
+ * for alive meant `up` never started its replacement.
+ */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+  return !isZombie(pid);
+}
+
+function isZombie(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false; // no procfs (macOS): signal 0 is all there is
+  }
+  // "pid (comm) S ...": the state follows the last ')' (comm may hold spaces and parentheses).
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state === 'Z' || state === 'X';
 }
 
 /** A port nobody listens on right now. */

@@ -2,7 +2,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TrainResult } from '@seqtrain/contracts';
+import type { TrainProgress, TrainResult } from '@seqtrain/contracts';
 import { createBlobStore } from '@seqtrain/storage';
 import { loadConfig } from '@seqtrain/contracts';
 import { readRunProgress } from '@seqtrain/worker';
@@ -72,6 +72,33 @@ describe('seqtrain train on the embedded stack', () => {
     const w = (await trainers()).find((t) => t.name === member?.workerId);
     if (!w) throw new Error(`no ${which} trainer in ${JSON.stringify(group)}`);
     return w.pid;
+  }
+
+  /**
+   * Signals the member of the running group that is not the leader as soon as `ready` holds for
+   * a segment that member is in (progress polled every 25 ms; the trainers' pids are read first,
+   * since `status` takes a second and a whole run here takes a few).
+   */
+  async function signalOther(
+    id: string,
+    signal: NodeJS.Signals,
+    ready: (p: TrainProgress) => boolean,
+  ): Promise<number> {
+    const pids = new Map((await trainers()).map((t) => [t.name, t.pid]));
+    for (let i = 0; i < 2400; i++) {
+      const p = await readRunProgress(client, id).catch(() => undefined);
+      const other = p?.group?.[1];
+      if (p && other && p.phase === 'training' && ready(p)) {
+        const pid = pids.get(other.workerId);
+        if (pid === undefined)
+          throw new Error(`${other.workerId} is not one of ${[...pids.keys()].join(', ')}`);
+        process.kill(pid, signal);
+        return pid;
+      }
+      if (p?.status === 'completed') break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`run ${id} ran no segment of two members to signal`);
   }
 
   /** Waits for the result across server restarts. */
@@ -209,17 +236,16 @@ describe('seqtrain train on the embedded stack', () => {
 
   it('survives a trainer killed during the gradient exchange: its peer sees the connection drop', async () => {
     await startDetached(specFile, 'kill-exchange');
-    // Mid-segment, early in the run: 1 s into the second segment (segments last 2 s; a kill
-    // between two segments, or after the last, would find no exchange to break).
-    for (let i = 0; i < 1200; i++) {
-      const p = await readRunProgress(client, 'kill-exchange').catch(() => undefined);
-      if (p && p.segments >= 1) break;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-    // Steps take milliseconds and the members trade gradients every step: the surviving member
-    // is in (or enters) the exchange when the connection drops.
-    process.kill(await memberPid('kill-exchange', 'other'), 'SIGKILL');
+    // Mid-segment: 20 steps into the second segment (a kill between two segments, or after the
+    // last, would find no exchange to break). Steps take milliseconds and the members trade
+    // gradients every step: the surviving member is in (or enters) the exchange when the
+    // connection drops.
+    let secondFrom: number | undefined;
+    await signalOther('kill-exchange', 'SIGKILL', (p) => {
+      if (p.segments < 1) return false;
+      secondFrom ??= p.step;
+      return p.step >= secondFrom + 20;
+    });
     expect((await cli(['up', '--detach', '--trainers', '2'], env)).code).toBe(0);
     const r = await result('kill-exchange');
     expect(r.weightsSha256).toBe(reference.weightsSha256);
@@ -228,9 +254,7 @@ describe('seqtrain train on the embedded stack', () => {
 
   it('survives a trainer frozen with SIGSTOP: the group re-forms without it, identical weights', async () => {
     await startDetached(specFile, 'freeze-trainer');
-    await waitForSteps('freeze-trainer', 200);
-    const frozen = await memberPid('freeze-trainer', 'other');
-    process.kill(frozen, 'SIGSTOP');
+    const frozen = await signalOther('freeze-trainer', 'SIGSTOP', (p) => p.step >= 200);
     try {
       const r = await result('freeze-trainer');
       expect(r.weightsSha256).toBe(reference.weightsSha256);
