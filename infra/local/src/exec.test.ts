@@ -1,17 +1,7 @@
 /** The process helpers: a zombie is not a live worker. */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { isAlive } from './exec';
-
-function state(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  } catch {
-    return undefined;
-  }
-}
+import { isAlive, processState as state } from './exec';
 
 describe('isAlive', () => {
   it.runIf(process.platform === 'linux')(

@@ -108,19 +108,24 @@ export function isAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-  return !isZombie(pid);
+  const state = processState(pid);
+  return state !== 'Z' && state !== 'X';
 }
 
-function isZombie(pid: number): boolean {
+/**
+ * A process's state letter from /proc (R, S, D, T, Z, ...); undefined without procfs (macOS,
+ * where signal 0 is all there is) or when the process is gone.
+ */
+export function processState(pid: number): string | undefined {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
-    return false; // no procfs (macOS): signal 0 is all there is
+    return undefined;
   }
   // "pid (comm) S ...": the state follows the last ')' (comm may hold spaces and parentheses).
-  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  return state === 'Z' || state === 'X';
+  const close = stat.lastIndexOf(')');
+  return stat.slice(close + 2, close + 3) || undefined;
 }
 
 /** A port nobody listens on right now. */

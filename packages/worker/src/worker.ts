@@ -75,7 +75,6 @@ export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise
   const client = new Client({ connection: clientConnection, namespace });
   // The activities' own calls to Temporal, ended before the connection closes (client-calls.ts).
   const calls = trackClientCalls(clientConnection);
-  const call = <T>(fn: () => Promise<T>): Promise<T> => calls.call(fn);
   const store = opts.store;
   // Activity heartbeats reach the server at least every second: cancellation (a re-formed group,
   // a cancelled sweep trial) and live progress are never more than about a second behind.
@@ -92,7 +91,7 @@ export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise
       ...createSmokeActivities({ store }),
       ...createLightTrainingActivities({
         store,
-        listTrainers: () => call(() => recentTrainers(client, namespace)),
+        listTrainers: () => calls.call(() => recentTrainers(client, namespace)),
       }),
       ...createRegisterActivities({ store, registry }),
       ...createRegistryActivities({ store, coordinator }),
@@ -101,7 +100,8 @@ export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise
         registry,
         // A run that has not started its first workflow task cannot answer yet: no epochs.
         probeTrial: (id) =>
-          call(() => readRunProgress(client, id))
+          calls
+            .call(() => readRunProgress(client, id))
             .then((p) => p.history)
             .catch(() => null),
       }),
@@ -138,7 +138,8 @@ export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise
         workerId,
         backend,
         dataPlane,
-        control: (runId) => call(() => client.workflow.getHandle(runId).query<RunControl>(CONTROL_QUERY)),
+        control: (runId) =>
+          calls.call(() => client.workflow.getHandle(runId).query<RunControl>(CONTROL_QUERY)),
       }),
     });
     // The own queue takes a join probe while a segment runs (the join answers "busy" at once).
