@@ -39,6 +39,8 @@ let store: S3BlobStore;
 const trainers: Trainer[] = [];
 /** what the leaders' control query answers, per run */
 const controls = new Map<string, RunControl>();
+/** runs whose control query Temporal never answers */
+const unanswered = new Set<string>();
 
 beforeAll(async () => {
   // Bit identity needs every micro-batch gradient to be a pure function of (weights, batch): the
@@ -71,7 +73,11 @@ beforeAll(async () => {
         workerId: id,
         dataPlane: dp,
         control: (runId) =>
-          Promise.resolve(controls.get(runId) ?? { stop: false, pause: false, generation: 1, segment: 0 }),
+          unanswered.has(runId)
+            ? new Promise<RunControl>(() => undefined)
+            : Promise.resolve(
+                controls.get(runId) ?? { stop: false, pause: false, generation: 1, segment: 0 },
+              ),
       }),
     });
   }
@@ -372,6 +378,15 @@ describe('segments of a trainer group', () => {
     );
     expect(Date.now() - started).toBeLessThan(15_000);
   }, 120_000);
+
+  it('a segment ends without waiting for a control query Temporal does not answer', async () => {
+    const s = spec({ training: { epochs: 1 } });
+    const run = await prepare(s);
+    unanswered.add(run.runId);
+    const [lead] = await segment(s, run, 1, startPosition(run.ckpt0));
+    expect(lead!.end.finished).toBe(true);
+    expect(lead!.reason).toBe('finished');
+  }, 60_000);
 
   it('the leader ends the segment when the workflow asks it to stop, at a step boundary', async () => {
     const s = spec({ workers: 2, training: { epochs: 50 } });
