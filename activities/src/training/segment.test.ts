@@ -379,6 +379,47 @@ describe('segments of a trainer group', () => {
     expect(Date.now() - started).toBeLessThan(15_000);
   }, 120_000);
 
+  it('a trainer joining a group for a small dataset reads every shard while the group forms, not in the segment', async () => {
+    const s = spec({ workers: 2, training: { epochs: 1 } });
+    const run = await prepare(s);
+    const own = createBlobStore(stack.config);
+    const acts = createTrainerActivities({ store: own, workerId: 'prefetcher' });
+    const joined = await acts.joinGroup({
+      runId: run.runId,
+      generation: 1,
+      prefetch: { planKey: run.planKey, spec: s },
+    });
+    expect(joined.joined).toBe(true);
+    // Another computation waits for the compute slot, which the prefetch holds until it is done.
+    await acts.initCheckpoint({
+      runId: run.runId,
+      planKey: run.planKey,
+      spec: s,
+      outputKey: runKeys.checkpoint(run.runId, 'elsewhere', 0),
+    });
+    const members = placeRanks(s.workers, [{ workerId: 'prefetcher', address: '127.0.0.1:1' }]);
+    const before = own.stats.bytesRead;
+    const input: SegmentInput = {
+      runId: run.runId,
+      execution: run.execution,
+      planKey: run.planKey,
+      spec: s,
+      group: { generation: 1, secret: 'e'.repeat(64), members },
+      member: 0,
+      segment: 0,
+      start: startPosition(run.ckpt0),
+      budgetMs: 600_000,
+      keepCheckpoints: 2,
+    };
+    const lead: SegmentResult = await new MockActivityEnvironment().run(
+      (x: SegmentInput) => acts.runSegment(x),
+      input,
+    );
+    expect(lead.end.finished).toBe(true);
+    // The segment read its start checkpoint (made by another trainer) and no rows.
+    expect(own.stats.bytesRead - before).toBe((await store.head(run.ckpt0))!.size);
+  }, 60_000);
+
   it('a segment ends without waiting for a control query Temporal does not answer', async () => {
     const s = spec({ training: { epochs: 1 } });
     const run = await prepare(s);

@@ -49,6 +49,8 @@ export interface TrainingDeps {
 
 /** A join reserves the trainer this long for the run's first segment. */
 const JOIN_RESERVATION_MS = 60_000;
+/** A dataset up to this size is read whole while a group forms (each trainer holds a copy). */
+const PREFETCH_WHOLE_DATASET_BYTES = 16 * 2 ** 20;
 
 /**
  * Heartbeats every few seconds while an activity waits for the compute slot or for S3, so that a
@@ -152,13 +154,16 @@ export function createTrainerActivities(deps: TrainingDeps) {
       const r = lease.reserve(input.runId, JOIN_RESERVATION_MS);
       if (!r.ok) return Promise.resolve({ joined: false, workerId, busyWith: r.holder });
       if (input.prefetch) {
-        // While the group forms and the segment is dispatched: the model and the validation
-        // rows (every member may lead), in the compute slot so as never to overlap a computation.
+        // While the group forms and the segment is dispatched: the model, the validation rows
+        // (every member may lead) and, for a small dataset, every shard, in the compute slot so as never to overlap a computation.
         const { planKey, spec } = input.prefetch;
         void slot
           .run(async () => {
             const { manifest, plan } = await context(planKey, spec);
-            await cache.rows(manifest, plan, planKey, -1);
+            // Which shards this trainer gets is known only once the group forms; a small dataset
+            // is read whole (in parallel), so that a short run's segment starts on rows in memory.
+            const shards = manifest.bytes <= PREFETCH_WHOLE_DATASET_BYTES ? plan.shards.map((_, i) => i) : [];
+            await Promise.all([-1, ...shards].map((shard) => cache.rows(manifest, plan, planKey, shard)));
           })
           .catch(() => undefined); // the segment loads (and reports) for real
       }

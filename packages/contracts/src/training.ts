@@ -127,7 +127,7 @@ export interface TrainerGroup {
 export interface JoinGroupInput {
   runId: string;
   generation: number;
-  /** what to load while the group forms (the model, the validation rows) */
+  /** what to load while the group forms (the model, the validation rows; a small dataset whole) */
   prefetch?: { planKey: string; spec: TrainSpec };
 }
 
