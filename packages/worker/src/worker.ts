@@ -130,17 +130,15 @@ export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise
     );
     dataPlane = await DataPlaneServer.listen({ ...opts.config.dataPlane, log });
     log(`data plane listening on ${dataPlane.bound} (advertised as ${dataPlane.address})`);
+    const control = (runId: string): Promise<RunControl> =>
+      calls.call(() => client.workflow.getHandle(runId).query<RunControl>(CONTROL_QUERY));
+    // The first query of a process spends ~10 ms compiling the client's call path: here, not at
+    // the start of the first segment (a workflow that does not exist answers "not found").
+    void control(`seqtrain-warm-up-${workerId}`).catch(() => undefined);
     // Both queues share one activity object: one cache, one compute slot, one lease.
     const activities = withBoundary({
       ...createSmokeActivities({ store }),
-      ...createTrainerActivities({
-        store,
-        workerId,
-        backend,
-        dataPlane,
-        control: (runId) =>
-          calls.call(() => client.workflow.getHandle(runId).query<RunControl>(CONTROL_QUERY)),
-      }),
+      ...createTrainerActivities({ store, workerId, backend, dataPlane, control }),
     });
     // The own queue takes a join probe while a segment runs (the join answers "busy" at once).
     for (const [taskQueue, slots] of [
