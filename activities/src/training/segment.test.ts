@@ -22,7 +22,7 @@ import { createBlobStore, type S3BlobStore } from '@seqtrain/storage';
 import { createLightTrainingActivities, createTrainerActivities, prepareLocalRun } from '../index';
 import type { Checkpoint } from '@seqtrain/model';
 import { soloExchange } from './exchange';
-import { weightsSha256 } from './trainer-cache';
+import { TRAINER_CACHE_LIMITS, TrainerCache, weightsSha256 } from './trainer-cache';
 
 // Tier 2: segments of a group run as activities (MockActivityEnvironment, no worker) against the
 // real local S3, the members talking over real data-plane sockets on loopback.
@@ -231,6 +231,38 @@ describe('the training loop', () => {
     expect(digest(best!)).toBe(atStep.get(best!.step));
     expect(digest(local.loop.checkpoint)).toBe(atStep.get(local.loop.checkpoint.step));
   });
+});
+
+describe('the trainer cache', () => {
+  it('stays bounded over many runs: plans, datasets and shards are dropped least recently used first', async () => {
+    const s = spec({ workers: 2 });
+    const run = await prepare(s);
+    const own = createBlobStore(stack.config);
+    const cache = new TrainerCache(own, 4);
+    const plan = await cache.plan(run.planKey);
+    const manifest = await cache.manifest(`${plan.name}@${plan.digest}`);
+    const bytes = await store.get(run.planKey);
+    const keys: string[] = [];
+    for (let i = 0; i < TRAINER_CACHE_LIMITS.plans + 8; i++) {
+      const key = `${run.planKey}.copy-${i}`;
+      await store.put(key, bytes);
+      keys.push(key);
+      await cache.plan(key);
+      await cache.rows(manifest, plan, key, i % 2);
+    }
+    const sizes = cache.sizes();
+    expect(sizes.plans).toBe(TRAINER_CACHE_LIMITS.plans);
+    expect(sizes.shards).toBe(4);
+    expect(sizes.readers).toBe(1);
+    expect(sizes.batchBytes).toBeLessThanOrEqual(TRAINER_CACHE_LIMITS.batchBytes);
+    // The newest entries are still there (no GET), the oldest were dropped (GET again).
+    const gets = own.stats.gets + own.stats.rangeGets;
+    await cache.plan(keys.at(-1)!);
+    await cache.rows(manifest, plan, keys.at(-1)!, (keys.length - 1) % 2);
+    expect(own.stats.gets + own.stats.rangeGets).toBe(gets);
+    await cache.plan(keys[0]!);
+    expect(own.stats.gets + own.stats.rangeGets).toBe(gets + 1);
+  }, 60_000);
 });
 
 describe('segments of a trainer group', () => {

@@ -12,23 +12,80 @@ import {
   type ShardPlan,
   type TrainSpec,
 } from '@seqtrain/contracts';
-import { concatBatches, loadManifest, ShardReader } from '@seqtrain/dataset';
+import { BatchCache, concatBatches, loadManifest, ShardReader } from '@seqtrain/dataset';
 import { buildModel, decodeCheckpoint, type Checkpoint, type SeqModel } from '@seqtrain/model';
 import { sha256Hex } from '@seqtrain/registry';
 import type { BlobStore } from '@seqtrain/storage';
 
+/** A Map that keeps its `max` most recently used entries. */
+export class BoundedMap<K, V> {
+  private readonly entries = new Map<K, V>();
+  constructor(readonly max: number) {}
+
+  get(key: K): V | undefined {
+    const v = this.entries.get(key);
+    if (v !== undefined) {
+      this.entries.delete(key);
+      this.entries.set(key, v);
+    }
+    return v;
+  }
+
+  set(key: K, value: V): void {
+    this.entries.delete(key);
+    this.entries.set(key, value);
+    while (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value as K);
+  }
+
+  delete(key: K): void {
+    this.entries.delete(key);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
+/**
+ * A trainer lives for many runs: every cache here is bounded, in entries or bytes. The readers
+ * share one batch cache (each had 256 MiB of its own, on top of the shard rows kept here).
+ */
+export const TRAINER_CACHE_LIMITS = { datasets: 8, plans: 16, shards: 64, batchBytes: 64 * 2 ** 20 };
+
 export class TrainerCache {
   private models = new Map<string, SeqModel>();
-  private manifests = new Map<string, Promise<DatasetManifest>>();
-  private plans = new Map<string, Promise<ShardPlan>>();
-  private shards = new Map<string, Promise<SequenceBatch>>();
+  private manifests = new BoundedMap<string, Promise<DatasetManifest>>(TRAINER_CACHE_LIMITS.datasets);
+  private plans = new BoundedMap<string, Promise<ShardPlan>>(TRAINER_CACHE_LIMITS.plans);
+  private shards: BoundedMap<string, Promise<SequenceBatch>>;
   private checkpoints = new Map<string, Checkpoint>();
-  private readers = new Map<string, ShardReader>();
+  private readers = new BoundedMap<string, ShardReader>(TRAINER_CACHE_LIMITS.datasets);
+  private readonly batches = new BatchCache(TRAINER_CACHE_LIMITS.batchBytes);
 
   constructor(
     private readonly store: BlobStore,
-    private readonly maxShards = 64,
-  ) {}
+    maxShards = TRAINER_CACHE_LIMITS.shards,
+  ) {
+    this.shards = new BoundedMap(maxShards);
+  }
+
+  /** How many entries each cache holds now (for tests and diagnostics). */
+  sizes(): {
+    manifests: number;
+    plans: number;
+    readers: number;
+    shards: number;
+    checkpoints: number;
+    batchBytes: number;
+  } {
+    return {
+      manifests: this.manifests.size,
+      plans: this.plans.size,
+      readers: this.readers.size,
+      shards: this.shards.size,
+      checkpoints: this.checkpoints.size,
+      batchBytes: this.batches.bytes,
+    };
+  }
 
   /** The model of a spec, built once (its weights are whatever its last user set: set them). */
   model(spec: TrainSpec, manifest: DatasetManifest): SeqModel {
@@ -80,7 +137,7 @@ export class TrainerCache {
   private reader(manifest: DatasetManifest): ShardReader {
     let r = this.readers.get(manifest.digest);
     if (!r) {
-      r = new ShardReader(this.store, manifest);
+      r = new ShardReader(this.store, manifest, { cache: this.batches });
       this.readers.set(manifest.digest, r);
     }
     return r;
@@ -109,10 +166,6 @@ export class TrainerCache {
       })();
       p.catch(() => this.shards.delete(key));
       this.shards.set(key, p);
-      while (this.shards.size > this.maxShards) {
-        const oldest = this.shards.keys().next().value as string;
-        this.shards.delete(oldest);
-      }
     }
     return p;
   }
