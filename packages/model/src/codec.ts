@@ -47,21 +47,59 @@ function decodeBundle<H>(bytes: Uint8Array, format: string): Bundle<H> {
     throw new CorruptDataError(`${format}: sha256 mismatch (truncated or damaged)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = view.getUint32(4, true);
-  const parsed = JSON.parse(Buffer.from(bytes.subarray(8, 8 + headerLength)).toString('utf8')) as {
-    format: string;
-    arrays: number[];
-  } & H;
-  if (parsed.format !== format) throw new CorruptDataError(`expected a ${format} blob, got ${parsed.format}`);
+  if (8 + headerLength > body.length)
+    throw new CorruptDataError(
+      `${format}: header length ${headerLength} runs past the end (${body.length} bytes)`,
+    );
+  // The sha256 proves the bytes are as written, not that the writer was this version: the header
+  // is checked field by field before anything is allocated from it.
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(bytes.subarray(8, 8 + headerLength)).toString('utf8'));
+  } catch {
+    throw new CorruptDataError(`${format}: the header is not valid JSON`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new CorruptDataError(`${format}: the header is not a JSON object`);
+  const header = parsed as Record<string, unknown>;
+  if (header.format !== format)
+    throw new CorruptDataError(`expected a ${format} blob, got ${describe(header.format)}`);
+  const lengths = header.arrays;
+  if (!Array.isArray(lengths) || !lengths.every(isCount))
+    throw new CorruptDataError(
+      `${format}: header field arrays is ${describe(lengths)}, expected a list of array lengths`,
+    );
   let pos = 8 + headerLength;
-  const arrays = parsed.arrays.map((len) => {
+  const floats = lengths.reduce((a, n) => a + n, 0);
+  if (pos + 4 * floats !== body.length)
+    throw new CorruptDataError(
+      `${format}: the header lists ${floats} floats, the blob holds ${(body.length - pos) / 4}`,
+    );
+  const arrays = lengths.map((len) => {
     const a = new Float32Array(len);
-    for (let i = 0; i < len; i++) a[i] = view.getFloat32(pos + 4 * i, true);
+    if (LITTLE_ENDIAN) new Uint8Array(a.buffer).set(bytes.subarray(pos, pos + 4 * len));
+    else for (let i = 0; i < len; i++) a[i] = view.getFloat32(pos + 4 * i, true);
     pos += 4 * len;
     return a;
   });
-  if (pos !== body.length)
-    throw new CorruptDataError(`${format}: ${body.length - pos} unexpected bytes after the arrays`);
-  return { header: parsed, arrays };
+  return { header: header as H, arrays };
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function describe(v: unknown): string {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 80 ? `${text.slice(0, 80)}...` : text;
+}
+
+/** Throws a CorruptDataError naming the header field unless `ok`. */
+function expectField(format: string, h: object, name: string, ok: boolean, expected: string): void {
+  if (!ok)
+    throw new CorruptDataError(
+      `${format}: header field ${name} is ${describe((h as Record<string, unknown>)[name])}, expected ${expected}`,
+    );
 }
 
 interface CheckpointHeader {
@@ -92,11 +130,40 @@ export function encodeCheckpoint(c: Checkpoint): Uint8Array {
 }
 
 export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
-  const { header: h, arrays } = decodeBundle<CheckpointHeader>(bytes, 'seqtrain.checkpoint/v1');
+  const format = 'seqtrain.checkpoint/v1';
+  const { header: h, arrays } = decodeBundle<CheckpointHeader>(bytes, format);
+  expectField(format, h, 'specHash', typeof h.specHash === 'string', 'a string');
+  expectField(format, h, 'step', isCount(h.step), 'a step number');
+  expectField(
+    format,
+    h,
+    'weightSpecs',
+    Array.isArray(h.weightSpecs) &&
+      h.weightSpecs.every(
+        (w) =>
+          typeof w === 'object' &&
+          w !== null &&
+          typeof w.name === 'string' &&
+          Array.isArray(w.shape) &&
+          w.shape.every(isCount),
+      ),
+    'a list of { name, shape }',
+  );
+  expectField(format, h, 'optimizer', typeof h.optimizer === 'string', 'an optimizer name');
+  expectField(format, h, 'slots', isCount(h.slots), 'a count');
+  expectField(format, h, 'outerMomentum', typeof h.outerMomentum === 'boolean', 'true or false');
   const [weights, ...rest] = arrays;
   const slots = rest.slice(0, h.slots);
   const scalars = rest[h.slots];
-  if (!weights || !scalars) throw new CorruptDataError('seqtrain.checkpoint/v1: missing arrays');
+  if (!weights || !scalars || arrays.length !== h.slots + 2 + (h.outerMomentum ? 1 : 0))
+    throw new CorruptDataError(
+      `${format}: ${arrays.length} arrays do not match the header's ${h.slots} optimizer slots`,
+    );
+  const params = h.weightSpecs.reduce((a, w) => a + w.shape.reduce((x, d) => x * d, 1), 0);
+  if (weights.length !== params || slots.some((a) => a.length !== params))
+    throw new CorruptDataError(
+      `${format}: weightSpecs describe ${params} parameters, the weights and slots hold ${[weights, ...slots].map((a) => a.length).join(', ')}`,
+    );
   const c: Checkpoint = {
     specHash: h.specHash,
     step: h.step,
@@ -104,7 +171,12 @@ export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
     weights,
     optimizer: { name: h.optimizer, slots, scalars },
   };
-  if (h.outerMomentum) c.outerMomentum = rest[h.slots + 1];
+  if (h.outerMomentum) {
+    const m = rest[h.slots + 1]!;
+    if (m.length !== params)
+      throw new CorruptDataError(`${format}: outer momentum holds ${m.length} floats, the weights ${params}`);
+    c.outerMomentum = m;
+  }
   return c;
 }
 
@@ -129,7 +201,27 @@ export function encodeGradients(p: GradientPart): Uint8Array {
 }
 
 export function decodeGradients(bytes: Uint8Array): GradientPart {
-  const { header: h, arrays } = decodeBundle<GradientHeader>(bytes, 'seqtrain.gradients/v1');
+  const format = 'seqtrain.gradients/v1';
+  const { header: h, arrays } = decodeBundle<GradientHeader>(bytes, format);
+  expectField(format, h, 'specHash', typeof h.specHash === 'string', 'a string');
+  expectField(format, h, 'step', isCount(h.step), 'a step number');
+  expectField(format, h, 'size', isCount(h.size), 'a count');
+  expectField(
+    format,
+    h,
+    'sampleCounts',
+    Array.isArray(h.sampleCounts) && h.sampleCounts.every(isCount),
+    'a list of counts',
+  );
+  expectField(
+    format,
+    h,
+    'lossSums',
+    Array.isArray(h.lossSums) &&
+      h.lossSums.length === h.sampleCounts.length &&
+      h.lossSums.every((x) => typeof x === 'number'),
+    `one number per sample count (${h.sampleCounts.length})`,
+  );
   const grads = arrays[0];
   if (!grads || grads.length !== h.size * h.sampleCounts.length)
     throw new CorruptDataError('seqtrain.gradients/v1: gradient buffer size does not match the header');

@@ -2,6 +2,7 @@
  * The flat optimisers against tfjs's own optimisers (same gradients, same order), checkpoint
  * save/restore mid-run, schedules and clipping against hand derivations.
  */
+import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CorruptDataError, parseTrainingSpec } from '@seqtrain/contracts';
@@ -17,6 +18,7 @@ import {
   optimizerStep,
 } from './index';
 import type { Checkpoint } from './index';
+import { decodeGradients, encodeBundle } from './codec';
 import { useFastestCpuBackend } from './test-backend';
 
 const N = 257;
@@ -158,6 +160,45 @@ describe('checkpoints', () => {
     const bytes = encodeCheckpoint(start);
     bytes[bytes.length - 40] = bytes[bytes.length - 40]! ^ 1;
     expect(() => decodeCheckpoint(bytes)).toThrow(CorruptDataError);
+  });
+
+  it('a checkpoint or gradient blob whose sha256 holds but whose header does not is refused, naming the field', () => {
+    const format = 'seqtrain.checkpoint/v1';
+    const header = {
+      specHash: 'abc',
+      step: 3,
+      weightSpecs: [{ name: 'w', shape: [N] }],
+      optimizer: 'adam',
+      slots: 2,
+      outerMomentum: false,
+    };
+    const arrays = [w0, w0, w0, Float32Array.of(1)];
+    expect(decodeCheckpoint(encodeBundle(format, header, arrays)).weights).toEqual(w0);
+    const refused = (h: object, a: Float32Array[] = arrays): string => {
+      try {
+        decodeCheckpoint(encodeBundle(format, h, a));
+      } catch (err) {
+        expect(err).toBeInstanceOf(CorruptDataError);
+        return (err as Error).message;
+      }
+      throw new Error('decoded');
+    };
+    expect(refused({ ...header, slots: 'two' })).toMatch(/header field slots is "two", expected a count/);
+    expect(refused({ ...header, step: -1 })).toMatch(/header field step is -1/);
+    expect(refused({ ...header, weightSpecs: [{ name: 'w', shape: [N - 1] }] })).toMatch(
+      new RegExp(`weightSpecs describe ${N - 1} parameters, the weights and slots hold ${N}, ${N}, ${N}`),
+    );
+    expect(refused(header, [w0, w0, w0])).toMatch(/3 arrays do not match the header's 2 optimizer slots/);
+    // A header length past the end, with a fresh sha256 (a writer's bug, not damage in transit).
+    const bytes = encodeBundle(format, header, arrays);
+    new DataView(bytes.buffer).setUint32(4, 1 << 30, true);
+    const body = bytes.subarray(0, bytes.length - 32);
+    bytes.set(createHash('sha256').update(body).digest(), body.length);
+    expect(() => decodeCheckpoint(bytes)).toThrow(/header length 1073741824 runs past the end/);
+    const grads = { specHash: 'abc', step: 1, size: N, sampleCounts: [4], lossSums: [0.5, 0.25] };
+    expect(() => decodeGradients(encodeBundle('seqtrain.gradients/v1', grads, [w0]))).toThrow(
+      /header field lossSums is \[0.5,0.25\], expected one number per sample count \(1\)/,
+    );
   });
 
   it('learning-rate schedule: linear warmup then cosine to the minimum', () => {
