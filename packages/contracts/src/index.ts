@@ -234,3 +234,4 @@ export {
 } from './tokens';
 export { parseIsoTime } from './time';
 export { encodeWindow } from './windows';
+export { ModelJsonSchema, parseModelJson, type ModelJson } from './model-json';

@@ -4,7 +4,7 @@
  * file is written before model.json: a reader that sees model.json always finds its weights.
  */
 import * as tf from '@tensorflow/tfjs';
-import { CorruptDataError } from '@seqtrain/contracts';
+import { CorruptDataError, parseModelJson } from '@seqtrain/contracts';
 import type { BlobStore } from '@seqtrain/storage';
 import type { SeqModel } from './build-model';
 import { setFlatWeights } from './build-model';
@@ -61,7 +61,10 @@ export function blobStoreIOHandler(
       };
     },
     async load(): Promise<tf.io.ModelArtifacts> {
-      const json = JSON.parse(Buffer.from(await read('model.json')).toString('utf8')) as tf.io.ModelJSON;
+      const json = parseModelJson(
+        await read('model.json'),
+        `${store.describe}/${join(prefix, 'model.json')}`,
+      );
       const weightSpecs: tf.io.WeightsManifestEntry[] = [];
       const buffers: Uint8Array[] = [];
       for (const group of json.weightsManifest) {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseTrainSpec } from '@seqtrain/contracts';
+import { CorruptDataError, parseTrainSpec } from '@seqtrain/contracts';
 import type { DatasetSignature, SequenceBatch, TrainSpec } from '@seqtrain/contracts';
 import { FsBlobStore } from '@seqtrain/storage';
 import {
@@ -106,6 +106,37 @@ describe('save and load through the BlobStore', () => {
     }
     x.dispose();
     m.dispose();
+  });
+
+  it('a model.json that is not one (damaged or foreign) is a CorruptDataError naming the file and field', async () => {
+    const data = weather({ window: 8, perStep: false, batchSize: 16 });
+    const m = trained(mk('regression', { cell: 'gru', units: [4] }), data.signature, data.train, 1);
+    await saveModel(m, weightsOf(m), store, 'models/broken/v1');
+    const good = JSON.parse(
+      Buffer.from(await store.get('models/broken/v1/model.json')).toString('utf8'),
+    ) as Record<string, unknown>;
+    const cases: [unknown, RegExp][] = [
+      [{ ...good, weightsManifest: undefined }, /models\/broken\/v1\/model.json: weightsManifest: /],
+      [{ ...good, weightsManifest: [{ paths: [], weights: [] }] }, /weightsManifest\.0\.paths: /],
+      [
+        {
+          ...good,
+          weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights: [{ name: 'w', shape: [-1] }] }],
+        },
+        /weightsManifest\.0\.weights\.0\.shape\.0: /,
+      ],
+    ];
+    for (const [json, message] of cases) {
+      await store.put('models/broken/v1/model.json', JSON.stringify(json));
+      const err = await loadModel(store, 'models/broken/v1').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(CorruptDataError);
+      expect(String(err)).toMatch(message);
+    }
+    await store.put('models/broken/v1/model.json', '{"modelTopology":');
+    await expect(loadModel(store, 'models/broken/v1')).rejects.toThrow(/model.json: not valid JSON/);
   });
 
   it('a conditioned name generator (2 state-initialised layers) round-trips and generates the same names', async () => {

@@ -11,6 +11,7 @@ import {
   BadInputError,
   MoveAliasRequestSchema,
   parseIsoTime,
+  parseModelJson,
   parseVersionNumber,
   SeqtrainError,
 } from '@seqtrain/contracts';
@@ -96,7 +97,7 @@ export function createRegistryHandler(
     if (file === MODEL_JSON) {
       // tf.loadLayersModel fetches weights relative to model.json. Pointing them at the immutable
       // version (not the alias) means a promotion between the two fetches cannot mix two models.
-      const json = JSON.parse(new TextDecoder().decode(bytes)) as { weightsManifest: { paths: string[] }[] };
+      const json = parseModelJson(bytes, `${name} version ${version} ${MODEL_JSON}`);
       for (const group of json.weightsManifest)
         group.paths = group.paths.map((p) => `../../versions/${version}/${p}`);
       body = new TextEncoder().encode(JSON.stringify(json));
