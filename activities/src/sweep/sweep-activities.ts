@@ -5,11 +5,12 @@
  */
 import { Context } from '@temporalio/activity';
 import {
-  CorruptDataError,
   isBetter,
   metricMode,
+  parseModelJson,
   runKeys,
   type EpochMetrics,
+  type ModelJson,
   type PromoteIfBetterInput,
   type PromoteIfBetterResult,
   type RegisterTrialInput,
@@ -30,13 +31,10 @@ export interface SweepDeps {
 /** A watch returns at the latest after this long even if nothing changed (bounded activity). */
 const MAX_WATCH_MS = 5 * 60_000;
 
-function paramCountOf(modelJson: unknown): number {
-  const manifest = (modelJson as { weightsManifest?: { weights?: { shape?: number[] }[] }[] })
-    .weightsManifest;
-  if (!Array.isArray(manifest)) throw new CorruptDataError('model.json has no weightsManifest');
+function paramCountOf(modelJson: ModelJson): number {
   let n = 0;
-  for (const group of manifest)
-    for (const w of group.weights ?? []) n += (w.shape ?? []).reduce((a, b) => a * b, 1);
+  for (const group of modelJson.weightsManifest)
+    for (const w of group.weights) n += w.shape.reduce((a, b) => a * b, 1);
   return n;
 }
 
@@ -70,9 +68,10 @@ export function createSweepActivities(deps: SweepDeps) {
     /** Registers a trial trained with `register: false` from its exported model (runs/<id>/<execution>/model/). */
     async registerSweepTrial(input: RegisterTrialInput): Promise<{ name: string; version: number }> {
       const modelPrefix = `${runKeys.model(input.trialWorkflowId, input.trialRunId)}/`;
-      const modelJson = JSON.parse(
-        new TextDecoder().decode(await store.get(`${modelPrefix}model.json`)),
-      ) as unknown;
+      const modelJson = parseModelJson(
+        await store.get(`${modelPrefix}model.json`),
+        `${store.describe}/${modelPrefix}model.json`,
+      );
       return register.registerRunModel({
         workflowId: input.trialWorkflowId,
         runId: input.trialRunId,
