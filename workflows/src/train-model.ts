@@ -26,7 +26,6 @@ import {
 } from '@temporalio/workflow';
 import {
   CONTROL_QUERY,
-  MAX_SEGMENT_FAILURES,
   activityRetry,
   ORCHESTRATOR_QUEUE,
   PAUSE_SIGNAL,
@@ -55,6 +54,7 @@ import {
   progressOf,
   rates,
   recordSegment,
+  recordSegmentFailure,
   resultOf,
   rootCause,
   untrainedResult,
@@ -417,19 +417,18 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
         nonRetryable: true,
       });
     const first = errors.find((e) => !isCancellation(rootCause(e))) ?? errors[0];
-    s.failures.consecutive++;
-    s.failures.total++;
-    s.failures.last = `segment ${s.segments} (generation ${group.generation}): ${message(first)}`;
-    s.failures.recent = [...s.failures.recent, s.failures.last].slice(-10);
-    s.group = undefined;
+    const after = recordSegmentFailure(
+      s,
+      `segment ${s.segments} (generation ${group.generation}): ${message(first)}`,
+    );
     log.warn('segment failed; re-forming the group', { error: s.failures.last });
-    if (s.failures.consecutive >= MAX_SEGMENT_FAILURES) {
+    if (after.stalled) {
       throw ApplicationFailure.create({
         message: `training made no progress in ${s.failures.consecutive} attempts; last: ${s.failures.last}`,
         type: 'TrainingStalledError',
         nonRetryable: true,
       });
     }
-    await pause(Math.min(10_000, 500 * 2 ** (s.failures.consecutive - 1)));
+    await pause(after.pauseMs);
   }
 }

@@ -5,6 +5,7 @@
  */
 import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
 import {
+  MAX_SEGMENT_FAILURES,
   NON_RETRYABLE_ERROR_TYPES,
   type RunPhase,
   type RunStatus,
@@ -185,4 +186,21 @@ export function recordSegment(
   });
   // A paused run gives its trainers back; it forms a new group when resumed.
   if (lead.reason === 'paused') s.group = undefined;
+}
+
+/**
+ * Records a failed segment: the group is dropped, and the run either waits before re-forming it
+ * (0.5 s doubling to 10 s) or, after MAX_SEGMENT_FAILURES failures in a row, gives up. A segment
+ * that moves the run (recordSegment) starts the count again.
+ */
+export function recordSegmentFailure(s: TrainLoopState, what: string): { stalled: boolean; pauseMs: number } {
+  s.failures.consecutive++;
+  s.failures.total++;
+  s.failures.last = what;
+  s.failures.recent = [...s.failures.recent, what].slice(-10);
+  s.group = undefined;
+  return {
+    stalled: s.failures.consecutive >= MAX_SEGMENT_FAILURES,
+    pauseMs: Math.min(10_000, 500 * 2 ** (s.failures.consecutive - 1)),
+  };
 }
