@@ -12,9 +12,11 @@
 import { Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
 import {
+  parseStoredJson,
   PeerError,
   retainCheckpoints,
   runKeys,
+  type Checked,
   type DatasetManifest,
   type RunControl,
   type SegmentEndReason,
@@ -29,7 +31,7 @@ import { encodeCheckpoint, type Checkpoint, type SeqModel } from '@seqtrain/mode
 import type { BlobStore } from '@seqtrain/storage';
 import { ChainExchange, soloExchange, type Exchange } from './exchange';
 import type { TrainerLease } from './lease';
-import { parseStoredJson, type Checked, type TrainerCache } from './trainer-cache';
+import type { TrainerCache } from './trainer-cache';
 import { TrainingLoop } from './training-loop';
 
 /** How long members wait for each other to start and connect. */

@@ -5,7 +5,7 @@
  */
 import {
   CorruptDataError,
-  errorMessage,
+  parseStoredJson,
   ShardPlanSchema,
   type DatasetManifest,
   type SequenceBatch,
@@ -207,33 +207,4 @@ export class ComputeSlot {
       release();
     }
   }
-}
-
-/**
- * JSON read back from S3, parsed with its schema rather than cast: a damaged or foreign object is
- * a CorruptDataError naming the object and the field, never a half-valid value used further on.
- */
-export type Checked<T> =
-  | { success: true; data: T }
-  | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } };
-
-export function parseStoredJson<T>(
-  bytes: Uint8Array,
-  schema: { safeParse(v: unknown): Checked<T> },
-  where: string,
-): T {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(new TextDecoder().decode(bytes)) as unknown;
-  } catch (err) {
-    throw new CorruptDataError(`${where}: not valid JSON (${errorMessage(err)})`);
-  }
-  const r = schema.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new CorruptDataError(
-      `${where}: ${issue?.path.map(String).join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
-    );
-  }
-  return r.data;
 }

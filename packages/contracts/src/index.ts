@@ -235,3 +235,4 @@ export {
 export { parseIsoTime } from './time';
 export { encodeWindow } from './windows';
 export { ModelJsonSchema, parseModelJson, type ModelJson } from './model-json';
+export { parseStoredJson, type Checked } from './stored-json';

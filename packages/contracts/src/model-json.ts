@@ -5,7 +5,7 @@
  * (the registry rewrites weight paths and serves the rest unchanged).
  */
 import { z } from 'zod';
-import { CorruptDataError, errorMessage } from './errors';
+import { parseStoredJson } from './stored-json';
 
 const WeightEntrySchema = z.looseObject({
   name: z.string().min(1),
@@ -27,18 +27,5 @@ export type ModelJson = z.infer<typeof ModelJsonSchema>;
 
 /** Parses model.json bytes; `where` names the file in the error (s3://bucket/key, a URL). */
 export function parseModelJson(bytes: Uint8Array, where: string): ModelJson {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(new TextDecoder().decode(bytes)) as unknown;
-  } catch (err) {
-    throw new CorruptDataError(`${where}: not valid JSON (${errorMessage(err)})`);
-  }
-  const r = ModelJsonSchema.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new CorruptDataError(
-      `${where}: ${issue?.path.map(String).join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
-    );
-  }
-  return r.data;
+  return parseStoredJson(bytes, ModelJsonSchema, where);
 }
