@@ -8,6 +8,7 @@ import { loadConfig } from '@seqtrain/contracts';
 import { readRunProgress } from '@seqtrain/worker';
 import { encodeText } from '@seqtrain/contracts';
 import { loadManifest, planShards, ShardReader } from '@seqtrain/dataset';
+import { isAlive } from '@seqtrain/local-stack/exec';
 import { cli, json, privateStackEnv } from './test-cli';
 
 // Tier 4: the CLI as a user runs it, two trainer processes exchanging gradients over their data
@@ -273,6 +274,10 @@ describe('seqtrain train on the embedded stack', () => {
     const temporal = (await status()).temporal!;
     process.kill(temporal.pid, 'SIGTERM');
     await new Promise((r) => setTimeout(r, 3000));
+    // The dev server's graceful shutdown can outlast the 3 s: 'up' restarts only a server that is
+    // gone (it takes a live pid for a running one), so wait for it, bounded.
+    for (let i = 0; i < 300 && isAlive(temporal.pid); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(isAlive(temporal.pid)).toBe(false);
     expect((await cli(['up', '--detach', '--trainers', '2'], env)).code).toBe(0);
     await connection.close();
     connection = await Connection.connect({ address: env.SEQTRAIN_TEMPORAL_ADDRESS! });
