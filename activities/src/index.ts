@@ -1,6 +1,8 @@
 export { createSmokeActivities } from './smoke';
 export type { SmokeActivities, SmokeDeps } from './smoke';
 export { withBoundary, toActivityFailure } from './boundary';
+export { currentActivity, runRelayed } from './activity-io';
+export type { ActivityIo } from './activity-io';
 export {
   createLightTrainingActivities,
   createTrainerActivities,

@@ -9,7 +9,6 @@
  * the heartbeat timeout), every wait on a peer is bounded by that peer's silence, and the leader
  * polls the workflow's control query (stop/pause land within a second, without history events).
  */
-import { Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
 import {
   parseStoredJson,
@@ -32,6 +31,7 @@ import type { BlobStore } from '@seqtrain/storage';
 import { ChainExchange, soloExchange, type Exchange } from './exchange';
 import type { TrainerLease } from './lease';
 import type { TrainerCache } from './trainer-cache';
+import { currentActivity, type ActivityIo } from '../activity-io';
 import { TrainingLoop } from './training-loop';
 
 /** How long members wait for each other to start and connect. */
@@ -57,14 +57,6 @@ export interface SegmentDeps {
   control?: (runId: string) => Promise<RunControl>;
 }
 
-function activityContext(): Context | undefined {
-  try {
-    return Context.current();
-  } catch {
-    return undefined;
-  }
-}
-
 const yieldNow = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /** Heartbeats with the latest progress, at most every 200 ms (the SDK throttles further). */
@@ -74,7 +66,7 @@ class Beat {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly ctx: Context | undefined,
+    private readonly ctx: ActivityIo | undefined,
     private readonly signal: AbortSignal | undefined,
   ) {}
 
@@ -103,7 +95,7 @@ class Beat {
 
 /** The trainer-side half of the segment protocol. */
 export async function runSegment(deps: SegmentDeps, input: SegmentInput): Promise<SegmentResult> {
-  const ctx = activityContext();
+  const ctx = currentActivity();
   const signal = ctx?.cancellationSignal;
   const { runId, group, member: index } = input;
   const me = group.members[index];

@@ -4,7 +4,6 @@
  * segment.ts), and initialise, evaluate and export checkpoints, one computation at a time per
  * process, heartbeating while they wait so that a queued activity is not mistaken for a dead one.
  */
-import { Context } from '@temporalio/activity';
 import {
   BadInputError,
   runKeys,
@@ -31,6 +30,7 @@ import {
   validateDefinition,
 } from '@seqtrain/model';
 import type { BlobStore } from '@seqtrain/storage';
+import { currentActivity } from '../activity-io';
 import { exportLayersModel } from './export-model';
 import { TrainerLease } from './lease';
 import { roundsPerEpoch, runSegment } from './segment';
@@ -58,13 +58,8 @@ const PREFETCH_WHOLE_DATASET_BYTES = 16 * 2 ** 20;
  * one stuck inside a synchronous kernel: both are still detected within the heartbeat timeout.
  */
 async function keepAlive<T>(fn: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const ctx = Context.current();
-    timer = setInterval(() => ctx.heartbeat(), 5_000);
-  } catch {
-    // not inside an activity
-  }
+  const ctx = currentActivity();
+  const timer = ctx ? setInterval(() => ctx.heartbeat(), 5_000) : undefined;
   try {
     return await fn();
   } finally {

@@ -84,6 +84,8 @@ describe('seqtrain train on the embedded stack', () => {
     id: string,
     signal: NodeJS.Signals,
     ready: (p: TrainProgress) => boolean,
+    /** 'group': the worker and its engine process (as a frozen host or container would be) */
+    target: 'worker' | 'group' = 'worker',
   ): Promise<number> {
     const pids = new Map((await trainers()).map((t) => [t.name, t.pid]));
     for (let i = 0; i < 2400; i++) {
@@ -93,7 +95,8 @@ describe('seqtrain train on the embedded stack', () => {
         const pid = pids.get(other.workerId);
         if (pid === undefined)
           throw new Error(`${other.workerId} is not one of ${[...pids.keys()].join(', ')}`);
-        process.kill(pid, signal);
+        // A detached worker leads its own process group.
+        process.kill(target === 'group' ? -pid : pid, signal);
         return pid;
       }
       if (p?.status === 'completed') break;
@@ -255,7 +258,7 @@ describe('seqtrain train on the embedded stack', () => {
 
   it('survives a trainer frozen with SIGSTOP: the group re-forms without it, identical weights', async () => {
     await startDetached(specFile, 'freeze-trainer');
-    const frozen = await signalOther('freeze-trainer', 'SIGSTOP', (p) => p.step >= 200);
+    const frozen = await signalOther('freeze-trainer', 'SIGSTOP', (p) => p.step >= 200, 'group');
     try {
       const r = await result('freeze-trainer');
       expect(r.weightsSha256).toBe(reference.weightsSha256);
@@ -264,7 +267,7 @@ describe('seqtrain train on the embedded stack', () => {
       const names = (await trainers()).filter((t) => t.pid !== frozen).map((t) => t.name);
       expect(names.some((n) => r.trainers[n] !== undefined)).toBe(true);
     } finally {
-      process.kill(frozen, 'SIGCONT');
+      process.kill(-frozen, 'SIGCONT');
     }
   }, 600_000);
 

@@ -2,7 +2,8 @@
  * The two worker roles of DESIGN.md. Orchestrators run workflows and light activities on the
  * shared `seqtrain` queue; trainers run the training activities, one computation at a time per
  * process, on the shared `seqtrain-train` queue and on their own queue (group joins and
- * segments), and bind a data-plane listener for the gradient exchange with their peers.
+ * segments); their engine process (engine/) computes and binds the data-plane listener for the
+ * gradient exchange with their peers.
  */
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
@@ -11,10 +12,10 @@ import {
   createRegisterActivities,
   createSmokeActivities,
   createSweepActivities,
-  createTrainerActivities,
+  currentActivity,
   withBoundary,
 } from '@seqtrain/activities';
-import { initBackend, type BackendInfo } from '@seqtrain/backend';
+import type { BackendInfo } from '@seqtrain/backend';
 import {
   CONTROL_QUERY,
   ORCHESTRATOR_QUEUE,
@@ -23,13 +24,13 @@ import {
   type Config,
   type RunControl,
 } from '@seqtrain/contracts';
-import { DataPlaneServer } from '@seqtrain/dataplane';
 import { createRegistryActivities, ModelRegistry, TemporalCoordinator } from '@seqtrain/registry';
 import type { BlobStore } from '@seqtrain/storage';
 import { trackClientCalls } from './client-calls';
 import { readRunProgress } from './run-progress';
 import { installRuntimeLogging } from './runtime-logging';
 import { getWorkflowBundle } from './workflow-bundle';
+import { TrainerEngine } from './engine/engine';
 
 export type WorkerRole = 'orchestrator' | 'trainer';
 
@@ -70,7 +71,9 @@ export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise
   const namespace = opts.config.temporal.namespace;
   const workers: Worker[] = [];
   let backend: BackendInfo | undefined;
-  let dataPlane: DataPlaneServer | undefined;
+  let dataPlane: string | undefined;
+  let engine: TrainerEngine | undefined;
+  let fatal: Error | undefined;
   const clientConnection = await Connection.connect({ address });
   const client = new Client({ connection: clientConnection, namespace });
   // The activities' own calls to Temporal, ended before the connection closes (client-calls.ts).
@@ -120,25 +123,34 @@ export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise
       }),
     );
   } else {
-    backend = await initBackend({
-      backend: opts.config.backend,
-      ...(opts.config.threads ? { threads: opts.config.threads } : {}),
-      log,
-    });
-    log(
-      `backend ${backend.name} (tfjs ${backend.tfjsVersion}${backend.nativeTfVersion ? `, TensorFlow ${backend.nativeTfVersion}` : ''}, threads ${backend.threads.intraOp}/${backend.threads.interOp})`,
-    );
-    dataPlane = await DataPlaneServer.listen({ ...opts.config.dataPlane, log });
-    log(`data plane listening on ${dataPlane.bound} (advertised as ${dataPlane.address})`);
     const control = (runId: string): Promise<RunControl> =>
       calls.call(() => client.workflow.getHandle(runId).query<RunControl>(CONTROL_QUERY));
     // The first query of a process spends ~10 ms compiling the client's call path: here, not at
     // the start of the first segment (a workflow that does not exist answers "not found").
     void control(`seqtrain-warm-up-${workerId}`).catch(() => undefined);
-    // Both queues share one activity object: one cache, one compute slot, one lease.
+    // Everything that computes runs in the engine process (engine/engine-main.ts), away from the
+    // Temporal client and worker; this process polls, heartbeats and relays.
+    engine = await TrainerEngine.start({
+      config: opts.config,
+      workerId,
+      log,
+      control,
+      onFatal: (err) => {
+        log(`${err.message}: stopping this worker`);
+        fatal = err;
+        for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      },
+    });
+    backend = engine.ready.backend as BackendInfo;
+    dataPlane = engine.ready.dataPlane.address;
+    log(
+      `backend ${backend.name} (tfjs ${backend.tfjsVersion}${backend.nativeTfVersion ? `, TensorFlow ${backend.nativeTfVersion}` : ''}, threads ${backend.threads.intraOp}/${backend.threads.interOp})`,
+    );
+    log(`data plane listening on ${engine.ready.dataPlane.bound} (advertised as ${dataPlane})`);
+    // Both queues share the one engine: one cache, one compute slot, one lease.
     const activities = withBoundary({
       ...createSmokeActivities({ store }),
-      ...createTrainerActivities({ store, workerId, backend, dataPlane, control }),
+      ...engine.activities(currentActivity),
     });
     // The own queue takes a join probe while a segment runs (the join answers "busy" at once).
     for (const [taskQueue, slots] of [
@@ -164,12 +176,13 @@ export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise
     workerId,
     taskQueues: workers.map((w) => w.options.taskQueue),
     backend,
-    dataPlane: dataPlane?.address,
+    dataPlane,
     async run() {
       try {
         await Promise.all(workers.map((w) => w.run()));
+        if (fatal) throw fatal;
       } finally {
-        await dataPlane?.close();
+        await engine?.close();
         if (ownsConnection) await connection.close();
         // Bounded: longer than the SDK's longest retry delay.
         await calls.end(12_000);
