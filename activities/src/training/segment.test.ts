@@ -255,6 +255,9 @@ describe('the trainer cache', () => {
     expect(sizes.shards).toBe(4);
     expect(sizes.readers).toBe(1);
     expect(sizes.batchBytes).toBeLessThanOrEqual(TRAINER_CACHE_LIMITS.batchBytes);
+    const c0 = await cache.checkpoint(run.ckpt0);
+    for (let i = 0; i < 5; i++) cache.remember(`${run.ckpt0}.copy-${i}`, c0);
+    expect(cache.sizes().checkpoints).toBe(TRAINER_CACHE_LIMITS.checkpoints);
     // The newest entries are still there (no GET), the oldest were dropped (GET again).
     const gets = own.stats.gets + own.stats.rangeGets;
     await cache.plan(keys.at(-1)!);

@@ -50,14 +50,21 @@ export class BoundedMap<K, V> {
  * A trainer lives for many runs: every cache here is bounded, in entries or bytes. The readers
  * share one batch cache (each had 256 MiB of its own, on top of the shard rows kept here).
  */
-export const TRAINER_CACHE_LIMITS = { datasets: 8, plans: 16, shards: 64, batchBytes: 64 * 2 ** 20 };
+export const TRAINER_CACHE_LIMITS = {
+  datasets: 8,
+  plans: 16,
+  shards: 64,
+  /** the one a segment starts from and the one it writes */
+  checkpoints: 2,
+  batchBytes: 64 * 2 ** 20,
+};
 
 export class TrainerCache {
   private models = new Map<string, SeqModel>();
   private manifests = new BoundedMap<string, Promise<DatasetManifest>>(TRAINER_CACHE_LIMITS.datasets);
   private plans = new BoundedMap<string, Promise<ShardPlan>>(TRAINER_CACHE_LIMITS.plans);
   private shards: BoundedMap<string, Promise<SequenceBatch>>;
-  private checkpoints = new Map<string, Checkpoint>();
+  private checkpoints = new BoundedMap<string, Checkpoint>(TRAINER_CACHE_LIMITS.checkpoints);
   private readers = new BoundedMap<string, ShardReader>(TRAINER_CACHE_LIMITS.datasets);
   private readonly batches = new BatchCache(TRAINER_CACHE_LIMITS.batchBytes);
 
@@ -180,7 +187,6 @@ export class TrainerCache {
 
   remember(key: string, c: Checkpoint): void {
     this.checkpoints.set(key, c);
-    while (this.checkpoints.size > 2) this.checkpoints.delete(this.checkpoints.keys().next().value as string);
   }
 }
 
