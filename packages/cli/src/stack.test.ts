@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { smokeWorkflow } from '@seqtrain/workflows';
+import { writeState } from './stack-state';
 import { cli, privateStackEnv } from './test-cli';
 
 // Tier 4: the CLI as a user runs it, in a child process, against its own home and ports.
@@ -74,6 +76,29 @@ describe('seqtrain up / status / down', () => {
       await connection.close();
     }
     expect((await cli(['down'], env)).code).toBe(0);
+  });
+
+  it('waits for a recorded server that no longer answers (shutting down) to exit, then starts a new one', async () => {
+    // A live process that does not listen, recorded as the dev server: one in its graceful shutdown.
+    const dying = spawn('sleep', ['2'], { stdio: 'ignore' });
+    await writeState(home, {
+      name: 'temporal',
+      kind: 'temporal',
+      pid: dying.pid!,
+      startedAt: new Date().toISOString(),
+      address: env.SEQTRAIN_TEMPORAL_ADDRESS!,
+    });
+    try {
+      const up = await cli(['up', '--detach', '--trainers', '0'], env);
+      expect(up.code, up.stderr).toBe(0);
+      expect(up.stderr).toContain(`temporal (pid ${dying.pid}) does not answer`);
+      const status = JSON.parse((await cli(['status', '--json'], env)).stdout) as StatusJson;
+      expect(status.temporal?.healthy).toBe(true);
+      expect(status.temporal?.pid).not.toBe(dying.pid);
+    } finally {
+      dying.kill();
+      await cli(['down'], env);
+    }
   });
 
   it('refuses an occupied port with a clear message', async () => {

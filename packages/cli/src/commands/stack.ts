@@ -1,5 +1,5 @@
 /** `seqtrain up | down | status`: the embedded local stack of DESIGN.md. */
-import { TRAINER_NODE_FLAGS } from '@seqtrain/backend';
+import { TRAINER_NODE_FLAGS } from '@seqtrain/backend/process-flags';
 import { closeSync, openSync, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -64,11 +64,35 @@ export async function ensureStack(ctx: CliContext, trainers: number): Promise<St
   const home = config.home;
   const logs = logDir(home);
   await fsp.mkdir(logs, { recursive: true });
-  let states = await readStates(home);
   const log = (m: string): void => io.err(`${m}\n`);
+  let states = await readStates(home);
+  // A recorded service whose process lives but no longer answers is shutting down (or wedged):
+  // it is not running, so wait for it to go (bounded) and start a new one.
+  const s3Port = localS3Port(config);
+  const ports: Record<string, number | undefined> = {
+    temporal: portOf(config.temporal.address),
+    s3: s3Port,
+  };
+  const answering: ServiceState[] = [];
+  for (const s of states) {
+    const port = ports[s.kind];
+    if (port === undefined || (await isPortOpen(port))) {
+      answering.push(s);
+      continue;
+    }
+    log(`${s.name} (pid ${s.pid}) does not answer on port ${port}: waiting for it to exit`);
+    try {
+      await waitFor(`${s.name} (pid ${s.pid}) to exit`, () => Promise.resolve(!isAlive(s.pid)), 30_000, 100);
+    } catch {
+      throw new BadInputError(
+        `${s.name} (pid ${s.pid}) is alive but does not answer on 127.0.0.1:${port}; stop it (seqtrain down, or kill ${s.pid})`,
+      );
+    }
+    await removeState(home, s.name);
+  }
+  states = answering;
 
   // Refuse occupied ports before starting anything, so a failed `up` leaves nothing behind.
-  const s3Port = localS3Port(config);
   const planned: [string, number | undefined, string][] = [];
   if (!states.some((s) => s.kind === 'temporal')) {
     planned.push(
