@@ -405,15 +405,18 @@ async function persist(
   const { store, cache } = deps;
   const end = result.end;
   const added: string[] = [];
+  // The final and the best checkpoint in parallel; the record that names them only after both.
+  const puts: Promise<unknown>[] = [];
   if (end.step !== input.start.step) {
     const key = runKeys.checkpoint(input.runId, input.execution, end.step);
-    await store.put(key, encodeCheckpoint(loop.checkpoint));
-    cache.remember(key, loop.checkpoint);
+    puts.push(store.put(key, encodeCheckpoint(loop.checkpoint)));
     end.checkpointKey = key;
     added.push(key);
   }
   if (loop.bestState && end.best && end.best.checkpointKey !== end.checkpointKey)
-    await store.put(end.best.checkpointKey, encodeCheckpoint(loop.bestState));
+    puts.push(store.put(end.best.checkpointKey, encodeCheckpoint(loop.bestState)));
+  await Promise.all(puts);
+  if (end.checkpointKey && added.length > 0) cache.remember(end.checkpointKey, loop.checkpoint);
   const kept = retainCheckpoints({
     recent: input.start.recentCheckpoints,
     added,
