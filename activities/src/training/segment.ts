@@ -416,7 +416,7 @@ async function persist(
   if (loop.bestState && end.best && end.best.checkpointKey !== end.checkpointKey)
     puts.push(store.put(end.best.checkpointKey, encodeCheckpoint(loop.bestState)));
   await Promise.all(puts);
-  if (end.checkpointKey && added.length > 0) cache.remember(end.checkpointKey, loop.checkpoint);
+  for (const key of added) cache.remember(key, loop.checkpoint);
   const kept = retainCheckpoints({
     recent: input.start.recentCheckpoints,
     added,

@@ -47,6 +47,8 @@ interface Ready {
 class EngineProcess {
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
+  /** set while the engine starts: its 'ready' or 'init-failed' ends the start */
+  private starting: { resolve: (r: Ready) => void; reject: (e: Error) => void } | undefined;
   readonly exited: Promise<string>;
 
   private constructor(
@@ -80,23 +82,19 @@ class EngineProcess {
           ),
         );
       }, READY_TIMEOUT_MS);
-      child.on('message', (msg: FromEngine) => {
-        if (msg.type === 'ready') {
+      engine.starting = {
+        resolve: (r) => {
           clearTimeout(timer);
-          resolve({ backend: msg.backend, dataPlane: msg.dataPlane });
-        }
-        if (msg.type === 'init-failed') {
+          resolve(r);
+        },
+        reject: (err) => {
           clearTimeout(timer);
-          child.kill('SIGKILL');
-          reject(fromWire(msg.error));
-        }
-      });
-      void engine.exited.then((why) => {
-        clearTimeout(timer);
-        reject(new TransientError(`${why} while starting`));
-      });
+          reject(err);
+        },
+      };
+      void engine.exited.then((why) => engine.starting?.reject(new TransientError(`${why} while starting`)));
       engine.send({ type: 'init', config: opts.config, workerId: opts.workerId });
-    });
+    }).finally(() => (engine.starting = undefined));
     return { engine, ready };
   }
 
@@ -127,8 +125,12 @@ class EngineProcess {
         this.opts.log(msg.message);
         break;
       case 'ready':
+        this.starting?.resolve({ backend: msg.backend, dataPlane: msg.dataPlane });
+        break;
       case 'init-failed':
-        break; // handled while starting
+        this.child.kill('SIGKILL');
+        this.starting?.reject(fromWire(msg.error));
+        break;
     }
   }
 
@@ -164,19 +166,21 @@ export class TrainerEngine {
   private crashes: number[] = [];
   private closing = false;
 
+  /** what the first engine reported (the backend does not change between engines) */
+  readonly ready: Ready;
+
   private constructor(
     private readonly opts: EngineOptions,
     first: { engine: EngineProcess; ready: Ready },
-    /** what the first engine reported (the backend does not change between engines) */
-    readonly ready: Ready,
   ) {
+    this.ready = first.ready;
     this.current = Promise.resolve(first);
     this.watch(first.engine);
   }
 
   static async start(opts: EngineOptions): Promise<TrainerEngine> {
     const first = await EngineProcess.start(opts);
-    return new TrainerEngine(opts, first, first.ready);
+    return new TrainerEngine(opts, first);
   }
 
   private watch(engine: EngineProcess): void {
