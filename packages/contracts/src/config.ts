@@ -75,8 +75,8 @@ export const ConfigSchema = z.object({
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
-export const LOCAL_ACCESS_KEY = 'S3RVER';
-export const LOCAL_SECRET_KEY = 'S3RVER';
+export const LOCAL_ACCESS_KEY = 'seqtrain-local';
+export const LOCAL_SECRET_KEY = 'seqtrain-local-secret';
 export const DEFAULT_S3_PORT = 4568;
 
 function intOrUndefined(key: string, value: string | undefined): number | undefined {

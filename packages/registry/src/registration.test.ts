@@ -2,16 +2,27 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FsBlobStore } from '@seqtrain/storage';
-import { CorruptDataError } from '@seqtrain/contracts';
-import { InProcessCoordinator, ModelRegistry, publishVersion, sha256Hex, writeModelFiles } from './index';
+import { BlobExistsError, FsBlobStore, S3BlobStore, type BlobStore } from '@seqtrain/storage';
+import { CorruptDataError, LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, NotFoundError } from '@seqtrain/contracts';
+import { startLocalS3, type LocalS3 } from '@seqtrain/local-stack';
+import {
+  InProcessCoordinator,
+  ModelRegistry,
+  publishVersion,
+  sha256Hex,
+  writeAliasEvent,
+  writeModelFiles,
+} from './index';
 import { buildTinyLstm, modelFiles, testCard } from './test-model';
 
 let dir: string;
+let s3: LocalS3;
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'registry-'));
+  s3 = await startLocalS3({ dir: path.join(dir, 's3'), bucket: 'registry-guard' });
 });
 afterAll(async () => {
+  await s3.stop();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -138,5 +149,98 @@ describe('registration (in-process coordinator)', () => {
     expect(
       JSON.parse(new TextDecoder().decode(await store.get('registry/g/versions/1/card.json'))),
     ).toMatchObject({ runKey: 'run-1' });
+  });
+});
+
+/**
+ * The second guard behind the serialisation point: card.json and alias events are written with
+ * If-None-Match: *, so a writer that lost a race cannot overwrite. Proven on the embedded stack's
+ * real S3 server as on the filesystem store.
+ */
+describe.each([
+  ['filesystem', (sub: string): BlobStore => new FsBlobStore(path.join(dir, sub))],
+  [
+    'local S3 server',
+    // One bucket for both tests: they use different model names.
+    (): BlobStore =>
+      new S3BlobStore({
+        endpoint: s3.endpoint,
+        bucket: 'registry-guard',
+        region: 'us-east-1',
+        accessKeyId: LOCAL_ACCESS_KEY,
+        secretAccessKey: LOCAL_SECRET_KEY,
+      }),
+  ],
+])('overwrite guards on the %s store', (_name, make) => {
+  it('a publish that missed the existing card (a race) is refused by the store, not written over it', async () => {
+    const store = make('race');
+    const files = await modelFiles(buildTinyLstm(6));
+    await writeModelFiles(store, 'src/', files);
+    const input = {
+      name: 'r',
+      version: 1,
+      runKey: 'run-1',
+      sourcePrefix: 'src/',
+      card: testCard(),
+      createdAt: '2026-01-01T00:00:00.000Z',
+    };
+    await publishVersion(store, input);
+    // The loser's check for an existing card ran before the winner wrote it.
+    let hidden = false;
+    const racing: BlobStore = Object.create(store, {
+      get: {
+        value: async (key: string) => {
+          if (!hidden && key.endsWith('versions/1/card.json')) {
+            hidden = true;
+            throw new NotFoundError(`${key}: no such object`);
+          }
+          return store.get(key);
+        },
+      },
+    }) as BlobStore;
+    const err = await publishVersion(racing, { ...input, runKey: 'run-2' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(hidden).toBe(true);
+    expect(err).toBeInstanceOf(CorruptDataError);
+    expect((err as Error).message).toContain('already belongs to run "run-1"');
+    expect(
+      JSON.parse(new TextDecoder().decode(await store.get('registry/r/versions/1/card.json'))),
+    ).toMatchObject({ runKey: 'run-1' });
+    // The raw guard: the card key itself cannot be written twice.
+    await expect(
+      store.put('registry/r/versions/1/card.json', '{}', { ifNoneMatch: true }),
+    ).rejects.toBeInstanceOf(BlobExistsError);
+  });
+
+  it('an alias event number holds one event: a different event under it is refused, a retry is fine', async () => {
+    const store = make('alias');
+    const files = await modelFiles(buildTinyLstm(7));
+    const registry = new ModelRegistry(store, new InProcessCoordinator(store));
+    for (const runKey of ['a', 'b'])
+      await registry.registerModel({ name: 'al', runKey, artifacts: files, card: testCard() });
+    const event = {
+      model: 'al',
+      alias: 'production',
+      seq: 1,
+      kind: 'promote' as const,
+      from: null,
+      to: 1,
+      actor: 'ci',
+      reason: 'first',
+      at: '2026-01-01T00:00:00.000Z',
+    };
+    await writeAliasEvent(store, event);
+    await expect(writeAliasEvent(store, event)).resolves.toEqual(event);
+    await expect(writeAliasEvent(store, { ...event, to: 2, reason: 'second writer' })).rejects.toBeInstanceOf(
+      CorruptDataError,
+    );
+    const keys = (await store.list('registry/al/aliases/')).map((b) => b.key);
+    expect(keys).toHaveLength(1);
+    expect(JSON.parse(new TextDecoder().decode(await store.get(keys[0] ?? '')))).toMatchObject({
+      to: 1,
+      reason: 'first',
+    });
   });
 });

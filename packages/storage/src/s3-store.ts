@@ -1,5 +1,5 @@
 /**
- * S3 adapter over @aws-sdk/client-s3, for AWS S3 and S3-compatible servers (MinIO, s3rver).
+ * S3 adapter over @aws-sdk/client-s3, for AWS S3 and S3-compatible servers (versitygw, MinIO, ...).
  * The SDK's own retries are off: this adapter retries throttling, 5xx and network errors with
  * backoff, and never retries 4xx. Errors name bucket, key and cause, never credentials.
  */
@@ -146,13 +146,21 @@ export class S3BlobStore implements BlobStore {
     const name = (err as AwsLikeError).name;
     if (name === 'NoSuchBucket')
       return new NotFoundError(`${what}: bucket ${this.bucket} does not exist`, { cause: err });
-    if (status === 404 || name === 'NoSuchKey' || name === 'NotFound')
-      return new NotFoundError(`${what}: no such object`, { cause: err });
-    if (status === 401 || status === 403 || name === 'AccessDenied' || name === 'InvalidAccessKeyId')
+    // Checked before 404: versitygw answers an unknown access key with 404 XAdminUserNotFound.
+    if (
+      status === 401 ||
+      status === 403 ||
+      name === 'AccessDenied' ||
+      name === 'InvalidAccessKeyId' ||
+      name === 'SignatureDoesNotMatch' ||
+      name === 'XAdminUserNotFound'
+    )
       return new PermissionError(
         `${what}: access denied (${describeError(err)}); check SEQTRAIN_S3_* credentials and the bucket policy`,
         { cause: err },
       );
+    if (status === 404 || name === 'NoSuchKey' || name === 'NotFound')
+      return new NotFoundError(`${what}: no such object`, { cause: err });
     if (status === 412) return new BlobExistsError(`${what}: object already exists`, { cause: err });
     if (status === 416)
       return new BadInputError(`${what}: requested range is outside the object`, { cause: err });
@@ -292,8 +300,8 @@ export class S3BlobStore implements BlobStore {
 
   async list(prefix: string): Promise<BlobInfo[]> {
     const out: BlobInfo[] = [];
-    // ListObjects (v1) with Marker = last key seen: equivalent on AWS, and s3rver's v2
-    // continuation tokens use DES, which OpenSSL 3 no longer offers (HTTP 500 on every page).
+    // ListObjects (v1) with Marker = last key seen: equivalent to v2 on AWS, and served by every
+    // S3-compatible server (s3rver, the earlier local server, failed v2 pages under OpenSSL 3).
     let startAfter: string | undefined;
     let truncated: boolean | undefined;
     do {

@@ -5,11 +5,18 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BadInputError, NotFoundError, PermissionError, TransientError } from '@seqtrain/contracts';
+import {
+  BadInputError,
+  LOCAL_ACCESS_KEY,
+  LOCAL_SECRET_KEY,
+  NotFoundError,
+  PermissionError,
+  TransientError,
+} from '@seqtrain/contracts';
 import { startLocalS3, type LocalS3 } from '@seqtrain/local-stack';
-import { FsBlobStore, S3BlobStore, type BlobStore } from '@seqtrain/storage';
+import { BlobExistsError, FsBlobStore, S3BlobStore, type BlobStore } from '@seqtrain/storage';
 
-const creds = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', region: 'us-east-1' };
+const creds = { accessKeyId: LOCAL_ACCESS_KEY, secretAccessKey: LOCAL_SECRET_KEY, region: 'us-east-1' };
 function failIfResolved(): never {
   throw new Error('expected the call to fail');
 }
@@ -54,6 +61,25 @@ describe.each(adapters)('%s adapter', (_name, make) => {
     expect(await store.head('a/b/c.bin')).toBeUndefined();
     await expect(store.get('a/b/c.bin')).rejects.toBeInstanceOf(NotFoundError);
     await store.delete('a/b/c.bin'); // deleting a missing key is fine
+  });
+
+  // The guard behind registry versions and alias events: on S3 the server itself must refuse.
+  it('refuses a second conditional write of a key and keeps the first bytes', async () => {
+    const store = make();
+    const key = `guard/${randomBytes(4).toString('hex')}/v1.json`;
+    await store.put(key, 'first', { ifNoneMatch: true });
+    const err = await store.put(key, 'second', { ifNoneMatch: true }).then(failIfResolved, (e: unknown) => e);
+    expect(err).toBeInstanceOf(BlobExistsError);
+    expect(new TextDecoder().decode(await store.get(key))).toBe('first');
+    // Two writers racing for the same new key: exactly one wins.
+    const race = `guard/${randomBytes(4).toString('hex')}/v2.json`;
+    const results = await Promise.allSettled(
+      Array.from({ length: 6 }, (_, i) => store.put(race, `writer ${i}`, { ifNoneMatch: true })),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(BlobExistsError);
+    const winner = results.findIndex((r) => r.status === 'fulfilled');
+    expect(new TextDecoder().decode(await store.get(race))).toBe(`writer ${winner}`);
   });
 
   it('reads byte ranges inclusively', async () => {
@@ -122,7 +148,7 @@ describe('S3 adapter', () => {
     });
     const denied = await wrongKey.get('some/key').then(failIfResolved, (e: unknown) => e as Error);
     expect(denied.message).toContain('s3://test-bucket/some/key');
-    expect(denied.message).toMatch(/403|InvalidAccessKeyId/);
+    expect(denied.message).toMatch(/access denied \((403|InvalidAccessKeyId|XAdminUserNotFound)/);
     // Refused credentials are final: Temporal must not retry them.
     expect(denied).toBeInstanceOf(PermissionError);
     expect(denied.message).not.toContain('sUpErSeCrEt');

