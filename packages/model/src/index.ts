@@ -24,6 +24,15 @@ export type { Rng } from './seeded';
 export { evaluate, Evaluator } from './evaluate';
 export type { EvalResult } from './evaluate';
 export { blobStoreIOHandler, saveModel, loadModel } from './io-handler';
-export { forecast, classify, generate, decode, decodeIds, tokenize, detokenize } from './inference';
+export {
+  forecast,
+  classify,
+  generate,
+  decode,
+  decodeIds,
+  decodeIdsBatch,
+  tokenize,
+  detokenize,
+} from './inference';
 export type { GenerateOptions, DecodeOptions } from './inference';
 export { runGraph } from './run-graph';

@@ -1,7 +1,7 @@
 /**
  * Inference on the served model (outputs probabilities for token tasks, values for regression),
  * mapping through the dataset signature: forecasts back to original units, sampling/greedy name
- * generation, and greedy or beam-search decoding for seq2seq. Generators and decoders re-run the
+ * generation, and greedy or beam-search decoding for seq2seq (all sources in one batch per step). Generators and decoders re-run the
  * full (causal) model on the growing prefix: O(length^2), fine for the short sequences here, and
  * it needs no separate step model, so it works on any model loaded from model.json.
  */
@@ -141,54 +141,89 @@ export interface DecodeOptions {
   beamWidth?: number;
 }
 
-/** Seq2seq: greedy (beamWidth 1) or beam-search decoding of each source; returns target token ids without BOS/EOS. */
+interface Beam {
+  ids: number[];
+  logp: number;
+  done: boolean;
+}
+
+/** Rows per forward pass when decoding many sources at once (bounds tensor memory). */
+const DECODE_BATCH_ROWS = 512;
+
+/**
+ * Seq2seq: greedy (beamWidth 1) or beam-search decoding of many sources at once; returns each
+ * source's target token ids without BOS/EOS. Every decoding step runs one forward pass over the
+ * live beams of all sources together (in chunks of DECODE_BATCH_ROWS rows), not one per source:
+ * the results are the same as decoding each source alone, since rows do not interact.
+ */
+export function decodeIdsBatch(
+  model: tf.LayersModel,
+  signature: DatasetSignature,
+  sources: readonly (readonly number[])[],
+  options: DecodeOptions = {},
+): number[][] {
+  const tv = signature.targetVocab!;
+  const S = signature.x.shape[0]!;
+  const T = signature.y.shape[0]! - 1;
+  const width = options.beamWidth ?? 1;
+  const srcRows = sources.map((src) => padded(src, S));
+  const beams: Beam[][] = sources.map(() => [{ ids: [tv.bos!], logp: 0, done: false }]);
+  for (let t = 0; t < T; t++) {
+    const rows: { source: number; beam: Beam }[] = [];
+    beams.forEach((bs, source) => {
+      for (const beam of bs) if (!beam.done) rows.push({ source, beam });
+    });
+    if (rows.length === 0) break;
+    const probs: number[][] = [];
+    for (let from = 0; from < rows.length; from += DECODE_BATCH_ROWS) {
+      const chunk = rows.slice(from, from + DECODE_BATCH_ROWS);
+      const n = chunk.length;
+      const p = tf.tidy(() => {
+        const src = tf.tensor(
+          chunk.map((r) => srcRows[r.source]!),
+          [n, S],
+          'int32',
+        );
+        const dec = tf.tensor(
+          chunk.map((r) => padded(r.beam.ids, T)),
+          [n, T],
+          'int32',
+        );
+        return tf
+          .slice(forward(model, [src, dec]), [0, t, 0], [n, 1, -1])
+          .reshape([n, -1])
+          .arraySync() as number[][];
+      });
+      probs.push(...p);
+    }
+    const candidates: Beam[][] = beams.map((bs) => bs.filter((b) => b.done));
+    rows.forEach(({ source, beam }, i) => {
+      const top = probs[i]!.map((v, id) => ({ id, v }))
+        .filter((c) => c.id !== 0 && c.id !== tv.bos)
+        .sort((a, c) => c.v - a.v)
+        .slice(0, width);
+      for (const c of top)
+        candidates[source]!.push({
+          ids: c.id === tv.eos ? beam.ids : [...beam.ids, c.id],
+          logp: beam.logp + Math.log(Math.max(c.v, 1e-30)),
+          done: c.id === tv.eos,
+        });
+    });
+    candidates.forEach((c, source) => {
+      beams[source] = c.sort((a, b) => b.logp - a.logp).slice(0, width);
+    });
+  }
+  return beams.map((bs) => bs[0]!.ids.slice(1));
+}
+
+/** Seq2seq decoding of one source (see decodeIdsBatch). */
 export function decodeIds(
   model: tf.LayersModel,
   signature: DatasetSignature,
   source: readonly number[],
   options: DecodeOptions = {},
 ): number[] {
-  const tv = signature.targetVocab!;
-  const S = signature.x.shape[0]!;
-  const T = signature.y.shape[0]! - 1;
-  const width = options.beamWidth ?? 1;
-  let beams: { ids: number[]; logp: number; done: boolean }[] = [{ ids: [tv.bos!], logp: 0, done: false }];
-  for (let t = 0; t < T && beams.some((b) => !b.done); t++) {
-    const live = beams.filter((b) => !b.done);
-    const probs = tf.tidy(() => {
-      const src = tf.tensor(
-        live.map(() => padded(source, S)),
-        [live.length, S],
-        'int32',
-      );
-      const dec = tf.tensor(
-        live.map((b) => padded(b.ids, T)),
-        [live.length, T],
-        'int32',
-      );
-      return tf
-        .slice(forward(model, [src, dec]), [0, t, 0], [live.length, 1, -1])
-        .reshape([live.length, -1])
-        .arraySync() as number[][];
-    });
-    const candidates = beams.filter((b) => b.done);
-    live.forEach((b, i) => {
-      const p = probs[i]!;
-      const top = p
-        .map((v, id) => ({ id, v }))
-        .filter((c) => c.id !== 0 && c.id !== tv.bos)
-        .sort((a, c) => c.v - a.v)
-        .slice(0, width);
-      for (const c of top)
-        candidates.push({
-          ids: c.id === tv.eos ? b.ids : [...b.ids, c.id],
-          logp: b.logp + Math.log(Math.max(c.v, 1e-30)),
-          done: c.id === tv.eos,
-        });
-    });
-    beams = candidates.sort((a, c) => c.logp - a.logp).slice(0, width);
-  }
-  return beams[0]!.ids.slice(1);
+  return decodeIdsBatch(model, signature, [source], options)[0]!;
 }
 
 export function decode(
@@ -197,7 +232,11 @@ export function decode(
   sources: string[],
   options: DecodeOptions = {},
 ): string[] {
-  return sources.map((s) =>
-    detokenize(signature.targetVocab!, decodeIds(model, signature, tokenize(signature.vocab!, s), options)),
+  const ids = decodeIdsBatch(
+    model,
+    signature,
+    sources.map((s) => tokenize(signature.vocab!, s)),
+    options,
   );
+  return ids.map((target) => detokenize(signature.targetVocab!, target));
 }

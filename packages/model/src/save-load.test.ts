@@ -174,6 +174,34 @@ describe('save and load through the BlobStore', () => {
     m.dispose();
   });
 
+  it('decodes many words in one forward pass per step, with the same answers as one word at a time', () => {
+    const data = cmudict({ count: 200, srcLen: 7, tgtLen: 9, batchSize: 32 });
+    const m = trained(
+      mk('seq2seq', { cell: 'gru', units: [16], embedding: 8, bidirectional: false }),
+      data.signature,
+      data.train,
+      3,
+    );
+    const words = ['cat', 'house', 'mountain', 'tree', 'a', 'zebra', 'ox', 'computer'];
+    const layer = m.model.getLayer('dec0_gru') as unknown as { call: (...a: unknown[]) => unknown };
+    const call = layer.call.bind(layer);
+    let passes = 0;
+    layer.call = (...a: unknown[]) => {
+      passes++;
+      return call(...a);
+    };
+    for (const beamWidth of [1, 3]) {
+      const one = words.map((w) => decode(m.model, data.signature, [w], { beamWidth })[0]);
+      passes = 0;
+      const all = decode(m.model, data.signature, words, { beamWidth });
+      expect(all).toEqual(one);
+      // At most one pass per target position for the whole batch (the target has tgtLen - 1).
+      expect(passes).toBeGreaterThan(0);
+      expect(passes).toBeLessThanOrEqual(data.signature.y.shape[0]! - 1);
+    }
+    m.dispose();
+  });
+
   it('training and decoding run each layer once per forward pass, with the outputs of tfjs apply', () => {
     const data = cmudict({ count: 100, srcLen: 7, tgtLen: 9, batchSize: 32 });
     const spec = mk('seq2seq', { cell: 'lstm', units: [8, 8], embedding: 4, bidirectional: true });
