@@ -9,6 +9,7 @@
  * the heartbeat timeout), every wait on a peer is bounded by that peer's silence, and the leader
  * polls the workflow's control query (stop/pause land within a second, without history events).
  */
+import { asAllocationFailure } from './allocation';
 import { CancelledFailure } from '@temporalio/common';
 import {
   parseStoredJson,
@@ -360,7 +361,7 @@ async function runLoop(
     });
   } catch (err) {
     exchange.abort(err instanceof Error ? err.message : String(err));
-    throw err;
+    throw asAllocationFailure(err, input.spec, `segment ${input.segment} (a training step or evaluation)`);
   } finally {
     // A query still in flight is left to finish on its own: its answer is no longer read.
     stopPolling();

@@ -4,6 +4,7 @@
  * segment.ts), and initialise, evaluate and export checkpoints, one computation at a time per
  * process, heartbeating while they wait so that a queued activity is not mistaken for a dead one.
  */
+import { asAllocationFailure } from './allocation';
 import {
   BadInputError,
   runKeys,
@@ -198,15 +199,25 @@ export function createTrainerActivities(deps: TrainingDeps) {
           const { manifest } = await dataset(input.planKey);
           // A freshly built model: the cached one holds whatever weights its last use left behind,
           // and checkpoint 0 must be the seeded initialisation.
-          const fresh = buildModel(
-            input.spec.model,
-            input.spec.task,
-            manifest.signature,
-            input.spec.training.seed,
-          );
+          let fresh: ReturnType<typeof buildModel>;
+          try {
+            fresh = buildModel(
+              input.spec.model,
+              input.spec.task,
+              manifest.signature,
+              input.spec.training.seed,
+            );
+          } catch (err) {
+            throw asAllocationFailure(err, input.spec, 'building the model');
+          }
           try {
             if (!(await store.head(input.outputKey))) {
-              const c = initCheckpoint(fresh, input.spec.training);
+              let c: ReturnType<typeof initCheckpoint>;
+              try {
+                c = initCheckpoint(fresh, input.spec.training);
+              } catch (err) {
+                throw asAllocationFailure(err, input.spec, 'initialising the weights and optimizer state');
+              }
               await store.put(input.outputKey, encodeCheckpoint(c));
               cache.remember(input.outputKey, c);
             }
