@@ -7,6 +7,7 @@
  * entity completes and the next request starts a new one, which reloads its state from the store.
  */
 import {
+  ActivityFailure,
   ApplicationFailure,
   allHandlersFinished,
   condition,
@@ -16,6 +17,7 @@ import {
   proxyActivities,
   setHandler,
   TemporalFailure,
+  TimeoutFailure,
   workflowInfo,
 } from '@temporalio/workflow';
 import {
@@ -42,11 +44,32 @@ const registerVersionUpdate = defineUpdate<RegisterVersionResult, [RegisterVersi
 const moveAliasUpdate = defineUpdate<AliasEvent, [MoveAliasInput]>(MOVE_ALIAS_UPDATE);
 const registryStateQuery = defineQuery<RegistryState>(REGISTRY_STATE_QUERY);
 
-const acts = proxyActivities<RegistryActivities>({
-  startToCloseTimeout: '2 minutes',
-  // Bounded: a publish that keeps failing fails its request and the queue moves on.
-  retry: activityRetry({ initialInterval: '500ms' }),
-});
+const PUBLISH_TIMEOUT_MS = 10 * 60 * 1000;
+
+/**
+ * Bounded: a publish that keeps failing, or hangs, fails its own request (after its attempts, or
+ * after publishTimeoutMs in all) and the queue moves on to the next request.
+ */
+function registryActivities(
+  args: RegistryWorkflowArgs,
+): ReturnType<typeof proxyActivities<RegistryActivities>> {
+  const total = args.publishTimeoutMs ?? PUBLISH_TIMEOUT_MS;
+  return proxyActivities<RegistryActivities>({
+    startToCloseTimeout: Math.min(2 * 60 * 1000, total),
+    scheduleToCloseTimeout: total,
+    retry: activityRetry({ initialInterval: '500ms' }),
+  });
+}
+
+/** A publish or alias write that ran out of time: a clear, retryable failure of that request alone. */
+function timedOut(err: unknown, what: string, totalMs: number): unknown {
+  if (!(err instanceof ActivityFailure) || !(err.cause instanceof TimeoutFailure)) return err;
+  return ApplicationFailure.create({
+    type: 'TransientError',
+    message: `${what} did not finish within ${Math.round(totalMs / 1000)} s (${err.cause.message}); this request failed and later requests for the model go ahead`,
+    cause: err,
+  });
+}
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Roll over well before Temporal's own limits; a registration costs about a dozen events. */
@@ -62,6 +85,8 @@ function asFailure(err: unknown): unknown {
 
 export async function modelRegistryWorkflow(args: RegistryWorkflowArgs): Promise<RegistryState> {
   const name = args.name;
+  const acts = registryActivities(args);
+  const budgetMs = args.publishTimeoutMs ?? PUBLISH_TIMEOUT_MS;
   let state: RegistryState | undefined = args.state;
   // A ticket lock: several waiters can see a boolean flag free in the same activation, tickets cannot.
   let nextTicket = 0;
@@ -99,14 +124,18 @@ export async function modelRegistryWorkflow(args: RegistryWorkflowArgs): Promise
         const known = s.runs[input.runKey];
         if (known !== undefined) return { name, version: known, created: false };
         const version = s.lastVersion + 1;
-        await acts.registryPublishVersion({
-          name,
-          version,
-          runKey: input.runKey,
-          sourcePrefix: input.sourcePrefix,
-          card: input.card,
-          createdAt: new Date().toISOString(),
-        });
+        try {
+          await acts.registryPublishVersion({
+            name,
+            version,
+            runKey: input.runKey,
+            sourcePrefix: input.sourcePrefix,
+            card: input.card,
+            createdAt: new Date().toISOString(),
+          });
+        } catch (err) {
+          throw timedOut(err, `publishing version ${version} of model ${name}`, budgetMs);
+        }
         return allocateVersion(s, input.runKey);
       }),
     {
@@ -128,7 +157,12 @@ export async function modelRegistryWorkflow(args: RegistryWorkflowArgs): Promise
     (input) =>
       serial(async (s) => {
         const event = planAliasMove(s, input, Date.now());
-        const written = await acts.registryWriteAliasEvent(event);
+        let written: AliasEvent;
+        try {
+          written = await acts.registryWriteAliasEvent(event);
+        } catch (err) {
+          throw timedOut(err, `moving alias ${event.alias} of model ${name}`, budgetMs);
+        }
         applyAliasEvent(s, written);
         return written;
       }),

@@ -183,6 +183,11 @@ export interface RegistryWorkflowArgs {
   idleTimeoutMs?: number;
   /** Continue-as-new beyond this many history events (default 5,000; tests use small values). */
   maxHistoryEvents?: number;
+  /**
+   * The longest one publish (copying a version's files, all retries included) may hold the queue
+   * (ms, default 10 minutes): past it the request fails with a clear error and the next one runs.
+   */
+  publishTimeoutMs?: number;
 }
 
 /** What the entity workflow remembers (also the continue-as-new argument). JSON-safe. */

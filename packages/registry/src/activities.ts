@@ -9,6 +9,7 @@ import type {
   RegistryState,
 } from '@seqtrain/contracts';
 import { SeqtrainError } from '@seqtrain/contracts';
+import { Context } from '@temporalio/activity';
 import type { BlobStore } from '@seqtrain/storage';
 import type { RegistryCoordinator } from './coordinator';
 import {
@@ -34,7 +35,11 @@ export function createRegistryActivities(deps: RegistryActivityDeps) {
     async registryPublishVersion(
       input: PublishVersionInput,
     ): Promise<{ name: string; version: number; runKey: string }> {
-      const card = await publishVersion(store, input, deps);
+      const deadline = activityDeadline();
+      const card = await publishVersion(store, input, {
+        ...deps,
+        ...(deadline !== undefined ? { deadlineMs: deadline } : {}),
+      });
       // Only the identity goes back into workflow history; the card lives in the store.
       return { name: card.name, version: card.version, runKey: card.runKey };
     },
@@ -48,6 +53,28 @@ export function createRegistryActivities(deps: RegistryActivityDeps) {
       return deps.coordinator.registerVersion(input);
     },
   };
+}
+
+/**
+ * When this activity attempt stops writing: a little before Temporal gives up on it (start-to-close
+ * of this attempt, schedule-to-close of all attempts), so that once the entity moves on to the next
+ * request, a late attempt does not copy files into the same version directory.
+ */
+function activityDeadline(): number | undefined {
+  let info: Context['info'];
+  try {
+    info = Context.current().info;
+  } catch {
+    return undefined; // called outside an activity (tests, the in-process coordinator)
+  }
+  const ends: number[] = [];
+  if (info.startToCloseTimeoutMs > 0)
+    ends.push(info.currentAttemptScheduledTimestampMs + info.startToCloseTimeoutMs);
+  if (info.scheduleToCloseTimeoutMs > 0) ends.push(info.scheduledTimestampMs + info.scheduleToCloseTimeoutMs);
+  if (ends.length === 0) return undefined;
+  const end = Math.min(...ends);
+  const span = end - info.currentAttemptScheduledTimestampMs;
+  return end - Math.min(30_000, span / 5);
 }
 
 export type RegistryActivities = ReturnType<typeof createRegistryActivities>;

@@ -10,6 +10,7 @@ import {
   ModelCardInputSchema,
   ModelCardSchema,
   NotFoundError,
+  TransientError,
   type AliasEvent,
   type ModelCard,
   type ModelCardInput,
@@ -34,6 +35,11 @@ export interface PublishVersionInput {
 export interface PublishOptions {
   /** Use If-None-Match: * on card.json and alias events as a second guard (default true). */
   conditionalWrites?: boolean;
+  /**
+   * Epoch ms after which publishVersion starts no further write (TransientError instead): the
+   * caller's time is up and another publish of this version may follow.
+   */
+  deadlineMs?: number;
 }
 
 const encoder = new TextEncoder();
@@ -96,11 +102,19 @@ export async function publishVersion(
   const modelJson = await store.get(`${source}${MODEL_JSON}`);
   const paths = weightPathsOf(modelJson, `${store.describe}/${source}${MODEL_JSON}`);
   const files: ModelFile[] = [];
+  const inTime = (next: string): void => {
+    if (options.deadlineMs !== undefined && Date.now() > options.deadlineMs)
+      throw new TransientError(
+        `${where}: out of time, stopped before writing ${next} (a later publish of version ${input.version} must not race with this one)`,
+      );
+  };
   for (const path of paths) {
     const bytes = await store.get(`${source}${path}`);
+    inTime(path);
     await store.put(`${prefix}${path}`, bytes, { contentType: 'application/octet-stream' });
     files.push({ name: path, size: bytes.byteLength, sha256: sha256Hex(bytes) });
   }
+  inTime(MODEL_JSON);
   await store.put(`${prefix}${MODEL_JSON}`, modelJson, { contentType: 'application/json' });
   files.push({ name: MODEL_JSON, size: modelJson.byteLength, sha256: sha256Hex(modelJson) });
 
@@ -120,6 +134,7 @@ export async function publishVersion(
     createdAt: input.createdAt,
     files,
   });
+  inTime(CARD_FILE);
   try {
     await store.put(`${prefix}${CARD_FILE}`, JSON.stringify(card, null, 2), {
       contentType: 'application/json',

@@ -35,16 +35,20 @@ import type { RegistryCoordinator } from './coordinator';
 export interface TemporalCoordinatorOptions {
   /** Task queue of the orchestrator workers that run the registry workflow and its activities. */
   taskQueue?: string;
+  /** Arguments for an entity this coordinator starts (besides the name), e.g. publishTimeoutMs. */
+  entity?: Omit<RegistryWorkflowArgs, 'name' | 'state'>;
 }
 
 export class TemporalCoordinator implements RegistryCoordinator {
   private readonly taskQueue: string;
+  private readonly entity: Omit<RegistryWorkflowArgs, 'name' | 'state'>;
 
   constructor(
     private readonly client: Client,
     options: TemporalCoordinatorOptions = {},
   ) {
     this.taskQueue = options.taskQueue ?? REGISTRY_TASK_QUEUE;
+    this.entity = options.entity ?? {};
   }
 
   private startOperation(
@@ -53,7 +57,7 @@ export class TemporalCoordinator implements RegistryCoordinator {
     return new WithStartWorkflowOperation(REGISTRY_WORKFLOW_TYPE, {
       workflowId: registryWorkflowId(name),
       taskQueue: this.taskQueue,
-      args: [{ name }],
+      args: [{ ...this.entity, name }],
       workflowIdConflictPolicy: 'USE_EXISTING',
     });
   }

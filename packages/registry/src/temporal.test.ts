@@ -7,8 +7,13 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestStack, type TestStack } from '@seqtrain/local-stack';
-import { BadInputError, REGISTRY_WORKFLOW_TYPE, registryWorkflowId } from '@seqtrain/contracts';
-import { createBlobStore, type S3BlobStore } from '@seqtrain/storage';
+import {
+  BadInputError,
+  REGISTRY_WORKFLOW_TYPE,
+  registryWorkflowId,
+  TransientError,
+} from '@seqtrain/contracts';
+import { createBlobStore, type BlobStore, type S3BlobStore } from '@seqtrain/storage';
 import { createRegistryActivities, ModelRegistry, sha256Hex, TemporalCoordinator } from './index';
 import { buildTinyLstm, modelFiles, testCard } from './test-model';
 
@@ -148,5 +153,77 @@ describe('registry entity workflow on Temporal + local S3', () => {
       created: false,
     });
     expect(await registry.listVersions('rolling')).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+});
+
+describe('a stuck publish', () => {
+  it('fails its own request after publishTimeoutMs; the next registration of the model goes ahead', async () => {
+    const queue = 'registry-stuck';
+    const real = createRegistryActivities({ store });
+    let release: (() => void) | undefined;
+    const released = new Promise<void>((r) => (release = r));
+    let stuckInput: string | undefined;
+    let lateAttempt: Promise<unknown> | undefined;
+    // A store connection that wedges while the stuck publish reads its staged model.json, then
+    // wakes up long after the publish's time is up.
+    const wedged: BlobStore = Object.create(store, {
+      get: {
+        value: async (key: string) => {
+          if (stuckInput && key === `${stuckInput}model.json`) await released;
+          return store.get(key);
+        },
+      },
+    }) as BlobStore;
+    const slow = createRegistryActivities({ store: wedged });
+    const stuckWorker = await Worker.create({
+      connection: await NativeConnection.connect({ address: stack.config.temporal.address }),
+      taskQueue: queue,
+      workflowsPath: WORKFLOWS,
+      activities: {
+        ...real,
+        registryPublishVersion: (input: Parameters<typeof real.registryPublishVersion>[0]) => {
+          if (input.runKey !== 'stuck') return real.registryPublishVersion(input);
+          stuckInput = input.sourcePrefix;
+          lateAttempt = slow.registryPublishVersion(input).catch((e: unknown) => e);
+          return lateAttempt as ReturnType<typeof real.registryPublishVersion>;
+        },
+      },
+    });
+    const stuckRun = stuckWorker.run();
+    try {
+      const reg = new ModelRegistry(
+        store,
+        new TemporalCoordinator(client, { taskQueue: queue, entity: { publishTimeoutMs: 3000 } }),
+      );
+      const artifacts = await modelFiles(buildTinyLstm(300));
+      const stuck = reg.registerModel({ name: 'stuck', runKey: 'stuck', artifacts, card: testCard() }).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      // Queued behind the stuck one.
+      await new Promise((r) => setTimeout(r, 300));
+      const next = reg.registerModel({ name: 'stuck', runKey: 'next', artifacts, card: testCard() });
+      const failure = await stuck;
+      expect(failure).toBeInstanceOf(Error);
+      expect(failure?.message).toMatch(/publishing version 1 of model stuck did not finish within 3 s/);
+      expect(failure?.message).toMatch(/later requests for the model go ahead/);
+      expect(await next).toMatchObject({ version: 1, created: true });
+      // The late attempt wakes up past its deadline: it writes nothing into the version that took
+      // its number (without the deadline it would copy its files over version 1's).
+      release?.();
+      const late = (await lateAttempt) as Error;
+      expect(late).toBeInstanceOf(TransientError);
+      expect(late.message).toMatch(/out of time, stopped before writing weights\.bin/);
+      const card = await reg.getCard('stuck', 1);
+      expect(card.runKey).toBe('next');
+      const weights = (artifacts.weightFiles as Map<string, Uint8Array>).get('weights.bin');
+      expect(sha256Hex((await reg.readFile('stuck', 1, 'weights.bin')).bytes)).toBe(
+        sha256Hex(weights ?? new Uint8Array()),
+      );
+      expect(await reg.listVersions('stuck')).toEqual([1]);
+    } finally {
+      stuckWorker.shutdown();
+      await stuckRun;
+    }
   });
 });
