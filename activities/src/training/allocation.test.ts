@@ -35,7 +35,7 @@ describe('allocation failures in a training step', () => {
     expect(message).toContain('segment 3');
     expect(message).toContain('Invalid typed array length');
     // Through the activity boundary: failed at once, typed as bad input (not an internal bug).
-    const failure = toActivityFailure(mapped as Error);
+    const failure = toActivityFailure(mapped);
     expect(failure).toBeInstanceOf(ApplicationFailure);
     expect(failure).toMatchObject({ nonRetryable: true, type: 'BadInputError' });
     // Without the mapping the same error reached users as an internal error naming no field.
