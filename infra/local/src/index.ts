@@ -6,3 +6,4 @@ export { ensureTemporalCli, TEMPORAL_CLI_VERSION } from './provision/temporal-cl
 export { startTestStack, resolveTemporalCli } from './harness';
 export type { TestStack, TestStackOptions } from './harness';
 export { freePort, isPortOpen, waitFor, isAlive, withLock, which, run } from './exec';
+export { ensureChromium } from './provision/chromium';

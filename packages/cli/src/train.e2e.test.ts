@@ -9,12 +9,17 @@ import { readRunProgress } from '@seqtrain/worker';
 import { encodeText } from '@seqtrain/contracts';
 import { loadManifest, planShards, ShardReader } from '@seqtrain/dataset';
 import { isAlive } from '@seqtrain/local-stack/exec';
+import { ensureChromium } from '@seqtrain/local-stack';
+import { chromium } from 'playwright-core';
+import { pathToFileURL } from 'node:url';
 import { cli, json, privateStackEnv } from './test-cli';
 
 // Tier 4: the CLI as a user runs it, two trainer processes exchanging gradients over their data
 // plane, and faults injected into the stack. Runs last ~10 s in 2 s segments, so that every
 // fault lands mid-run and across segment boundaries (checkpoint writes).
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
+/** Browser screenshots, kept as CI artifacts. */
+const SCREENSHOTS = path.join(repoRoot, 'test-artifacts', 'screenshots');
 
 interface StatusJson {
   temporal: { pid: number } | null;
@@ -184,6 +189,61 @@ describe('seqtrain train on the embedded stack', () => {
     expect(reference.overheadFraction).toBeGreaterThanOrEqual(0);
     expect(reference.overheadFraction).toBeLessThan(1);
   }, 600_000);
+
+  it('runs report writes a self-contained run page whose plotted curves are the run history (headless Chromium)', async () => {
+    const page = path.join(home, 'reference.html');
+    const r = await cli(['runs', 'report', 'reference', '-o', page], env);
+    expect(r.code, r.stderr).toBe(0);
+    const html = await fsp.readFile(page, 'utf8');
+    // Self-contained: no script, style or image from anywhere else (requests are checked below).
+    expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href=|<img[^>]+src=|url\(\s*['"]?https?:/);
+    // The run's history as Temporal holds it (the result, or the last progress).
+    const shown = json<{ result?: { history?: TrainResult['history'] }; progress?: TrainProgress }>(
+      await cli(['runs', 'show', 'reference', '--json'], env),
+    );
+    const history = shown.result?.history ?? shown.progress?.history ?? [];
+    expect(history.length).toBeGreaterThan(1);
+    const browser = await ensureChromium({ cacheDir: loadConfig(env).cacheDir, log: () => undefined });
+    if (!('path' in browser)) throw new Error(`the run page test needs Chromium: ${browser.reason}`);
+    const b = await chromium.launch({ executablePath: browser.path, args: ['--no-sandbox'] });
+    try {
+      const tab = await b.newPage({ viewport: { width: 1200, height: 900 } });
+      const errors: string[] = [];
+      tab.on('pageerror', (e) => errors.push(String(e)));
+      // Nothing may leave the page (it must work offline, from a file).
+      const requests: string[] = [];
+      tab.on('request', (q) => requests.push(q.url()));
+      await tab.goto(pathToFileURL(page).href);
+      await tab.waitForSelector('body[data-ready="true"]', { timeout: 15_000 });
+      // Runs in the page (no DOM types in this project): the charts the page exposes.
+      const charts =
+        await tab.evaluate<{ id: string; labels: string[]; data: (number | null)[][] }[]>(
+          'window.seqtrainCharts',
+        );
+      expect(errors).toEqual([]);
+      expect(requests.filter((u) => !u.startsWith('file:'))).toEqual([]);
+      const loss = charts.find((c) => c.id === 'loss');
+      expect(loss?.labels).toEqual(['train_loss', 'val_loss']);
+      expect(loss?.data[0]).toEqual(history.map((h) => h.epoch + 1));
+      expect(loss?.data[1]).toEqual(history.map((h) => h.trainLoss));
+      expect(loss?.data[2]).toEqual(history.map((h) => h.valLoss));
+      const mae = charts.find((c) => c.id === 'metric-val_mae_units');
+      expect(mae?.data[1]).toEqual(history.map((h) => h.metrics.val_mae_units ?? null));
+      // One point per segment record, and one bar per trainer of the run.
+      expect(charts.find((c) => c.id === 'throughput')?.data[0]).toHaveLength(reference.segments);
+      expect(charts.find((c) => c.id === 'trainers')?.data[0]).toHaveLength(2);
+      expect(await tab.textContent('#facts')).toContain(reference.weightsSha256);
+      expect(await tab.textContent('#spec')).toContain('"units"');
+      await fsp.mkdir(SCREENSHOTS, { recursive: true });
+      await tab.screenshot({ path: path.join(SCREENSHOTS, 'run-page.png'), fullPage: true });
+    } finally {
+      await b.close();
+    }
+    // -o FILE.md still gives the Markdown report.
+    const md = path.join(home, 'reference.md');
+    expect((await cli(['runs', 'report', 'reference', '-o', md], env)).code).toBe(0);
+    expect(await fsp.readFile(md, 'utf8')).toMatch(/^# Training run reference/);
+  }, 120_000);
 
   it('a re-run under the same --id with the same spec returns the earlier result; another spec is refused', async () => {
     const again = await cli(

@@ -7,6 +7,7 @@
  */
 import { errorMessage, loadConfig } from '@seqtrain/contracts';
 import { ensureTemporalCli } from './temporal-cli';
+import { ensureChromium } from './chromium';
 import { ensureRnnKernels } from './rnn-kernels';
 import { ensureS3ServerBinary } from './s3-server-bin';
 import { ensureTfjsNode } from './tfjs-node';
@@ -25,6 +26,8 @@ try {
   log(`tfjs-node: ${JSON.stringify(addon)}`);
   log(`local S3 server: ${await ensureS3ServerBinary({ cacheDir: config.cacheDir, log })}`);
   log(`rnn kernels: ${await ensureRnnKernels({ cacheDir: config.cacheDir, log })}`);
+  const browser = await ensureChromium({ cacheDir: config.cacheDir, log });
+  log(`chromium (browser tests): ${'path' in browser ? browser.path : `none: ${browser.reason}`}`);
   log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 } catch (err) {
   log(`failed: ${errorMessage(err)}`);

@@ -17,9 +17,11 @@ import { EXIT_FAILURE, EXIT_OK, type CliContext } from '../context';
 import { progressLine } from '../progress-view';
 import { describeFailure } from './train';
 import { withClient } from '../temporal-client';
+import { renderRunPage } from '../run-page';
+import { collectRunPage } from '../run-page-data';
 
 const USAGE =
-  'usage: seqtrain runs list [--json] | show ID [--json] | stop ID [--reason TEXT] | pause ID | resume ID | report ID [-o FILE]';
+  'usage: seqtrain runs list [--json] | show ID [--json] | stop ID [--reason TEXT] | pause ID | resume ID | report ID [-o FILE.html|FILE.md|-]';
 
 function attr(d: WorkflowExecutionDescription, name: string): string | undefined {
   const v = (d.searchAttributes as Record<string, unknown[] | undefined>)[name]?.[0];
@@ -167,17 +169,30 @@ export async function runRunsCommand(argv: string[], ctx: CliContext): Promise<n
       }
       case 'report': {
         const d = await details(client, needId());
-        const text = report(d);
-        if (values.output) {
-          await fsp.writeFile(path.resolve(ctx.cwd, values.output), text);
-          ctx.io.err(`wrote ${values.output}\n`);
-        } else ctx.io.out(text);
+        // -o FILE.md (or `-o -`, stdout) gives Markdown; anything else one self-contained HTML page.
+        const output = values.output ?? `run-${d.workflowId.replace(/[^\w.-]+/g, '_')}.html`;
+        if (output === '-' || /\.(md|markdown)$/i.test(output)) {
+          const text = report(d);
+          if (output === '-') ctx.io.out(text);
+          else await writeReport(path.resolve(ctx.cwd, output), text, ctx);
+          return EXIT_OK;
+        }
+        const page = renderRunPage(await collectRunPage(client, ctx.store(), d));
+        await writeReport(path.resolve(ctx.cwd, output), page, ctx);
         return EXIT_OK;
       }
       default:
         throw new BadInputError(`runs: unknown subcommand ${JSON.stringify(sub)}\n${USAGE}`);
     }
   });
+}
+
+/** Written whole or not at all: a temporary file renamed into place. */
+async function writeReport(file: string, text: string, ctx: CliContext): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}`;
+  await fsp.writeFile(tmp, text);
+  await fsp.rename(tmp, file);
+  ctx.io.err(`wrote ${file}\n`);
 }
 
 function report(d: RunDetails): string {
