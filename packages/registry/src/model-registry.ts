@@ -16,7 +16,7 @@ import { writeModelFiles, type ModelFiles } from './artifacts';
 import type { RegistryCoordinator } from './coordinator';
 import { modelPrefix } from './layout';
 import { normalisePrefix } from './publish';
-import { RegistryReader } from './reader';
+import { RegistryReader, type ReaderLimits } from './reader';
 
 export interface RegisterModelInput {
   name: string;
@@ -39,8 +39,9 @@ export class ModelRegistry extends RegistryReader {
   constructor(
     store: BlobStore,
     readonly coordinator: RegistryCoordinator,
+    limits: ReaderLimits = {},
   ) {
-    super(store);
+    super(store, limits);
   }
 
   async registerModel(input: RegisterModelInput): Promise<RegisterVersionResult> {

@@ -17,6 +17,13 @@ export interface BlobInfo {
   lastModified?: Date;
 }
 
+export interface ListOptions {
+  /** Only keys that sort after this one (S3 Marker / StartAfter). */
+  startAfter?: string;
+  /** Keys per page (default 1000, the S3 maximum). */
+  pageSize?: number;
+}
+
 export interface PutOptions {
   contentType?: string;
   /** Fail with BlobExistsError instead of overwriting (If-None-Match: * where supported). */
@@ -36,6 +43,11 @@ export interface BlobStore {
   head(key: string): Promise<BlobInfo | undefined>;
   /** All keys under a prefix, following pagination, in lexicographic order. */
   list(prefix: string): Promise<BlobInfo[]>;
+  /**
+   * The same keys one page at a time, so a caller that keeps only what it needs holds one page in
+   * memory, not the whole listing (long-lived servers over large prefixes).
+   */
+  listPages(prefix: string, options?: ListOptions): AsyncIterable<BlobInfo[]>;
   /** Deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
   deleteMany(keys: readonly string[]): Promise<void>;

@@ -6,7 +6,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { BadInputError, NotFoundError, PermissionError, SeqtrainError } from '@seqtrain/contracts';
-import type { BlobInfo, BlobStore, ByteRange, PutOptions } from './blob-store';
+import type { BlobInfo, BlobStore, ByteRange, ListOptions, PutOptions } from './blob-store';
 import { assertValidKey, assertValidRange, toBytes } from './keys';
 
 const TMP_DIR = '.tmp-uploads';
@@ -116,6 +116,14 @@ export class FsBlobStore implements BlobStore {
     const dirPart = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
     await walk(dirPart ? path.join(this.root, ...dirPart.split('/')) : this.root, dirPart);
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /** The filesystem adapter walks the directory once and hands the sorted result out in pages. */
+  async *listPages(prefix: string, options: ListOptions = {}): AsyncIterable<BlobInfo[]> {
+    const after = options.startAfter;
+    const all = (await this.list(prefix)).filter((b) => after === undefined || b.key > after);
+    const size = options.pageSize ?? 1000;
+    for (let i = 0; i < all.length; i += size) yield all.slice(i, i + size);
   }
 
   async delete(key: string): Promise<void> {

@@ -1,4 +1,4 @@
-export type { BlobStore, BlobInfo, ByteRange, PutOptions, BlobStoreStats } from './blob-store';
+export type { BlobStore, BlobInfo, ByteRange, ListOptions, PutOptions, BlobStoreStats } from './blob-store';
 export { FsBlobStore, BlobExistsError } from './fs-store';
 export { S3BlobStore, createS3Client, isTransientS3Error } from './s3-store';
 export type { S3StoreOptions } from './s3-store';

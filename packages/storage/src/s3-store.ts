@@ -23,7 +23,7 @@ import {
   SeqtrainError,
   TransientError,
 } from '@seqtrain/contracts';
-import type { BlobInfo, BlobStore, BlobStoreStats, ByteRange, PutOptions } from './blob-store';
+import type { BlobInfo, BlobStore, BlobStoreStats, ByteRange, ListOptions, PutOptions } from './blob-store';
 import { BlobExistsError } from './fs-store';
 import { assertValidKey, assertValidRange, toBytes } from './keys';
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry';
@@ -300,25 +300,27 @@ export class S3BlobStore implements BlobStore {
 
   async list(prefix: string): Promise<BlobInfo[]> {
     const out: BlobInfo[] = [];
+    for await (const page of this.listPages(prefix)) out.push(...page);
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async *listPages(prefix: string, options: ListOptions = {}): AsyncIterable<BlobInfo[]> {
     // ListObjects (v1) with Marker = last key seen: equivalent to v2 on AWS, and served by every
     // S3-compatible server (s3rver, the earlier local server, failed v2 pages under OpenSSL 3).
-    let startAfter: string | undefined;
+    let startAfter = options.startAfter;
     let truncated: boolean | undefined;
+    const pageSize = options.pageSize ?? this.options.listPageSize ?? 1000;
     do {
       const after = startAfter;
       const res = await this.call('LIST', `${prefix}*`, () =>
         this.client.send(
-          new ListObjectsCommand({
-            Bucket: this.bucket,
-            Prefix: prefix,
-            Marker: after,
-            MaxKeys: this.options.listPageSize ?? 1000,
-          }),
+          new ListObjectsCommand({ Bucket: this.bucket, Prefix: prefix, Marker: after, MaxKeys: pageSize }),
         ),
       );
+      const page: BlobInfo[] = [];
       for (const o of res.Contents ?? []) {
         if (o.Key === undefined) continue;
-        out.push({
+        page.push({
           key: o.Key,
           size: o.Size ?? 0,
           ...(o.ETag ? { etag: o.ETag.replaceAll('"', '') } : {}),
@@ -327,8 +329,8 @@ export class S3BlobStore implements BlobStore {
       }
       truncated = res.IsTruncated === true && (res.Contents?.length ?? 0) > 0;
       startAfter = res.Contents?.at(-1)?.Key;
+      if (page.length > 0) yield page;
     } while (truncated && startAfter !== undefined);
-    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   async delete(key: string): Promise<void> {

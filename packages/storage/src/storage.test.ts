@@ -103,6 +103,26 @@ describe.each(adapters)('%s adapter', (_name, make) => {
     expect(await store.list('list/p/')).toEqual([]);
   });
 
+  it('hands a listing out page by page, resuming after a key', async () => {
+    const store = make();
+    const keys = Array.from({ length: 11 }, (_, i) => `pages/p/${String(i).padStart(3, '0')}`);
+    await Promise.all(keys.map((k) => store.put(k, k)));
+    await store.put('pages/q', 'x');
+    const pages: string[][] = [];
+    for await (const page of store.listPages('pages/p/', { pageSize: 4 })) pages.push(page.map((b) => b.key));
+    expect(pages.map((p) => p.length)).toEqual([4, 4, 3]);
+    expect(pages.flat()).toEqual(keys);
+    const after: string[] = [];
+    for await (const page of store.listPages('pages/p/', { startAfter: keys[7] }))
+      after.push(...page.map((b) => b.key));
+    expect(after).toEqual(keys.slice(8));
+    const none: string[] = [];
+    for await (const page of store.listPages('pages/p/', { startAfter: keys[10] }))
+      none.push(...page.map((b) => b.key));
+    expect(none).toEqual([]);
+    await store.deleteMany([...keys, 'pages/q']);
+  });
+
   it('rejects keys that could escape their prefix', async () => {
     const store = make();
     for (const key of ['../x', 'a/../../b', '/abs', 'a//b', 'a\\b', '']) {

@@ -48,20 +48,68 @@ function matchesIfNoneMatch(header: string | undefined, etag: string): boolean {
   return header.split(',').some((t) => t.trim().replace(/^W\//, '') === bare);
 }
 
-export function sendBytes(req: IncomingMessage, res: ServerResponse, body: Uint8Array, o: BodyOptions): void {
+/** Common headers; answers 304 (true) when the client's copy is current. */
+function writeHeadersOr304(req: IncomingMessage, res: ServerResponse, size: number, o: BodyOptions): boolean {
   res.setHeader('Cache-Control', o.cacheControl);
   for (const [k, v] of Object.entries(o.headers ?? {})) res.setHeader(k, v);
   if (o.etag) {
     res.setHeader('ETag', o.etag);
     if (matchesIfNoneMatch(req.headers['if-none-match'], o.etag)) {
       res.writeHead(304).end();
-      return;
+      return true;
     }
   }
   res.setHeader('Content-Type', o.contentType);
-  res.setHeader('Content-Length', String(body.byteLength));
+  res.setHeader('Content-Length', String(size));
+  return false;
+}
+
+export function sendBytes(req: IncomingMessage, res: ServerResponse, body: Uint8Array, o: BodyOptions): void {
+  if (writeHeadersOr304(req, res, body.byteLength, o)) return;
   res.writeHead(o.status ?? 200);
   res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+/**
+ * Sends a body chunk by chunk with back-pressure: at most one chunk per response is held. A read
+ * that fails after the headers are out ends the connection, so a client never takes a short body
+ * for a whole one (Content-Length is set).
+ */
+export async function sendStream(
+  req: IncomingMessage,
+  res: ServerResponse,
+  body: { size: number; chunks(): AsyncIterable<Uint8Array> | Iterable<Uint8Array> },
+  o: BodyOptions,
+): Promise<void> {
+  if (writeHeadersOr304(req, res, body.size, o)) return;
+  if (req.method === 'HEAD') {
+    res.writeHead(o.status ?? 200).end();
+    return;
+  }
+  // The status goes out with the first chunk, so a failure reading it is still a clean error.
+  let started = false;
+  for await (const chunk of body.chunks()) {
+    if (!started) {
+      res.writeHead(o.status ?? 200);
+      started = true;
+    }
+    if (res.destroyed) return; // the client went away; leaving the loop ends the read
+    if (!res.write(chunk)) await drainedOrClosed(res);
+  }
+  if (!started) res.writeHead(o.status ?? 200);
+  res.end();
 }
 
 export function sendJson(

@@ -28,6 +28,7 @@ import {
   sendBytes,
   sendError,
   sendJson,
+  sendStream,
 } from './respond';
 
 export interface RegistryServerOptions {
@@ -86,23 +87,27 @@ export function createRegistryHandler(
     file: string,
     viaAlias: boolean,
   ): Promise<void> => {
-    const { bytes, sha256 } = await registry.readFile(name, version, file);
     const headers = { 'X-Seqtrain-Version': String(version) };
     const contentType = file.endsWith('.json') ? 'application/json' : 'application/octet-stream';
-    if (!viaAlias) {
-      sendBytes(req, res, bytes, { contentType, cacheControl: IMMUTABLE, etag: `"${sha256}"`, headers });
-      return;
-    }
-    let body = bytes;
-    if (file === MODEL_JSON) {
+    if (viaAlias && file === MODEL_JSON) {
       // tf.loadLayersModel fetches weights relative to model.json. Pointing them at the immutable
       // version (not the alias) means a promotion between the two fetches cannot mix two models.
+      const { bytes } = await registry.readFile(name, version, file);
       const json = parseModelJson(bytes, `${name} version ${version} ${MODEL_JSON}`);
       for (const group of json.weightsManifest)
         group.paths = group.paths.map((p) => `../../versions/${version}/${p}`);
-      body = new TextEncoder().encode(JSON.stringify(json));
+      const body = new TextEncoder().encode(JSON.stringify(json));
+      sendBytes(req, res, body, { contentType, cacheControl: aliasCache, etag: etagOf(body), headers });
+      return;
     }
-    sendBytes(req, res, body, { contentType, cacheControl: aliasCache, etag: etagOf(body), headers });
+    // Weights are streamed in chunks after a one-time sha256 check: a request holds one chunk.
+    const stream = await registry.openFile(name, version, file);
+    await sendStream(req, res, stream, {
+      contentType,
+      cacheControl: viaAlias ? aliasCache : IMMUTABLE,
+      etag: `"${stream.sha256}"`,
+      headers,
+    });
   };
 
   const route: Handler = async (req, res) => {
