@@ -112,6 +112,17 @@ function fields(
 }
 
 /** Builds the examples of an import without writing anything. */
+/** Record-level checks speak of records; the error names the source they came from. */
+function namingSource<T>(where: string, build: () => T): T {
+  try {
+    return build();
+  } catch (err) {
+    if (err instanceof BadInputError && !err.message.startsWith(where))
+      throw new BadInputError(`${where}: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
 export async function buildDataset(o: ImportOptions): Promise<BuiltDataset> {
   checkOptions(o);
   const cwd = o.cwd ?? '.';
@@ -157,15 +168,17 @@ export async function buildDataset(o: ImportOptions): Promise<BuiltDataset> {
         { field: o.textField ?? d.textField ?? 'text', option: '--text-field' },
         { field: labelField, option: '--label-field' },
       ]);
-      built = buildTextClass(
-        rows.map(([text, label]) => ({ text: text!, label: label! })),
-        {
-          ...split,
-          ...vocabOpts,
-          tokenizer: o.tokenizer ?? 'word',
-          lowercase: o.lowercase ?? true,
-          maxLength: o.maxLength ?? 256,
-        },
+      built = namingSource(where, () =>
+        buildTextClass(
+          rows.map(([text, label]) => ({ text: text!, label: label! })),
+          {
+            ...split,
+            ...vocabOpts,
+            tokenizer: o.tokenizer ?? 'word',
+            lowercase: o.lowercase ?? true,
+            maxLength: o.maxLength ?? 256,
+          },
+        ),
       );
       break;
     }
@@ -176,16 +189,21 @@ export async function buildDataset(o: ImportOptions): Promise<BuiltDataset> {
       const specs = [{ field: o.textField ?? d.textField ?? 'text', option: '--text-field' }];
       if (conditionField !== undefined) specs.push({ field: conditionField, option: '--condition-field' });
       const rows = fields(records, where, specs);
-      built = buildSequence(
-        rows.map(([text, condition]) => ({ text: text!, ...(condition !== undefined ? { condition } : {}) })),
-        {
-          ...split,
-          ...vocabOpts,
-          tokenizer: o.tokenizer ?? 'char',
-          lowercase: o.lowercase ?? false,
-          ...(o.maxLength !== undefined ? { maxLength: o.maxLength } : {}),
-          ...(conditionField !== undefined ? { conditionField } : {}),
-        },
+      built = namingSource(where, () =>
+        buildSequence(
+          rows.map(([text, condition]) => ({
+            text: text!,
+            ...(condition !== undefined ? { condition } : {}),
+          })),
+          {
+            ...split,
+            ...vocabOpts,
+            tokenizer: o.tokenizer ?? 'char',
+            lowercase: o.lowercase ?? false,
+            ...(o.maxLength !== undefined ? { maxLength: o.maxLength } : {}),
+            ...(conditionField !== undefined ? { conditionField } : {}),
+          },
+        ),
       );
       break;
     }
@@ -196,17 +214,19 @@ export async function buildDataset(o: ImportOptions): Promise<BuiltDataset> {
         { field: o.sourceField ?? d.sourceField ?? 'source', option: '--source-field' },
         { field: o.targetField ?? d.targetField ?? 'target', option: '--target-field' },
       ]);
-      built = buildSeq2seq(
-        rows.map(([source, target]) => ({ source: source!, target: target! })),
-        {
-          ...split,
-          ...vocabOpts,
-          tokenizer: o.tokenizer ?? 'char',
-          targetTokenizer: o.targetTokenizer ?? 'word',
-          lowercase: o.lowercase ?? false,
-          ...(o.maxLength !== undefined ? { maxLength: o.maxLength } : {}),
-          ...(o.maxTargetLength !== undefined ? { maxTargetLength: o.maxTargetLength } : {}),
-        },
+      built = namingSource(where, () =>
+        buildSeq2seq(
+          rows.map(([source, target]) => ({ source: source!, target: target! })),
+          {
+            ...split,
+            ...vocabOpts,
+            tokenizer: o.tokenizer ?? 'char',
+            targetTokenizer: o.targetTokenizer ?? 'word',
+            lowercase: o.lowercase ?? false,
+            ...(o.maxLength !== undefined ? { maxLength: o.maxLength } : {}),
+            ...(o.maxTargetLength !== undefined ? { maxTargetLength: o.maxTargetLength } : {}),
+          },
+        ),
       );
       break;
     }

@@ -111,6 +111,13 @@ interface CheckpointHeader {
   outerMomentum: boolean;
 }
 
+/** Slots and scalars each optimizer keeps (optimizers.ts: initOptimizerState). */
+const OPTIMIZER_LAYOUT = new Map<unknown, { slots: readonly number[]; scalars: number }>([
+  ['adam', { slots: [2], scalars: 2 }],
+  ['rmsprop', { slots: [2], scalars: 0 }],
+  ['sgd', { slots: [0, 1], scalars: 0 }],
+]);
+
 export function encodeCheckpoint(c: Checkpoint): Uint8Array {
   const header: CheckpointHeader = {
     specHash: c.specHash,
@@ -149,7 +156,14 @@ export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
       ),
     'a list of { name, shape }',
   );
-  expectField(format, h, 'optimizer', typeof h.optimizer === 'string', 'an optimizer name');
+  const layout = OPTIMIZER_LAYOUT.get(h.optimizer);
+  expectField(
+    format,
+    h,
+    'optimizer',
+    typeof h.optimizer === 'string' && layout !== undefined,
+    `one of ${[...OPTIMIZER_LAYOUT.keys()].join(', ')}`,
+  );
   expectField(format, h, 'slots', isCount(h.slots), 'a count');
   expectField(format, h, 'outerMomentum', typeof h.outerMomentum === 'boolean', 'true or false');
   const [weights, ...rest] = arrays;
@@ -163,6 +177,12 @@ export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
   if (weights.length !== params || slots.some((a) => a.length !== params))
     throw new CorruptDataError(
       `${format}: weightSpecs describe ${params} parameters, the weights and slots hold ${[weights, ...slots].map((a) => a.length).join(', ')}`,
+    );
+  // Each optimizer's step reads a fixed set of slots and scalars: a checkpoint that lacks them
+  // would fail inside the update (or, worse, read garbage), so it is refused here.
+  if (!layout?.slots.includes(slots.length) || scalars.length !== layout.scalars)
+    throw new CorruptDataError(
+      `${format}: a ${h.optimizer} state has ${layout?.slots.join(' or ')} slots and ${layout?.scalars} scalars, this one ${slots.length} and ${scalars.length}`,
     );
   const c: Checkpoint = {
     specHash: h.specHash,
