@@ -182,7 +182,7 @@ export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
   // would fail inside the update (or, worse, read garbage), so it is refused here.
   if (!layout?.slots.includes(slots.length) || scalars.length !== layout.scalars)
     throw new CorruptDataError(
-      `${format}: a ${h.optimizer} state has ${layout?.slots.join(' or ')} slots and ${layout?.scalars} scalars, this one ${slots.length} and ${scalars.length}`,
+      `${format}: optimizer ${h.optimizer} keeps ${layout?.slots.join(' or ')} slots and ${layout?.scalars} scalars, this state has ${slots.length} and ${scalars.length}`,
     );
   const c: Checkpoint = {
     specHash: h.specHash,

@@ -172,7 +172,7 @@ describe('checkpoints', () => {
       slots: 2,
       outerMomentum: false,
     };
-    const arrays = [w0, w0, w0, Float32Array.of(1)];
+    const arrays = [w0, w0, w0, Float32Array.of(0.9, 0.999)];
     expect(decodeCheckpoint(encodeBundle(format, header, arrays)).weights).toEqual(w0);
     const refused = (h: object, a: Float32Array[] = arrays): string => {
       try {
@@ -189,6 +189,12 @@ describe('checkpoints', () => {
       new RegExp(`weightSpecs describe ${N - 1} parameters, the weights and slots hold ${N}, ${N}, ${N}`),
     );
     expect(refused(header, [w0, w0, w0])).toMatch(/3 arrays do not match the header's 2 optimizer slots/);
+    expect(refused(header, [w0, w0, w0, Float32Array.of(1)])).toMatch(
+      /optimizer adam keeps 2 slots and 2 scalars, this state has 2 and 1/,
+    );
+    expect(refused({ ...header, optimizer: 'lion' })).toMatch(
+      /header field optimizer is "lion", expected one of adam, rmsprop, sgd/,
+    );
     // A header length past the end, with a fresh sha256 (a writer's bug, not damage in transit).
     const bytes = encodeBundle(format, header, arrays);
     new DataView(bytes.buffer).setUint32(4, 1 << 30, true);
