@@ -6,6 +6,7 @@ import { errorMessage, loadConfig, SeqtrainError } from '@seqtrain/contracts';
 import { createBlobStore } from '@seqtrain/storage';
 import type { BlobStore } from '@seqtrain/storage';
 import { EXIT_FAILURE, type CliContext, type CommandHandler } from './context';
+import { helpKey, helpText, wantsHelp } from './help';
 
 /**
  * A command's module is loaded when the command runs: a trainer (`worker --role trainer`) then
@@ -124,6 +125,8 @@ function usage(): string {
     '',
     'commands:',
     ...Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(width)}  ${v.summary}`),
+    '',
+    'seqtrain <command> --help shows its options and an example.',
   ].join('\n');
 }
 
@@ -146,6 +149,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   if (!entry) {
     process.stderr.write(`seqtrain: unknown command ${JSON.stringify(command)}\n\n${usage()}\n`);
     return EXIT_FAILURE;
+  }
+  // `seqtrain CMD [SUB] --help`: the options (the very specs the command parses with) and an example.
+  if (wantsHelp(rest)) {
+    const key = helpKey(argv) ?? command;
+    process.stdout.write(`${helpText(key)}\n`);
+    return 0;
   }
   let store: BlobStore | undefined;
   const config = loadConfig(env);

@@ -14,40 +14,9 @@ import {
 } from '@seqtrain/dataset';
 import type { BlobStore } from '@seqtrain/storage';
 import { EXIT_FAILURE, EXIT_OK, type CliContext, type CommandHandler } from '../context';
+import { DATASET_INSPECT_OPTIONS, DATASET_LIST_OPTIONS, IMPORT_OPTIONS, parseOptions } from '../help';
 
 type OptionSpec = Record<string, { type: 'string' | 'boolean' }>;
-
-const IMPORT_OPTIONS = {
-  name: { type: 'string' },
-  kind: { type: 'string' },
-  json: { type: 'boolean' },
-  'time-column': { type: 'string' },
-  'value-columns': { type: 'string' },
-  'target-column': { type: 'string' },
-  window: { type: 'string' },
-  horizon: { type: 'string' },
-  stride: { type: 'string' },
-  'val-fraction': { type: 'string' },
-  'per-step': { type: 'boolean' },
-  normalize: { type: 'string' },
-  tokenizer: { type: 'string' },
-  'target-tokenizer': { type: 'string' },
-  'max-length': { type: 'string' },
-  'max-target-length': { type: 'string' },
-  'max-vocab': { type: 'string' },
-  'min-count': { type: 'string' },
-  lowercase: { type: 'boolean' },
-  'no-lowercase': { type: 'boolean' },
-  'text-field': { type: 'string' },
-  'label-field': { type: 'string' },
-  'condition-field': { type: 'string' },
-  'source-field': { type: 'string' },
-  'target-field': { type: 'string' },
-  limit: { type: 'string' },
-  seed: { type: 'string' },
-  'rows-per-batch': { type: 'string' },
-  'part-size': { type: 'string' },
-} as const satisfies OptionSpec;
 
 const USAGE = `usage:
   seqtrain dataset import <source> --name NAME --kind ${DATASET_KINDS.join('|')} [options] [--json]
@@ -110,7 +79,7 @@ function human(bytes: number): string {
 }
 
 async function runImport(argv: string[], ctx: CliContext): Promise<number> {
-  const { values: v, positionals } = parse(argv, IMPORT_OPTIONS, 'import');
+  const { values: v, positionals } = parse(argv, parseOptions(IMPORT_OPTIONS), 'import');
   if (positionals.length !== 1)
     throw new BadInputError(`dataset import takes exactly one <source>, got ${positionals.length}\n${USAGE}`);
   if (!v.name) throw new BadInputError('dataset import: --name is required');
@@ -202,7 +171,7 @@ function summary(m: DatasetManifest, store: BlobStore): DatasetSummary {
 }
 
 async function runList(argv: string[], ctx: CliContext): Promise<number> {
-  const { values, positionals } = parse(argv, { json: { type: 'boolean' } }, 'list');
+  const { values, positionals } = parse(argv, parseOptions(DATASET_LIST_OPTIONS), 'list');
   if (positionals.length > 0)
     throw new BadInputError(`dataset list takes no arguments, got ${positionals.join(' ')}`);
   const store = ctx.store();
@@ -249,11 +218,7 @@ async function runList(argv: string[], ctx: CliContext): Promise<number> {
 }
 
 async function runInspect(argv: string[], ctx: CliContext): Promise<number> {
-  const { values, positionals } = parse(
-    argv,
-    { json: { type: 'boolean' }, verify: { type: 'boolean' } },
-    'inspect',
-  );
+  const { values, positionals } = parse(argv, parseOptions(DATASET_INSPECT_OPTIONS), 'inspect');
   if (positionals.length !== 1)
     throw new BadInputError(`dataset inspect takes exactly one NAME[@DIGEST], got ${positionals.length}`);
   const store = ctx.store();

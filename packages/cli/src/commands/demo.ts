@@ -26,6 +26,7 @@ import {
 } from '@seqtrain/registry';
 import type { trainModel } from '@seqtrain/workflows';
 import { EXIT_FAILURE, EXIT_OK, type CliContext } from '../context';
+import { DEMO_OPTIONS, parseOptions } from '../help';
 import { readStates } from '../stack-state';
 import { withClient } from '../temporal-client';
 import { ensureStack, stopStack } from './stack';
@@ -37,11 +38,7 @@ const FEATURES = ['temp_max', 'temp_min', 'precipitation', 'wind'];
 export async function runDemo(argv: string[], ctx: CliContext): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: {
-      keep: { type: 'boolean', default: false },
-      trainers: { type: 'string', default: '2' },
-      epochs: { type: 'string', default: '6' },
-    },
+    options: parseOptions(DEMO_OPTIONS),
     strict: true,
   });
   const log = (m: string): void => ctx.io.err(`${m}\n`);

@@ -20,6 +20,15 @@ import {
 import { RegistryReader, TemporalCoordinator, CARD_FILE } from '@seqtrain/registry';
 import { Client, Connection } from '@temporalio/client';
 import { EXIT_FAILURE, EXIT_OK, type CliContext, type CommandHandler } from '../context';
+import {
+  MODELS_HISTORY_OPTIONS,
+  MODELS_LIST_OPTIONS,
+  MODELS_PROMOTE_OPTIONS,
+  MODELS_PULL_OPTIONS,
+  MODELS_ROLLBACK_OPTIONS,
+  MODELS_SHOW_OPTIONS,
+  parseOptions,
+} from '../help';
 
 const USAGE = `usage:
   seqtrain models list [--json]
@@ -98,7 +107,7 @@ export const runModelsCommand: CommandHandler = async (argv, ctx) => {
   const reader = new RegistryReader(ctx.store());
   switch (sub ?? '') {
     case 'list': {
-      const { values } = parse(rest, { json: { type: 'boolean' } }, 'list');
+      const { values } = parse(rest, parseOptions(MODELS_LIST_OPTIONS), 'list');
       const models = await reader.listModels();
       if (values.json) ctx.io.out(JSON.stringify({ models }));
       else if (models.length === 0) ctx.io.out('no models registered');
@@ -108,7 +117,7 @@ export const runModelsCommand: CommandHandler = async (argv, ctx) => {
       return EXIT_OK;
     }
     case 'show': {
-      const { values, positionals } = parse(rest, { json: { type: 'boolean' } }, 'show');
+      const { values, positionals } = parse(rest, parseOptions(MODELS_SHOW_OPTIONS), 'show');
       const refText = onePositional(positionals, 'show', 'NAME[@VERSION|@ALIAS]');
       if (!refText.includes('@')) {
         const details = await reader.describeModel(parseModelRef(refText).name);
@@ -127,17 +136,7 @@ export const runModelsCommand: CommandHandler = async (argv, ctx) => {
       return EXIT_OK;
     }
     case 'promote': {
-      const { values, positionals } = parse(
-        rest,
-        {
-          alias: { type: 'string' },
-          reason: { type: 'string' },
-          actor: { type: 'string' },
-          'workflow-id': { type: 'string' },
-          json: { type: 'boolean' },
-        },
-        'promote',
-      );
+      const { values, positionals } = parse(rest, parseOptions(MODELS_PROMOTE_OPTIONS), 'promote');
       const ref = parseModelRef(onePositional(positionals, 'promote', 'NAME@VERSION'));
       if (ref.target.kind !== 'version')
         throw new BadInputError(
@@ -159,17 +158,7 @@ export const runModelsCommand: CommandHandler = async (argv, ctx) => {
       return EXIT_OK;
     }
     case 'rollback': {
-      const { values, positionals } = parse(
-        rest,
-        {
-          alias: { type: 'string' },
-          reason: { type: 'string' },
-          to: { type: 'string' },
-          actor: { type: 'string' },
-          json: { type: 'boolean' },
-        },
-        'rollback',
-      );
+      const { values, positionals } = parse(rest, parseOptions(MODELS_ROLLBACK_OPTIONS), 'rollback');
       const name = parseModelRef(onePositional(positionals, 'rollback', 'NAME')).name;
       const to = values.to === undefined ? undefined : parseModelRef(`${name}@${values.to}`).target;
       if (to !== undefined && to.kind !== 'version')
@@ -189,11 +178,7 @@ export const runModelsCommand: CommandHandler = async (argv, ctx) => {
       return EXIT_OK;
     }
     case 'history': {
-      const { values, positionals } = parse(
-        rest,
-        { alias: { type: 'string' }, at: { type: 'string' }, json: { type: 'boolean' } },
-        'history',
-      );
+      const { values, positionals } = parse(rest, parseOptions(MODELS_HISTORY_OPTIONS), 'history');
       const name = parseModelRef(onePositional(positionals, 'history', 'NAME')).name;
       const alias = required(values.alias, 'alias', 'history');
       if (values.at !== undefined) {
@@ -215,11 +200,7 @@ export const runModelsCommand: CommandHandler = async (argv, ctx) => {
       return EXIT_OK;
     }
     case 'pull': {
-      const { values, positionals } = parse(
-        rest,
-        { out: { type: 'string', short: 'o' }, json: { type: 'boolean' } },
-        'pull',
-      );
+      const { values, positionals } = parse(rest, parseOptions(MODELS_PULL_OPTIONS), 'pull');
       const resolved = await reader.resolve(onePositional(positionals, 'pull', 'NAME@REF'));
       const dir = path.resolve(ctx.cwd, required(values.out, 'out (-o)', 'pull'));
       await fsp.mkdir(dir, { recursive: true });

@@ -24,6 +24,7 @@ import { parseCsv } from '@seqtrain/dataset';
 import { classify, decode, forecast, generate, loadModel } from '@seqtrain/model';
 import { RegistryReader, versionPrefix } from '@seqtrain/registry';
 import { EXIT_OK, type CliContext } from '../context';
+import { PREDICT_OPTIONS, parseOptions } from '../help';
 
 async function readInput(spec: string | undefined, cwd: string): Promise<string> {
   if (spec === undefined) return '';
@@ -170,15 +171,7 @@ function checkVocabulary(
 export async function runPredict(argv: string[], ctx: CliContext): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: {
-      input: { type: 'string', short: 'i' },
-      json: { type: 'boolean', default: false },
-      count: { type: 'string', default: '5' },
-      condition: { type: 'string' },
-      temperature: { type: 'string', default: '0' },
-      beam: { type: 'string', default: '1' },
-      seed: { type: 'string', default: '0' },
-    },
+    options: parseOptions(PREDICT_OPTIONS),
     strict: true,
     allowPositionals: true,
   });

@@ -17,6 +17,7 @@ import {
 import { loadManifest } from '@seqtrain/dataset';
 import type { retrain } from '@seqtrain/workflows';
 import { EXIT_FAILURE, EXIT_NO, EXIT_OK, type CliContext } from '../context';
+import { RETRAIN_OPTIONS, parseOptions } from '../help';
 import { resilient, withClient } from '../temporal-client';
 import { describeFailure, loadSpec } from './train';
 
@@ -88,13 +89,7 @@ export async function startRetrain(
 export async function runRetrain(argv: string[], ctx: CliContext): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: {
-      config: { type: 'string', short: 'c' },
-      'code-version': { type: 'string' },
-      'promote-alias': { type: 'string' },
-      workers: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
+    options: parseOptions(RETRAIN_OPTIONS),
     strict: true,
   });
   if (!values.config) throw new BadInputError('retrain: -c SPEC.yaml is required');

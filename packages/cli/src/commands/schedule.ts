@@ -13,6 +13,7 @@ import {
   type RetrainInput,
 } from '@seqtrain/contracts';
 import { EXIT_FAILURE, EXIT_OK, type CliContext } from '../context';
+import { NOTE_OPTIONS, SCHEDULE_LIST_OPTIONS, SCHEDULE_OPTIONS, parseOptions } from '../help';
 import { withClient } from '../temporal-client';
 import { loadSpec } from './train';
 
@@ -50,15 +51,7 @@ async function create(client: Client, argv: string[], ctx: CliContext): Promise<
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: {
-      config: { type: 'string', short: 'c' },
-      'code-version': { type: 'string' },
-      'promote-alias': { type: 'string' },
-      cron: { type: 'string' },
-      every: { type: 'string' },
-      paused: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-    },
+    options: parseOptions(SCHEDULE_OPTIONS),
     strict: true,
   });
   const id = positionals[0];
@@ -158,7 +151,7 @@ export async function runScheduleCommand(argv: string[], ctx: CliContext): Promi
       case 'create':
         return create(client, rest, ctx);
       case 'list': {
-        const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean', default: false } } });
+        const { values } = parseArgs({ args: rest, options: parseOptions(SCHEDULE_LIST_OPTIONS) });
         const rows = await listSchedules(client);
         if (values.json) ctx.io.out(JSON.stringify(rows));
         else if (rows.length === 0) ctx.io.out('no retrain schedules');
@@ -177,9 +170,13 @@ export async function runScheduleCommand(argv: string[], ctx: CliContext): Promi
         const { values, positionals } = parseArgs({
           args: rest,
           allowPositionals: true,
-          options: { note: { type: 'string' } },
+          options: parseOptions(NOTE_OPTIONS),
         });
         const id = positionals[0];
+        if (sub === 'delete' && values.note !== undefined)
+          throw new BadInputError(
+            'schedule delete: --note does not apply (only pause and unpause keep a note)',
+          );
         await onSchedule(client, id, sub, (h) =>
           sub === 'pause' ? h.pause(values.note) : sub === 'unpause' ? h.unpause(values.note) : h.delete(),
         );

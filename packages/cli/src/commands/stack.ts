@@ -14,6 +14,7 @@ import {
 } from '@seqtrain/local-stack';
 import { BadInputError, type Config } from '@seqtrain/contracts';
 import { EXIT_OK, type CliContext } from '../context';
+import { DOWN_OPTIONS, STATUS_OPTIONS, UP_OPTIONS, parseOptions } from '../help';
 import { cliMainPath, s3ServerMainPath, spawnTs } from '../node-process';
 import { logDir, readStates, removeState, writeState, type ServiceState } from '../stack-state';
 
@@ -30,11 +31,7 @@ function localS3Port(config: Config): number | undefined {
 export async function runUp(argv: string[], ctx: CliContext): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: {
-      trainers: { type: 'string', default: '2' },
-      detach: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-    },
+    options: parseOptions(UP_OPTIONS),
     strict: true,
   });
   const trainers = Number(values.trainers);
@@ -307,7 +304,7 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 }
 
 export async function runDown(argv: string[], ctx: CliContext): Promise<number> {
-  parseArgs({ args: argv, options: {}, strict: true });
+  parseArgs({ args: argv, options: parseOptions(DOWN_OPTIONS), strict: true });
   const stopped = await stopStack(ctx);
   if (stopped.length === 0) ctx.io.err('nothing was running\n');
   return EXIT_OK;
@@ -316,7 +313,7 @@ export async function runDown(argv: string[], ctx: CliContext): Promise<number> 
 export async function runStatus(argv: string[], ctx: CliContext): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { json: { type: 'boolean', default: false } },
+    options: parseOptions(STATUS_OPTIONS),
     strict: true,
   });
   const states = await readStates(ctx.config.home);

@@ -12,6 +12,7 @@ import {
 } from '@seqtrain/contracts';
 import type { runSweep } from '@seqtrain/workflows';
 import { EXIT_FAILURE, EXIT_OK, type CliContext } from '../context';
+import { SWEEP_OPTIONS, parseOptions } from '../help';
 import { resilient, withClient } from '../temporal-client';
 import { describeFailure, readSpecFile } from './train';
 
@@ -33,15 +34,7 @@ export function leaderboardText(b: SweepLeaderboard): string {
 export async function runSweepCommand(argv: string[], ctx: CliContext): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: {
-      config: { type: 'string', short: 'c' },
-      watch: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      detach: { type: 'boolean', default: false },
-      id: { type: 'string' },
-      'code-version': { type: 'string' },
-      'watch-interval': { type: 'string' },
-    },
+    options: parseOptions(SWEEP_OPTIONS),
     strict: true,
   });
   if (!values.config) throw new BadInputError('sweep: -c SWEEP.yaml is required');

@@ -18,6 +18,7 @@ import {
 import { readRunProgress } from '@seqtrain/worker';
 import type { trainModel } from '@seqtrain/workflows';
 import { EXIT_FAILURE, EXIT_OK, type CliContext } from '../context';
+import { TRAIN_OPTIONS, parseOptions } from '../help';
 import { ProgressView } from '../progress-view';
 import { resilient, withClient } from '../temporal-client';
 import { assertSameRun } from './run-reuse';
@@ -119,18 +120,7 @@ export function describeFailure(err: unknown): string {
 export async function runTrain(argv: string[], ctx: CliContext): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: {
-      config: { type: 'string', short: 'c' },
-      workers: { type: 'string' },
-      watch: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      detach: { type: 'boolean', default: false },
-      'code-version': { type: 'string' },
-      id: { type: 'string' },
-      'no-register': { type: 'boolean', default: false },
-      'segment-seconds': { type: 'string' },
-      'max-trainers': { type: 'string' },
-    },
+    options: parseOptions(TRAIN_OPTIONS),
     strict: true,
   });
   if (!values.config) throw new BadInputError('train: -c SPEC.yaml is required');

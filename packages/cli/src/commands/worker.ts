@@ -3,17 +3,13 @@ import { parseArgs } from 'node:util';
 import { BackendNameSchema, BadInputError } from '@seqtrain/contracts';
 import { createSeqtrainWorker } from '@seqtrain/worker';
 import { EXIT_OK, type CliContext } from '../context';
+import { WORKER_OPTIONS, parseOptions } from '../help';
 import { removeState, writeState } from '../stack-state';
 
 export async function runWorkerCommand(argv: string[], ctx: CliContext): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: {
-      role: { type: 'string' },
-      backend: { type: 'string' },
-      concurrency: { type: 'string' },
-      id: { type: 'string' },
-    },
+    options: parseOptions(WORKER_OPTIONS),
     strict: true,
   });
   const role = values.role;
