@@ -12,7 +12,9 @@ import { isAlive } from '@seqtrain/local-stack/exec';
 import { ensureChromium } from '@seqtrain/local-stack';
 import { chromium } from 'playwright-core';
 import { pathToFileURL } from 'node:url';
+import { spawn } from 'node:child_process';
 import { cli, json, privateStackEnv } from './test-cli';
+import { cliMainPath, tsxLoader } from './node-process';
 
 // Tier 4: the CLI as a user runs it, two trainer processes exchanging gradients over their data
 // plane, and faults injected into the stack. Runs last ~10 s in 2 s segments, so that every
@@ -244,6 +246,143 @@ describe('seqtrain train on the embedded stack', () => {
     expect((await cli(['runs', 'report', 'reference', '-o', md], env)).code).toBe(0);
     expect(await fsp.readFile(md, 'utf8')).toMatch(/^# Training run reference/);
   }, 120_000);
+
+  it('registry serve: the web UI shows the model, its versions, alias history and the run page (headless Chromium)', async () => {
+    const promoted = await cli(
+      [
+        'models',
+        'promote',
+        'weather-e2e@1',
+        '--alias',
+        'production',
+        '--reason',
+        'beats persistence',
+        '--actor',
+        'e2e',
+      ],
+      env,
+    );
+    expect(promoted.code, promoted.stderr).toBe(0);
+    const READ_TOKEN = 'ui-reader-token-1';
+    const server = spawn(
+      process.execPath,
+      ['--import', tsxLoader(), cliMainPath(), 'registry', 'serve', '--port', '0', '--json'],
+      {
+        env: {
+          ...process.env,
+          ...env,
+          SEQTRAIN_REGISTRY_TOKENS: `${READ_TOKEN}:read,ui-writer-only-2:write`,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let serverErr = '';
+    server.stderr.on('data', (d: Buffer) => (serverErr += d.toString()));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        const timer = setTimeout(
+          () => reject(new Error(`registry serve did not start: ${serverErr}`)),
+          60_000,
+        );
+        server.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const line = out.split('\n').find((l) => l.startsWith('{'));
+          if (line) {
+            clearTimeout(timer);
+            resolve((JSON.parse(line) as { url: string }).url);
+          }
+        });
+        server.once('exit', (code) => reject(new Error(`registry serve exited ${code}: ${serverErr}`)));
+      });
+      // What the API says, read with the token: the page must show exactly this.
+      const api = async <T>(p: string): Promise<T> => {
+        const r = await fetch(`${url}${p}`, { headers: { Authorization: `Bearer ${READ_TOKEN}` } });
+        expect(r.status, p).toBe(200);
+        return (await r.json()) as T;
+      };
+      const card = await api<{
+        metrics: Record<string, number>;
+        workflowId: string;
+        files: { sha256: string }[];
+      }>('/v1/models/weather-e2e/versions/1');
+      const events = (
+        await api<{ events: { seq: number; reason: string; actor: string; to: number }[] }>(
+          '/v1/models/weather-e2e/aliases/production/history',
+        )
+      ).events;
+      const shown = json<{ result?: { history?: TrainResult['history'] } }>(
+        await cli(['runs', 'show', 'reference', '--json'], env),
+      );
+      const history = shown.result?.history ?? [];
+
+      const browser = await ensureChromium({ cacheDir: loadConfig(env).cacheDir, log: () => undefined });
+      if (!('path' in browser)) throw new Error(`the registry UI test needs Chromium: ${browser.reason}`);
+      const b = await chromium.launch({ executablePath: browser.path, args: ['--no-sandbox'] });
+      try {
+        const tab = await b.newPage({ viewport: { width: 1200, height: 800 } });
+        const errors: string[] = [];
+        tab.on('pageerror', (e) => errors.push(String(e)));
+        const requested: string[] = [];
+        tab.on('request', (q) => requested.push(q.url()));
+        await fsp.mkdir(SCREENSHOTS, { recursive: true });
+
+        // Without a token: the sign-in form, never data. A write-only token is refused.
+        const first = await tab.goto(`${url}/ui/`);
+        expect(first?.status()).toBe(401);
+        expect(await tab.locator('#models').count()).toBe(0);
+        await tab.fill('#token', 'ui-writer-only-2');
+        await tab.click('button[type=submit]');
+        expect(await tab.textContent('#login-error')).toContain('lacks the read scope');
+        await tab.fill('#token', READ_TOKEN);
+        await tab.click('button[type=submit]');
+        await tab.waitForSelector('#models');
+        // The token is in an HttpOnly cookie: page scripts cannot read it, and it is in no URL.
+        expect(await tab.evaluate<string>('document.cookie')).toBe('');
+        const row = tab.locator('tr[data-model="weather-e2e"]');
+        expect(await row.textContent()).toContain('production → 1');
+        await tab.screenshot({ path: path.join(SCREENSHOTS, 'registry-models.png'), fullPage: true });
+
+        await row.locator('a').click();
+        await tab.waitForSelector('#versions');
+        const v1 = tab.locator('#versions tr[data-version="1"]');
+        const valLoss = await v1.locator('td[data-metric="val_loss"]').textContent();
+        expect(Number(valLoss)).toBeCloseTo(card.metrics.val_loss!, 3);
+        expect(await v1.textContent()).toContain(card.files.find((f) => f.sha256)!.sha256.slice(0, 12));
+        const historyRows = tab.locator('table.alias-history[data-alias="production"] tbody tr');
+        expect(await historyRows.count()).toBe(events.length);
+        const newest = events.at(-1)!;
+        const top = tab.locator(`table.alias-history tr[data-seq="${newest.seq}"]`);
+        expect(await top.textContent()).toContain(newest.reason);
+        expect(await top.textContent()).toContain(newest.actor);
+        await tab.screenshot({ path: path.join(SCREENSHOTS, 'registry-model.png'), fullPage: true });
+
+        // The version's run page: the same page `runs report` writes, drawn from the run's history.
+        await v1.locator('a.run-link').click();
+        await tab.waitForSelector('body[data-ready="true"]', { timeout: 15_000 });
+        const charts =
+          await tab.evaluate<{ id: string; data: (number | null)[][] }[]>('window.seqtrainCharts');
+        const loss = charts.find((c) => c.id === 'loss');
+        expect(loss?.data[1]).toEqual(history.map((h) => h.trainLoss));
+        expect(loss?.data[2]).toEqual(history.map((h) => h.valLoss));
+        await tab.screenshot({ path: path.join(SCREENSHOTS, 'registry-run-page.png'), fullPage: true });
+
+        expect(errors).toEqual([]);
+        expect(requested.filter((u) => u.includes(READ_TOKEN))).toEqual([]);
+        expect(requested.every((u) => u.startsWith(url))).toBe(true);
+        // Signing out clears the cookie: the next page is the sign-in form again.
+        await tab.goto(`${url}/ui/`);
+        await tab.click('header button[type=submit]');
+        await tab.waitForSelector('#token');
+        expect((await tab.goto(`${url}/ui/models/weather-e2e`))?.status()).toBe(401);
+      } finally {
+        await b.close();
+      }
+    } finally {
+      server.kill('SIGTERM');
+    }
+    expect(serverErr).not.toContain(READ_TOKEN);
+  }, 180_000);
 
   it('a re-run under the same --id with the same spec returns the earlier result; another spec is refused', async () => {
     const again = await cli(

@@ -290,3 +290,71 @@ describe('aliases', () => {
     expect(res.body).toMatch(/version 4/);
   });
 });
+
+describe('web UI', () => {
+  const form = (token: string): [Record<string, string>, string] => [
+    { 'Content-Type': 'application/x-www-form-urlencoded' },
+    new URLSearchParams({ token }).toString(),
+  ];
+
+  it('shows the sign-in form, never data, without a read token', async () => {
+    const page = await raw('GET', '/ui/');
+    expect(page.status).toBe(401);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    expect(page.body).toContain('name="token"');
+    expect(page.body).not.toContain('weather');
+    expect(page.headers['content-security-policy']).toMatch(/default-src 'none'/);
+    expect((await raw('GET', '/ui/models/weather', auth(WRITE_ONLY))).status).toBe(403);
+    // A refused token is named as refused and sets no cookie.
+    const refused = await raw('POST', '/ui/login', ...form('not-a-real-token'));
+    expect(refused.status).toBe(401);
+    expect(refused.headers['set-cookie']).toBeUndefined();
+  });
+
+  it('signs in with a read token into an HttpOnly, SameSite=Strict cookie that reads pages, not the API', async () => {
+    const login = await raw('POST', '/ui/login', ...form(READ));
+    expect(login.status).toBe(303);
+    expect(login.headers.location).toBe('/ui/');
+    const setCookie = String(login.headers['set-cookie']);
+    expect(setCookie).toMatch(
+      /^seqtrain_registry_token=reader-token-123; Path=\/ui; HttpOnly; SameSite=Strict/,
+    );
+    const cookie = { Cookie: setCookie.split(';')[0]! };
+    const models = await raw('GET', '/ui/', cookie);
+    expect(models.status).toBe(200);
+    expect(models.body).toContain('href="/ui/models/weather"');
+    // The cookie is for pages only: the API still wants the bearer header, and writes never take it.
+    expect((await raw('GET', '/v1/models', cookie)).status).toBe(401);
+    expect((await raw('POST', '/ui/models/weather', cookie)).status).toBe(405);
+    const out = await raw('POST', '/ui/logout', cookie);
+    expect(out.status).toBe(303);
+    expect(String(out.headers['set-cookie'])).toMatch(/Max-Age=0/);
+  });
+
+  it('renders versions, metrics and alias history, escaping what it shows', async () => {
+    now += 60_000;
+    await registry.promote('weather', 'canary', 2, {
+      reason: '<script>alert(1)</script> & "quoted"',
+      actor: 'ci <bot>',
+    });
+    const page = await raw('GET', '/ui/models/weather', auth(READ));
+    expect(page.status).toBe(200);
+    for (const v of [1, 2, 3]) expect(page.body).toContain(`data-version="${v}"`);
+    expect(page.body).toContain('data-metric="val_loss">0.2500<');
+    expect(page.body).toContain('&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quoted&quot;');
+    expect(page.body).toContain('ci &lt;bot&gt;');
+    expect(page.body).not.toContain('<script>');
+    const events = await registry.aliasHistory('weather', 'canary');
+    expect(page.body).toContain(`data-alias="canary"`);
+    expect(page.body).toContain(`data-seq="${events.at(-1)!.seq}"`);
+    const version = await raw('GET', '/ui/models/weather/versions/2', auth(READ));
+    expect(version.body).toContain('<pre id="card">');
+    // No run pages configured here: run ids are shown without links, and the route is not there.
+    expect(version.body).not.toContain('/versions/2/run');
+    expect((await raw('GET', '/ui/models/weather/versions/2/run', auth(READ))).status).toBe(404);
+    const missing = await raw('GET', '/ui/models/weather/versions/9', auth(READ));
+    expect(missing.status).toBe(404);
+    expect(missing.headers['content-type']).toMatch(/^text\/html/);
+    expect((await raw('GET', '/ui/models/..%2f/versions', auth(READ))).status).toBe(400);
+  });
+});

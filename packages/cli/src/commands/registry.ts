@@ -1,5 +1,6 @@
 /**
- * `seqtrain registry serve [--port P] [--host H]`: the registry HTTP API of CLI.md. Alias moves
+ * `seqtrain registry serve [--port P] [--host H]`: the registry HTTP API of CLI.md and its web UI
+ * (`/ui/`: models, versions, aliases with their history, run pages). Alias moves
  * made through it are serialised by the registry entity workflow on Temporal, the registry's one
  * writer. (An in-process mode was removed: beside the entity workflow it was a second writer that
  * could hand out a version or alias event number twice.)
@@ -14,6 +15,7 @@ import {
 } from '@seqtrain/registry';
 import { Client, Connection } from '@temporalio/client';
 import { EXIT_FAILURE, EXIT_OK, type CommandHandler } from '../context';
+import { REGISTRY_SERVE_OPTIONS, parseOptions } from '../help';
 
 const USAGE = 'usage: seqtrain registry serve [--port P] [--host H] [--json]';
 export const DEFAULT_REGISTRY_PORT = 8780;
@@ -30,12 +32,7 @@ export const runRegistryCommand: CommandHandler = async (argv, ctx) => {
   try {
     values = parseArgs({
       args: rest,
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        coordinator: { type: 'string' },
-        json: { type: 'boolean' },
-      },
+      options: parseOptions(REGISTRY_SERVE_OPTIONS),
       strict: true,
     }).values;
   } catch (err) {
@@ -57,21 +54,28 @@ export const runRegistryCommand: CommandHandler = async (argv, ctx) => {
   const mode = 'temporal';
   const store = ctx.store();
   const connection = await Connection.connect({ address: ctx.config.temporal.address });
-  const coordinator = new TemporalCoordinator(
-    new Client({ connection, namespace: ctx.config.temporal.namespace }),
-  );
+  const client = new Client({ connection, namespace: ctx.config.temporal.namespace });
+  const coordinator = new TemporalCoordinator(client);
   const server = await startRegistryServer({
     registry: new ModelRegistry(store, coordinator),
     tokens,
     port,
     host: values.host ?? '127.0.0.1',
+    // The web UI links each version to the run page of the run that registered it.
+    runPage: async (card) => (await import('./runs')).runPageHtml(client, store, card.workflowId),
     onError: (err, req) =>
       ctx.io.err(
         `[registry] ${req.method} ${req.url}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
       ),
   });
-  if (values.json) ctx.io.out(JSON.stringify({ url: server.url, port: server.port, coordinator: mode }));
-  else ctx.io.err(`registry serving ${server.url} (coordinator: ${mode}); Ctrl-C to stop\n`);
+  if (values.json)
+    ctx.io.out(
+      JSON.stringify({ url: server.url, ui: `${server.url}/ui/`, port: server.port, coordinator: mode }),
+    );
+  else
+    ctx.io.err(
+      `registry serving ${server.url} (coordinator: ${mode}); web UI ${server.url}/ui/ (sign in with a read token); Ctrl-C to stop\n`,
+    );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());

@@ -4,8 +4,10 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
 import { readRunProgress } from '@seqtrain/worker';
+import type { BlobStore } from '@seqtrain/storage';
 import {
   BadInputError,
+  NotFoundError,
   PAUSE_SIGNAL,
   RESUME_SIGNAL,
   STOP_SIGNAL,
@@ -14,6 +16,7 @@ import {
   type TrainResult,
 } from '@seqtrain/contracts';
 import { EXIT_FAILURE, EXIT_OK, type CliContext } from '../context';
+import { RUNS_OPTIONS, parseOptions } from '../help';
 import { progressLine } from '../progress-view';
 import { describeFailure } from './train';
 import { withClient } from '../temporal-client';
@@ -78,16 +81,23 @@ async function details(client: Client, id: string): Promise<RunDetails> {
   return out;
 }
 
+/** The run page of a run, as `runs report ID` writes it (for the registry UI). */
+export async function runPageHtml(client: Client, store: BlobStore, id: string): Promise<string> {
+  let d: RunDetails;
+  try {
+    d = await details(client, id);
+  } catch (err) {
+    if (err instanceof BadInputError) throw new NotFoundError(`run ${id} is not known to Temporal`);
+    throw err;
+  }
+  return renderRunPage(await collectRunPage(client, store, d));
+}
+
 export async function runRunsCommand(argv: string[], ctx: CliContext): Promise<number> {
   const [sub, ...rest] = argv;
   const { values, positionals } = parseArgs({
     args: rest,
-    options: {
-      json: { type: 'boolean', default: false },
-      output: { type: 'string', short: 'o' },
-      reason: { type: 'string' },
-      limit: { type: 'string', default: '50' },
-    },
+    options: parseOptions(RUNS_OPTIONS),
     strict: true,
     allowPositionals: true,
   });

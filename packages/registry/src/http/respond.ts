@@ -162,6 +162,26 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
   const type = req.headers['content-type'] ?? '';
   if (!/^application\/json\b/i.test(type))
     throw new HttpError(415, `content-type must be application/json, got ${JSON.stringify(type)}`);
+  const body = await readBody(req, limit);
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'request body is not valid JSON');
+  }
+}
+
+/** Reads an HTML form body (application/x-www-form-urlencoded) of at most `limit` bytes. */
+export async function readFormBody(req: IncomingMessage, limit: number): Promise<URLSearchParams> {
+  const type = req.headers['content-type'] ?? '';
+  if (!/^application\/x-www-form-urlencoded\b/i.test(type))
+    throw new HttpError(
+      415,
+      `content-type must be application/x-www-form-urlencoded, got ${JSON.stringify(type)}`,
+    );
+  return new URLSearchParams((await readBody(req, limit)).toString('utf8'));
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -170,9 +190,5 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
       throw new HttpError(413, `request body exceeds the limit of ${limit} bytes`, { Connection: 'close' });
     chunks.push(chunk);
   }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw new HttpError(400, 'request body is not valid JSON');
-  }
+  return Buffer.concat(chunks);
 }

@@ -14,12 +14,25 @@ import {
   parseIsoTime,
   parseModelJson,
   parseVersionNumber,
+  NotFoundError,
   SeqtrainError,
+  type ModelCard,
 } from '@seqtrain/contracts';
 import { assertFileName, CARD_FILE, MODEL_JSON } from '../layout';
 import type { ModelRegistry } from '../model-registry';
 import { authorize, type Scope, type TokenTable } from './auth';
 import { openApiDocument } from './openapi';
+import {
+  cookieValue,
+  escapeHtml,
+  loginPage,
+  modelPage,
+  modelsPage,
+  page,
+  UI_COOKIE,
+  UI_CSP,
+  versionPage,
+} from './ui';
 import {
   aliasCacheControl,
   etagOf,
@@ -30,6 +43,8 @@ import {
   sendError,
   sendJson,
   sendStream,
+  statusOf,
+  readFormBody,
 } from './respond';
 
 export interface RegistryServerOptions {
@@ -43,6 +58,12 @@ export interface RegistryServerOptions {
   aliasMaxAgeSeconds?: number;
   /** Unexpected (5xx) errors are reported here. */
   onError?: (err: unknown, req: IncomingMessage) => void;
+  /**
+   * The run page (self-contained HTML) of the run that registered a version, for the web UI's
+   * `/ui/models/NAME/versions/N/run`. Reached only through a version the reader can see; without
+   * it the UI shows run ids without links.
+   */
+  runPage?: (card: ModelCard) => Promise<string>;
 }
 
 const MAX_URL_LENGTH = 2048;
@@ -111,6 +132,133 @@ export function createRegistryHandler(
     });
   };
 
+  const html = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    status: number,
+    body: string,
+    headers: Record<string, string> = {},
+    csp = UI_CSP,
+  ): void =>
+    sendBytes(req, res, new TextEncoder().encode(body), {
+      status,
+      contentType: 'text/html; charset=utf-8',
+      cacheControl: 'no-store',
+      headers: {
+        'Content-Security-Policy': csp,
+        'X-Content-Type-Options': 'nosniff',
+        'Referrer-Policy': 'no-referrer',
+        'X-Frame-Options': 'DENY',
+        ...headers,
+      },
+    });
+
+  /** The UI's reader: a read-scope token from the Authorization header or the UI's cookie. */
+  const uiAuth = (req: IncomingMessage): ReturnType<typeof authorize> => {
+    const header = req.headers.authorization;
+    const cookie = cookieValue(req.headers.cookie, UI_COOKIE);
+    return authorize(o.tokens, header ?? (cookie ? `Bearer ${cookie}` : undefined), 'read');
+  };
+
+  const cookie = (req: IncomingMessage, value: string, maxAge: number): string =>
+    `${UI_COOKIE}=${encodeURIComponent(value)}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${
+      (req.socket as { encrypted?: boolean }).encrypted ? '; Secure' : ''
+    }`;
+
+  const routeUi = async (req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> => {
+    const method = req.method ?? 'GET';
+    const read = method === 'GET' || method === 'HEAD';
+    const rest = pathname.split('/').slice(2);
+    if (rest.at(-1) === '') rest.pop();
+    if (rest.some((s) => s === '' || s === '.' || s === '..' || /%2e|%2f|%5c/i.test(s)))
+      throw new BadInputError(`malformed path ${JSON.stringify(pathname)}`);
+    if (rest[0] === 'login' && rest.length === 1) {
+      if (read) return html(req, res, 200, loginPage());
+      if (method !== 'POST')
+        throw new HttpError(405, `${method} is not allowed on ${pathname}`, { Allow: 'GET, POST' });
+      const token = (await readFormBody(req, 4096)).get('token')?.trim() ?? '';
+      const r = authorize(o.tokens, `Bearer ${token}`, 'read');
+      if (!r.ok) return html(req, res, r.status, loginPage(`That token was refused: ${r.message}.`));
+      res.setHeader('Set-Cookie', cookie(req, token, 12 * 3600));
+      res.setHeader('Location', '/ui/');
+      res.writeHead(303).end();
+      return;
+    }
+    if (rest[0] === 'logout' && rest.length === 1) {
+      if (method !== 'POST')
+        throw new HttpError(405, `${method} is not allowed on ${pathname}`, { Allow: 'POST' });
+      res.setHeader('Set-Cookie', cookie(req, '', 0));
+      res.setHeader('Location', '/ui/login');
+      res.writeHead(303).end();
+      return;
+    }
+    if (!read) throw new HttpError(405, `${method} is not allowed on ${pathname}`, { Allow: 'GET, HEAD' });
+    const auth = uiAuth(req);
+    if (!auth.ok) {
+      if (auth.status === 403)
+        return html(
+          req,
+          res,
+          403,
+          page('Forbidden', `<h1>Forbidden</h1><p>${escapeHtml(auth.message)}.</p>`, { signedIn: true }),
+        );
+      return html(req, res, 401, loginPage());
+    }
+    const runPages = o.runPage !== undefined;
+    if (rest.length === 0) {
+      const models = await registry.listModels();
+      const aliases = new Map<string, { alias: string; version: number }[]>();
+      for (const m of models) aliases.set(m.name, await registry.aliases(m.name));
+      return html(req, res, 200, modelsPage(models, aliases));
+    }
+    if (rest[0] !== 'models' || rest.length < 2) throw new NotFoundError(`no page ${pathname}`);
+    const name = assertModelName(rest[1]);
+    if (rest.length === 2) {
+      const d = await registry.describeModel(name);
+      const cards = [];
+      for (const v of d.versions) cards.push(await registry.getCard(name, v.version));
+      const histories = [];
+      for (const a of d.aliases)
+        histories.push({ alias: a.alias, events: await registry.aliasHistory(name, a.alias) });
+      return html(req, res, 200, modelPage(d, cards, histories, { runPages }));
+    }
+    if (rest[2] !== 'versions' || rest.length < 4 || rest.length > 5)
+      throw new NotFoundError(`no page ${pathname}`);
+    const card = await registry.getCard(name, parseVersionNumber(rest[3] ?? ''));
+    if (rest.length === 4) return html(req, res, 200, versionPage(card, { runPages }));
+    if (rest[4] !== 'run' || !o.runPage) throw new NotFoundError(`no page ${pathname}`);
+    // The run page draws with inline scripts (uPlot, inlined): allowed there, and nothing else.
+    return html(
+      req,
+      res,
+      200,
+      await o.runPage(card),
+      {},
+      "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'",
+    );
+  };
+
+  const uiError = (req: IncomingMessage, res: ServerResponse, err: unknown): void => {
+    const status = statusOf(err);
+    const message = err instanceof SeqtrainError ? err.message : 'internal error';
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const headers = err instanceof HttpError ? err.headers : {};
+    html(
+      req,
+      res,
+      status,
+      page(
+        `Error ${status}`,
+        `<h1>Error ${status}</h1><p class="error">${escapeHtml(message)}</p><p><a href="/ui/">All models</a></p>`,
+        { signedIn: false },
+      ),
+      headers,
+    );
+  };
+
   const route: Handler = async (req, res) => {
     const url = req.url ?? '/';
     if (url.length > MAX_URL_LENGTH)
@@ -123,6 +271,19 @@ export function createRegistryHandler(
     if (pathname === '/openapi.json' && read)
       return sendJson(req, res, openApiDocument(), { cacheControl: 'public, max-age=300' });
     if (pathname === '/healthz' && read) return sendJson(req, res, { ok: true });
+    if (pathname === '/' && read) {
+      res.setHeader('Location', '/ui/');
+      res.writeHead(302).end();
+      return;
+    }
+    if (pathname === '/ui' || pathname.startsWith('/ui/')) {
+      try {
+        return await routeUi(req, res, pathname);
+      } catch (err) {
+        if (!(err instanceof SeqtrainError)) o.onError?.(err, req);
+        return uiError(req, res, err);
+      }
+    }
 
     const seg = pathname.split('/').slice(1);
     if (seg[0] !== 'v1' || seg[1] !== 'models')
