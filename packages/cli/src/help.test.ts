@@ -5,6 +5,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { KNOWN_KEYS } from '@seqtrain/contracts';
 import { COMMAND_HELP, helpKey, helpText, parseCommandLine, SUBCOMMANDS } from './help';
 import { cli } from './test-cli';
 
@@ -95,6 +96,21 @@ describe('seqtrain --help', () => {
 });
 
 describe('the README', () => {
+  it('documents every configuration variable in its Configuration table', async () => {
+    const text = await fsp.readFile(path.join(repoRoot, 'README.md'), 'utf8');
+    const section = /\n## Configuration\n([^]*?)\n## /.exec(text)?.[1] ?? '';
+    const documented = new Set([...section.matchAll(/^\| `(SEQTRAIN_[A-Z0-9_]+)`/gm)].map((m) => m[1]));
+    expect([...KNOWN_KEYS].filter((k) => !documented.has(k))).toEqual([]);
+    expect([...documented].filter((k) => !(KNOWN_KEYS as readonly string[]).includes(k!))).toEqual([]);
+  });
+
+  it('has a Mermaid architecture diagram, concepts, production notes and troubleshooting', async () => {
+    const text = await fsp.readFile(path.join(repoRoot, 'README.md'), 'utf8');
+    for (const heading of ['## Concepts', '## Configuration', '## Production', '## Troubleshooting'])
+      expect(text).toContain(`\n${heading}\n`);
+    expect(text).toMatch(/```mermaid\nflowchart /);
+  });
+
   it('every seqtrain command line in it parses with the CLI', async () => {
     const lines = await readmeCommandLines();
     const commands = lines.filter((argv) => argv[0] !== 'test' && argv[0] !== 'setup');

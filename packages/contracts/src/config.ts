@@ -10,7 +10,8 @@ export const BACKEND_NAMES = ['auto', 'tensorflow-gpu', 'webgpu', 'tensorflow', 
 export const BackendNameSchema = z.enum(BACKEND_NAMES);
 export type BackendName = z.infer<typeof BackendNameSchema>;
 
-const KNOWN_KEYS = [
+/** Every SEQTRAIN_* variable the configuration reads (the README documents each one). */
+export const KNOWN_KEYS = [
   'SEQTRAIN_TEMPORAL_ADDRESS',
   'SEQTRAIN_TEMPORAL_NAMESPACE',
   'SEQTRAIN_S3_ENDPOINT',

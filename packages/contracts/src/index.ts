@@ -7,6 +7,7 @@ export {
   LOCAL_ACCESS_KEY,
   LOCAL_SECRET_KEY,
   DEFAULT_S3_PORT,
+  KNOWN_KEYS,
 } from './config';
 export type { Config, BackendName, KnownEnvKey } from './config';
 export {
