@@ -109,7 +109,12 @@ export const STATUS_OPTIONS = { json: jsonDefault } as const satisfies Options;
 export const DEMO_OPTIONS = {
   keep: { type: 'boolean', default: false, help: 'leave the stack running afterwards' },
   trainers: { type: 'string', default: '2', value: 'N', help: 'trainer workers' },
-  epochs: { type: 'string', default: '6', value: 'N', help: 'training epochs' },
+  quick: { type: 'boolean', default: false, help: 'fewer epochs and examples: about 2 minutes' },
+  only: {
+    type: 'string',
+    value: 'SHAPES',
+    help: 'some of weather,spam,names,pronunciation (default all four)',
+  },
 } as const satisfies Options;
 
 export const WORKER_OPTIONS = {
@@ -252,11 +257,11 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
     examples: ['seqtrain status --json'],
   },
   demo: {
-    usage: 'seqtrain demo [--keep] [--trainers N] [--epochs N]',
+    usage: 'seqtrain demo [--quick] [--only SHAPES] [--trainers N] [--keep]',
     about:
-      'The end-to-end demo on the embedded stack: imports a dataset, trains with N trainers, registers the model, serves it over HTTP and forecasts. Leaves the stack as it found it unless --keep.',
+      'The whole product on the embedded stack, one model per recurrent shape on real data: a weather forecaster (many-to-one regression), a spam filter (classification), a name generator (one-to-many) and a pronunciation model (seq2seq). Each is imported to Arrow on S3, trained on N trainers, registered, promoted, loaded back over HTTP with tf.loadLayersModel, shown at work and scored against its naive baseline; a summary table ends it (about 10 minutes on 2 cores, 2 with --quick). Leaves the stack as it found it unless --keep.',
     options: DEMO_OPTIONS,
-    examples: ['seqtrain demo', 'seqtrain demo --trainers 1 --epochs 3'],
+    examples: ['seqtrain demo', 'seqtrain demo --quick --only weather,spam'],
   },
   worker: {
     usage: 'seqtrain worker --role orchestrator|trainer [--backend B] [--concurrency N] [--id ID]',
