@@ -405,6 +405,51 @@ describe('seqtrain train on the embedded stack', () => {
     expect(versions.versions).toHaveLength(1);
   }, 120_000);
 
+  it('runs pause, resume and stop steer a detached run from the CLI; runs list shows it', async () => {
+    const file = path.join(home, 'steer.json');
+    await fsp.writeFile(
+      file,
+      spec({
+        name: 'weather-steer',
+        training: { optimizer: { name: 'adam', learningRate: 0.005 }, batchSize: 32, epochs: 400, seed: 3 },
+      }),
+    );
+    await startDetached(file, 'steer');
+    await waitForSteps('steer', 20);
+    const paused = await cli(['runs', 'pause', 'steer'], env);
+    expect(paused.code, paused.stderr).toBe(0);
+    let atPause: TrainProgress | undefined;
+    for (let i = 0; i < 600 && atPause?.status !== 'paused'; i++) {
+      atPause = await readRunProgress(client, 'steer');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(atPause?.status).toBe('paused');
+    // The segment ends after its current step; the last heartbeat may still be on its way. Then
+    // the step count holds still while the run is paused.
+    let settled = atPause!.step;
+    for (let i = 0; i < 30; i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const now = (await readRunProgress(client, 'steer')).step;
+      if (now === settled) break;
+      settled = now;
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+    const still = await readRunProgress(client, 'steer');
+    expect(still.status).toBe('paused');
+    expect(still.step).toBe(settled);
+    atPause = still;
+    const resumed = await cli(['runs', 'resume', 'steer'], env);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    await waitForSteps('steer', atPause!.step + 10);
+    const stopped = await cli(['runs', 'stop', 'steer', '--reason', 'enough for the test'], env);
+    expect(stopped.code, stopped.stderr).toBe(0);
+    expect((await result('steer')).status).toBe('stopped');
+    const list = json<{ runs: { workflowId: string; status: string }[] }>(
+      await cli(['runs', 'list', '--json'], env),
+    );
+    expect(list.runs.find((r) => r.workflowId === 'steer')?.status).toBe('COMPLETED');
+  }, 300_000);
+
   it('predict forecasts from the last rows of a CSV, scaled as the training windows were', async () => {
     const csvText = await fsp.readFile(
       path.join(repoRoot, 'node_modules/vega-datasets/data/seattle-weather.csv'),

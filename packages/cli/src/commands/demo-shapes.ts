@@ -334,7 +334,7 @@ export async function namesShape(d: DemoContext): Promise<ShapeReport> {
     training: {
       optimizer: { name: 'adam', learningRate: 0.01 },
       batchSize: 64,
-      epochs: d.quick ? 3 : 8,
+      epochs: d.quick ? 3 : 14,
       seed: 11,
     },
   });
@@ -373,7 +373,7 @@ export async function pronunciationShape(d: DemoContext): Promise<ShapeReport> {
     tokenizer: 'char',
     targetTokenizer: 'word',
     valFraction: 0.1,
-    limit: d.quick ? 3000 : 16000,
+    limit: d.quick ? 3000 : 30000,
     seed: 2,
   });
   const result = await trainAndPromote(d, {
@@ -384,7 +384,7 @@ export async function pronunciationShape(d: DemoContext): Promise<ShapeReport> {
     training: {
       optimizer: { name: 'adam', learningRate: 0.005 },
       batchSize: 64,
-      epochs: d.quick ? 4 : 14,
+      epochs: d.quick ? 4 : 20,
       seed: 13,
     },
   });
