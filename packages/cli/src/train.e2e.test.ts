@@ -440,7 +440,7 @@ describe('seqtrain train on the embedded stack', () => {
     atPause = still;
     const resumed = await cli(['runs', 'resume', 'steer'], env);
     expect(resumed.code, resumed.stderr).toBe(0);
-    await waitForSteps('steer', atPause!.step + 10);
+    await waitForSteps('steer', atPause.step + 10);
     const stopped = await cli(['runs', 'stop', 'steer', '--reason', 'enough for the test'], env);
     expect(stopped.code, stopped.stderr).toBe(0);
     expect((await result('steer')).status).toBe('stopped');
