@@ -4,6 +4,7 @@
  * rebuilt from S3, so a fresh trainer serves any shard; a warm one skips the downloads.
  */
 import {
+  BoundedMap,
   CorruptDataError,
   parseStoredJson,
   ShardPlanSchema,
@@ -16,35 +17,6 @@ import { BatchCache, concatBatches, loadManifest, ShardReader } from '@seqtrain/
 import { buildModel, decodeCheckpoint, type Checkpoint, type SeqModel } from '@seqtrain/model';
 import { sha256Hex } from '@seqtrain/registry';
 import type { BlobStore } from '@seqtrain/storage';
-
-/** A Map that keeps its `max` most recently used entries. */
-export class BoundedMap<K, V> {
-  private readonly entries = new Map<K, V>();
-  constructor(readonly max: number) {}
-
-  get(key: K): V | undefined {
-    const v = this.entries.get(key);
-    if (v !== undefined) {
-      this.entries.delete(key);
-      this.entries.set(key, v);
-    }
-    return v;
-  }
-
-  set(key: K, value: V): void {
-    this.entries.delete(key);
-    this.entries.set(key, value);
-    while (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value as K);
-  }
-
-  delete(key: K): void {
-    this.entries.delete(key);
-  }
-
-  get size(): number {
-    return this.entries.size;
-  }
-}
 
 /**
  * A trainer lives for many runs: every cache here is bounded, in entries or bytes. The readers

@@ -237,3 +237,4 @@ export { parseIsoTime } from './time';
 export { encodeWindow } from './windows';
 export { ModelJsonSchema, parseModelJson, type ModelJson } from './model-json';
 export { parseStoredJson, type Checked } from './stored-json';
+export { BoundedMap, mapLimit } from './bounded';

@@ -4,6 +4,8 @@
  */
 import {
   AliasEventSchema,
+  BoundedMap,
+  mapLimit,
   BadInputError,
   assertAliasName,
   assertModelName,
@@ -17,7 +19,6 @@ import {
 import type { BlobStore } from '@seqtrain/storage';
 import { createHash } from 'node:crypto';
 import { sha256Hex } from './artifacts';
-import { LruCache, mapLimit } from './bounded';
 import {
   aliasEventsPrefix,
   assertFileName,
@@ -81,10 +82,10 @@ export interface VersionFileStream {
 
 export class RegistryReader {
   private readonly limits: Required<ReaderLimits>;
-  private readonly cards: LruCache<string, ModelCard>;
-  private readonly events: LruCache<string, AliasEvent>;
-  private readonly aliasHeads: LruCache<string, string>;
-  private readonly verified: LruCache<string, string>;
+  private readonly cards: BoundedMap<string, ModelCard>;
+  private readonly events: BoundedMap<string, AliasEvent>;
+  private readonly aliasHeads: BoundedMap<string, string>;
+  private readonly verified: BoundedMap<string, string>;
 
   constructor(
     readonly store: BlobStore,
@@ -99,10 +100,10 @@ export class RegistryReader {
       chunkBytes: 1024 * 1024,
       ...limits,
     };
-    this.cards = new LruCache(this.limits.cards);
-    this.events = new LruCache(this.limits.events);
-    this.aliasHeads = new LruCache(this.limits.aliasHeads);
-    this.verified = new LruCache(this.limits.verifiedFiles);
+    this.cards = new BoundedMap(this.limits.cards);
+    this.events = new BoundedMap(this.limits.events);
+    this.aliasHeads = new BoundedMap(this.limits.aliasHeads);
+    this.verified = new BoundedMap(this.limits.verifiedFiles);
   }
 
   /** Entries held by each cache (for tests and `registry serve` diagnostics). */
