@@ -15,8 +15,7 @@ import {
 } from '@seqtrain/contracts';
 import { BatchCache, concatBatches, loadManifest, ShardReader } from '@seqtrain/dataset';
 import { buildModel, decodeCheckpoint, type Checkpoint, type SeqModel } from '@seqtrain/model';
-import { sha256Hex } from '@seqtrain/registry';
-import type { BlobStore } from '@seqtrain/storage';
+import { sha256Hex, type BlobStore } from '@seqtrain/storage';
 
 /**
  * A trainer lives for many runs: every cache here is bounded, in entries or bytes. The readers

@@ -238,3 +238,4 @@ export { encodeWindow } from './windows';
 export { ModelJsonSchema, parseModelJson, type ModelJson } from './model-json';
 export { parseStoredJson, type Checked } from './stored-json';
 export { BoundedMap, mapLimit } from './bounded';
+export { canonicalJson } from './canonical-json';

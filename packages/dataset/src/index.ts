@@ -10,7 +10,6 @@ export {
   listDatasetNames,
   parseDatasetRef,
   manifestDigest,
-  canonicalJson,
   datasetPrefix,
   manifestKey,
   pointerKey,

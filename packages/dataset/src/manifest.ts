@@ -5,8 +5,8 @@
  *   datasets/<name>/latest.json                 {name, digest}, written after the manifest
  * The digest is the sha256 of the canonical JSON of the manifest without its `digest` field.
  */
-import { createHash } from 'node:crypto';
 import {
+  canonicalJson,
   BadInputError,
   CorruptDataError,
   DatasetManifestSchema,
@@ -16,7 +16,7 @@ import {
   type DatasetManifest,
   type DatasetPointer,
 } from '@seqtrain/contracts';
-import type { BlobStore } from '@seqtrain/storage';
+import { sha256Hex, type BlobStore } from '@seqtrain/storage';
 
 const NAME_RE = /^[a-z0-9][a-z0-9._-]{0,99}$/;
 
@@ -34,21 +34,6 @@ export const manifestKey = (name: string, digest: string): string =>
 export const pointerKey = (name: string): string => `datasets/${name}/latest.json`;
 export const partKey = (manifest: Pick<DatasetManifest, 'name' | 'digest'>, relative: string): string =>
   `${datasetPrefix(manifest.name, manifest.digest)}/${relative}`;
-
-/** JSON with object keys sorted at every level: one byte sequence per value. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(
-          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-        )
-      : v,
-  );
-}
-
-export function sha256Hex(bytes: Uint8Array | string): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
 
 export function manifestDigest(manifest: Omit<DatasetManifest, 'digest'> & { digest?: string }): string {
   const { digest: _ignored, ...content } = manifest;

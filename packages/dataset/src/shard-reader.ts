@@ -14,10 +14,10 @@ import {
   type DatasetManifest,
   type SequenceBatch,
 } from '@seqtrain/contracts';
-import type { BlobStore } from '@seqtrain/storage';
+import { sha256Hex, type BlobStore } from '@seqtrain/storage';
 import { tableFromIPC } from 'apache-arrow';
 import { decodeBatch, describeSchema } from './arrow-codec';
-import { partKey, sha256Hex } from './manifest';
+import { partKey } from './manifest';
 
 function batchBytes(b: SequenceBatch): number {
   return b.x.data.byteLength + b.y.data.byteLength + (b.condition?.data.byteLength ?? 0);

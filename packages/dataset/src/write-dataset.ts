@@ -15,15 +15,15 @@ import { arrowSchemaFor, describeSchema, encodePart, recordBatchOf } from './arr
 import { elementCount, sliceRows, type BuiltDataset, type ExampleSet } from './examples';
 import {
   assertDatasetName,
-  canonicalJson,
   datasetPrefix,
   manifestDigest,
   manifestKey,
   partKey,
   pointerKey,
   readPointer,
-  sha256Hex,
 } from './manifest';
+import { canonicalJson } from '@seqtrain/contracts';
+import { sha256Hex } from '@seqtrain/storage';
 
 export interface LayoutOptions {
   /** rows per Arrow record batch (the unit of sharding and ranged reads) */

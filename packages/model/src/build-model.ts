@@ -5,8 +5,8 @@
  * Layer names are explicit so that weight names and order are stable across processes.
  */
 import * as tf from '@tensorflow/tfjs';
-import { createHash } from 'node:crypto';
-import type { DatasetSignature, ModelSpec, Task } from '@seqtrain/contracts';
+import { canonicalJson, type DatasetSignature, type ModelSpec, type Task } from '@seqtrain/contracts';
+import { sha256Hex } from '@seqtrain/storage';
 import { initialWeights } from './init-weights';
 import { mixSeed } from './seeded';
 import { patchRnnKwargs } from './tfjs-patches';
@@ -44,22 +44,8 @@ export interface SeqModel {
 
 type RnnLayer = ReturnType<typeof tf.layers.lstm>;
 
-/** Canonical JSON (sorted keys) so that the hash does not depend on key order. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
 export function specHashOf(def: Pick<ModelDefinition, 'task' | 'model' | 'signature'>): string {
-  return createHash('sha256')
-    .update(canonicalJson({ task: def.task, model: def.model, signature: def.signature }))
-    .digest('hex');
+  return sha256Hex(canonicalJson({ task: def.task, model: def.model, signature: def.signature }));
 }
 
 class Builder {

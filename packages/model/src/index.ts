@@ -1,4 +1,4 @@
-export { buildModel, getFlatWeights, setFlatWeights, specHashOf, canonicalJson } from './build-model';
+export { buildModel, getFlatWeights, setFlatWeights, specHashOf } from './build-model';
 export type { SeqModel, ModelDefinition, WeightSpec } from './build-model';
 export { validateDefinition, TASK_FOR_KIND } from './validate';
 export { batchTensors, lossSum } from './batch-tensors';

@@ -4,7 +4,6 @@
  * weight paths are plain file names in the same directory (so an HTTP client resolving them
  * relative to model.json stays inside the version).
  */
-import { createHash } from 'node:crypto';
 import type { io } from '@tensorflow/tfjs';
 import { CorruptDataError } from '@seqtrain/contracts';
 import type { BlobStore } from '@seqtrain/storage';
@@ -82,10 +81,6 @@ export function weightPathsOf(modelJsonBytes: Uint8Array | string, where: string
     }
   }
   return [...new Set(paths)];
-}
-
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 /** Writes model.json + weight files under `prefix` (ending in '/'); returns the prefix. */

@@ -5,12 +5,11 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestStack, type TestStack } from '@seqtrain/local-stack';
-import { createBlobStore, type S3BlobStore } from '@seqtrain/storage';
+import { createBlobStore, sha256Hex, type S3BlobStore } from '@seqtrain/storage';
 import {
   InProcessCoordinator,
   ModelRegistry,
   parseRegistryTokens,
-  sha256Hex,
   startRegistryServer,
   type RunningRegistryServer,
 } from './index';

@@ -17,8 +17,8 @@ import {
   type ModelFile,
   type RegistryState,
 } from '@seqtrain/contracts';
-import { BlobExistsError, type BlobStore } from '@seqtrain/storage';
-import { sha256Hex, weightPathsOf } from './artifacts';
+import { BlobExistsError, sha256Hex, type BlobStore } from '@seqtrain/storage';
+import { weightPathsOf } from './artifacts';
 import { aliasEventKey, CARD_FILE, MODEL_JSON, modelPrefix, parseCardKey, versionPrefix } from './layout';
 
 export interface PublishVersionInput {

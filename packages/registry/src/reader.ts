@@ -16,9 +16,8 @@ import {
   type ModelCard,
   type ModelRef,
 } from '@seqtrain/contracts';
-import type { BlobStore } from '@seqtrain/storage';
 import { createHash } from 'node:crypto';
-import { sha256Hex } from './artifacts';
+import { sha256Hex, type BlobStore } from '@seqtrain/storage';
 import {
   aliasEventsPrefix,
   assertFileName,

@@ -2,14 +2,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BlobExistsError, FsBlobStore, S3BlobStore, type BlobStore } from '@seqtrain/storage';
+import { BlobExistsError, FsBlobStore, S3BlobStore, sha256Hex, type BlobStore } from '@seqtrain/storage';
 import { CorruptDataError, LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, NotFoundError } from '@seqtrain/contracts';
 import { startLocalS3, type LocalS3 } from '@seqtrain/local-stack';
 import {
   InProcessCoordinator,
   ModelRegistry,
   publishVersion,
-  sha256Hex,
   writeAliasEvent,
   writeModelFiles,
 } from './index';

@@ -13,8 +13,8 @@ import {
   registryWorkflowId,
   TransientError,
 } from '@seqtrain/contracts';
-import { createBlobStore, type BlobStore, type S3BlobStore } from '@seqtrain/storage';
-import { createRegistryActivities, ModelRegistry, sha256Hex, TemporalCoordinator } from './index';
+import { createBlobStore, sha256Hex, type BlobStore, type S3BlobStore } from '@seqtrain/storage';
+import { createRegistryActivities, ModelRegistry, TemporalCoordinator } from './index';
 import { buildTinyLstm, modelFiles, testCard } from './test-model';
 
 // The bundler needs the workflow source file; it is the worker's bundle entry in production too.

@@ -5,3 +5,4 @@ export type { S3StoreOptions } from './s3-store';
 export { withRetry, DEFAULT_RETRY } from './retry';
 export type { RetryPolicy } from './retry';
 export { createBlobStore } from './from-config';
+export { sha256Hex } from './hash';

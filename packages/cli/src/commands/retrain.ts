@@ -3,10 +3,10 @@
  * The workflow id is a hash of (dataset digest, code version, canonical spec), so re-running the
  * same CI job is a no-op that reports the earlier result as "unchanged".
  */
-import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import {
+  canonicalJson,
   BadInputError,
   ORCHESTRATOR_QUEUE,
   RETRAIN_WORKFLOW_TYPE,
@@ -15,25 +15,12 @@ import {
   type TrainSpec,
 } from '@seqtrain/contracts';
 import { loadManifest } from '@seqtrain/dataset';
+import { sha256Hex } from '@seqtrain/storage';
 import type { retrain } from '@seqtrain/workflows';
 import { EXIT_FAILURE, EXIT_NO, EXIT_OK, type CliContext } from '../context';
 import { RETRAIN_OPTIONS, parseOptions } from '../help';
 import { resilient, withClient } from '../temporal-client';
 import { describeFailure, loadSpec } from './train';
-
-/** JSON with sorted keys: the same spec always hashes the same, whatever the key order in the file. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (typeof value === 'object' && value !== null) {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
-const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
 /** Pins the dataset to its current digest and derives the idempotent workflow id. */
 export async function planRetrain(
@@ -45,8 +32,8 @@ export async function planRetrain(
   const datasetName = spec.dataset.split('@')[0]!;
   const pinned: TrainSpec = { ...spec, dataset: `${datasetName}@${manifest.digest}` };
   // The spec hash leaves the dataset out: its version is the digest, hashed on its own.
-  const specHash = sha256(canonicalJson({ ...spec, dataset: datasetName }));
-  const key = sha256(`${manifest.digest}\n${codeVersion}\n${specHash}`).slice(0, 16);
+  const specHash = sha256Hex(canonicalJson({ ...spec, dataset: datasetName }));
+  const key = sha256Hex(`${manifest.digest}\n${codeVersion}\n${specHash}`).slice(0, 16);
   return { workflowId: `retrain-${spec.name}-${key}`, spec: pinned, datasetDigest: manifest.digest };
 }
 
