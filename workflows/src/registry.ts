@@ -21,6 +21,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import {
+  BAD_INPUT_ERROR,
   allocateVersion,
   applyAliasEvent,
   MOVE_ALIAS_UPDATE,
@@ -110,7 +111,7 @@ export async function modelRegistryWorkflow(args: RegistryWorkflowArgs): Promise
   const sameModel = (input: { name: string }): void => {
     if (input?.name !== name) {
       throw ApplicationFailure.create({
-        type: 'BadInputError',
+        type: BAD_INPUT_ERROR,
         message: `request for model ${JSON.stringify(input?.name)} sent to the registry entity of ${name}`,
         nonRetryable: true,
       });
@@ -143,7 +144,7 @@ export async function modelRegistryWorkflow(args: RegistryWorkflowArgs): Promise
         sameModel(input);
         if (typeof input.runKey !== 'string' || input.runKey.length === 0) {
           throw ApplicationFailure.create({
-            type: 'BadInputError',
+            type: BAD_INPUT_ERROR,
             message: 'runKey must be a non-empty string',
             nonRetryable: true,
           });

@@ -13,6 +13,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import {
+  BAD_INPUT_ERROR,
   activityRetry,
   ORCHESTRATOR_QUEUE,
   type RetrainInput,
@@ -47,7 +48,7 @@ export async function retrain(input: RetrainInput): Promise<RetrainResult> {
     if (value === undefined) {
       throw ApplicationFailure.nonRetryable(
         `training.earlyStopping.metric=${JSON.stringify(metric)}: the run reported no such metric`,
-        'BadInputError',
+        BAD_INPUT_ERROR,
       );
     }
     const base = { workflowId, trainWorkflowId, model: train.model, metrics: train.metrics, metric, value };

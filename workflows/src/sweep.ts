@@ -24,6 +24,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import {
+  BAD_INPUT_ERROR,
   earlyStopReason,
   isBetter,
   LEADERBOARD_QUERY,
@@ -147,7 +148,7 @@ export async function runSweep(input: SweepRunInput): Promise<SweepResult> {
       if (v === undefined) {
         throw ApplicationFailure.nonRetryable(
           `metric=${JSON.stringify(sweep.metric)}: not an epoch metric of trial ${row.index}; available: ${Object.keys(h.metrics).join(', ')}`,
-          'BadInputError',
+          BAD_INPUT_ERROR,
         );
       }
       row.curve.push(v);

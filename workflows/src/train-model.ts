@@ -25,6 +25,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import {
+  BAD_INPUT_ERROR,
   CONTROL_QUERY,
   activityRetry,
   ORCHESTRATOR_QUEUE,
@@ -413,7 +414,7 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
     if (final)
       throw ApplicationFailure.create({
         message: final.message,
-        type: final.type ?? 'BadInputError',
+        type: final.type ?? BAD_INPUT_ERROR,
         nonRetryable: true,
       });
     const first = errors.find((e) => !isCancellation(rootCause(e))) ?? errors[0];

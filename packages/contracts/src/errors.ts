@@ -58,9 +58,12 @@ export class InternalError extends SeqtrainError {
   override readonly name = 'InternalError';
 }
 
+/** The failure type workflows give bad input (ApplicationFailure type), as the activities' class is named. */
+export const BAD_INPUT_ERROR = 'BadInputError';
+
 /** Error type names that must not be retried by Temporal. */
 export const NON_RETRYABLE_ERROR_TYPES = [
-  'BadInputError',
+  BAD_INPUT_ERROR,
   'CorruptDataError',
   'NotFoundError',
   'DeterminismError',

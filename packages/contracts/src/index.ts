@@ -21,6 +21,7 @@ export {
   PermissionError,
   InternalError,
   NON_RETRYABLE_ERROR_TYPES,
+  BAD_INPUT_ERROR,
   isDeterministicError,
   errorMessage,
 } from './errors';
