@@ -259,7 +259,7 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
   demo: {
     usage: 'seqtrain demo [--quick] [--only SHAPES] [--trainers N] [--keep]',
     about:
-      'The whole product on the embedded stack, one model per recurrent shape on real data: a weather forecaster (many-to-one regression), a spam filter (classification), a name generator (one-to-many) and a pronunciation model (seq2seq). Each is imported to Arrow on S3, trained on N trainers, registered, promoted, loaded back over HTTP with tf.loadLayersModel, shown at work and scored against its naive baseline; a summary table ends it (about 5 minutes on 2 cores, 1 with --quick). Leaves the stack as it found it unless --keep.',
+      'The whole product on the embedded stack, one model per recurrent shape on real data: a weather forecaster (many-to-one regression), a spam filter (classification), a name generator (one-to-many) and a pronunciation model (seq2seq). Each is imported to Arrow on S3, trained on N trainers, registered, promoted, loaded back over HTTP with tf.loadLayersModel, shown at work and scored against its naive baseline; a summary table ends it (about 6 minutes on 2 cores, 1 with --quick). Leaves the stack as it found it unless --keep.',
     options: DEMO_OPTIONS,
     examples: ['seqtrain demo', 'seqtrain demo --quick --only weather,spam'],
   },
