@@ -157,6 +157,14 @@ const ENV_NAMES: Record<string, string> = {
 };
 
 /** Turns zod issues into "field=value: problem" lines; secrets are never echoed. */
+/** `path.to.field: message` of a schema's first issue: the one short form of a refusal. */
+export function firstIssue(error: {
+  issues: readonly { path: readonly PropertyKey[]; message: string }[];
+}): string {
+  const issue = error.issues[0];
+  return `${issue?.path.map(String).join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`;
+}
+
 export function formatZodIssues(
   error: z.ZodError,
   input: unknown,

@@ -4,6 +4,7 @@ export {
   BackendNameSchema,
   BACKEND_NAMES,
   formatZodIssues,
+  firstIssue,
   LOCAL_ACCESS_KEY,
   LOCAL_SECRET_KEY,
   DEFAULT_S3_PORT,

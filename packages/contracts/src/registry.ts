@@ -4,6 +4,7 @@
  * client and the CLI all parse with these same schemas.
  */
 import { z } from 'zod';
+import { firstIssue } from './config';
 import { BadInputError } from './errors';
 
 /** Model and alias names are single path segments: no '/', no leading '.', so no traversal. */
@@ -233,10 +234,7 @@ export function planAliasMove(state: RegistryState, input: MoveAliasInput, nowMs
   }
   const parsed = MoveAliasRequestSchema.safeParse(input.request);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new BadInputError(
-      `alias move request: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
-    );
+    throw new BadInputError(`alias move request: ${firstIssue(parsed.error)}`);
   }
   const req = parsed.data;
   const current = state.aliases[alias];

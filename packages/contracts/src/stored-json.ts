@@ -3,6 +3,7 @@
  * than cast: a damaged or foreign object is a CorruptDataError naming the object and the field,
  * never a half-valid value used further on.
  */
+import { firstIssue } from './config';
 import { CorruptDataError, errorMessage } from './errors';
 
 /** What a zod schema's safeParse returns (or a hand-written check of the same shape). */
@@ -24,10 +25,7 @@ export function parseStoredJson<T>(
   }
   const r = schema.safeParse(raw);
   if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new CorruptDataError(
-      `${where}: ${issue?.path.map(String).join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
-    );
+    throw new CorruptDataError(`${where}: ${firstIssue(r.error)}`);
   }
   return r.data;
 }

@@ -6,6 +6,7 @@ import {
   assertAliasName,
   assertModelName,
   BadInputError,
+  firstIssue,
   ModelCardInputSchema,
   type AliasEvent,
   type ModelCardInput,
@@ -50,10 +51,7 @@ export class ModelRegistry extends RegistryReader {
       throw new BadInputError(`runKey must be a non-empty string`);
     const card = ModelCardInputSchema.safeParse(input.card);
     if (!card.success) {
-      const issue = card.error.issues[0];
-      throw new BadInputError(
-        `model card: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
-      );
+      throw new BadInputError(`model card: ${firstIssue(card.error)}`);
     }
     if ((input.artifacts === undefined) === (input.sourcePrefix === undefined)) {
       throw new BadInputError('registerModel needs exactly one of artifacts or sourcePrefix');

@@ -10,6 +10,7 @@ import {
   assertAliasName,
   assertModelName,
   BadInputError,
+  firstIssue,
   MoveAliasRequestSchema,
   parseIsoTime,
   parseModelJson,
@@ -340,10 +341,7 @@ export function createRegistryHandler(
           const body = await readJsonBody(req, maxBody);
           const parsed = MoveAliasRequestSchema.safeParse(body);
           if (!parsed.success) {
-            const issue = parsed.error.issues[0];
-            throw new BadInputError(
-              `request body: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
-            );
+            throw new BadInputError(`request body: ${firstIssue(parsed.error)}`);
           }
           const request = { ...parsed.data, actor: parsed.data.actor ?? `token:${actorId}` };
           const event = await registry.coordinator.moveAlias({ name, alias, request });
