@@ -118,6 +118,26 @@ async function loadServed(
   return { model, signature: DatasetSignatureSchema.parse(card.hyperparameters.signature) };
 }
 
+/** Import, train and promote, load back over HTTP, and read both splits: what every scored shape needs. */
+async function pipeline(
+  d: DemoContext,
+  data: ImportOptions,
+  spec: Record<string, unknown> & { name: string },
+): Promise<{
+  result: TrainResult;
+  model: tf.LayersModel;
+  signature: DatasetSignature;
+  train: SequenceBatch;
+  val: SequenceBatch;
+}> {
+  const imported = await importShape(d, data);
+  const ref = `${imported.name}@${imported.digest}`;
+  const result = await trainAndPromote(d, { ...spec, dataset: ref });
+  const served = await loadServed(d, spec.name);
+  const { train, val } = await splits(d.store, ref);
+  return { result, ...served, train, val };
+}
+
 /** Both splits of a dataset, each as one batch. */
 async function splits(
   store: BlobStore,
@@ -211,31 +231,31 @@ export async function weatherShape(d: DemoContext): Promise<ShapeReport> {
 // ---- many-to-one classification: SpamAssassin -----------------------------------------------
 
 export async function spamShape(d: DemoContext): Promise<ShapeReport> {
-  const data = await importShape(d, {
-    source: 'npm:spam-assassin',
-    name: 'spam-assassin',
-    kind: 'text-class',
-    tokenizer: 'word',
-    maxLength: 64,
-    maxVocab: 8000,
-    valFraction: 0.2,
-    seed: 1,
-    ...(d.quick ? { limit: 2500 } : {}),
-  });
-  const result = await trainAndPromote(d, {
-    name: 'spam-filter',
-    dataset: `${data.name}@${data.digest}`,
-    task: 'classification',
-    model: { cell: 'gru', units: [32], embedding: 32 },
-    training: {
-      optimizer: { name: 'adam', learningRate: 0.005 },
-      batchSize: 32,
-      epochs: d.quick ? 3 : 6,
-      seed: 7,
+  const { result, model, signature, train, val } = await pipeline(
+    d,
+    {
+      source: 'npm:spam-assassin',
+      name: 'spam-assassin',
+      kind: 'text-class',
+      tokenizer: 'word',
+      maxLength: 64,
+      maxVocab: 8000,
+      valFraction: 0.2,
+      seed: 1,
+      ...(d.quick ? { limit: 2500 } : {}),
     },
-  });
-  const { model, signature } = await loadServed(d, 'spam-filter');
-  const { train, val } = await splits(d.store, `${data.name}@${data.digest}`);
+    {
+      name: 'spam-filter',
+      task: 'classification',
+      model: { cell: 'gru', units: [32], embedding: 32 },
+      training: {
+        optimizer: { name: 'adam', learningRate: 0.005 },
+        batchSize: 32,
+        epochs: d.quick ? 3 : 6,
+        seed: 7,
+      },
+    },
+  );
   const classes = signature.classes ?? [];
   const spam = classes.indexOf('spam');
   // The served model's verdicts on every held-out mail.
@@ -318,28 +338,28 @@ function unigramPerplexity(train: SequenceBatch, val: SequenceBatch, vocabSize: 
 }
 
 export async function namesShape(d: DemoContext): Promise<ShapeReport> {
-  const data = await importShape(d, {
-    source: 'npm:first-names',
-    name: 'first-names',
-    kind: 'sequence',
-    tokenizer: 'char',
-    valFraction: 0.1,
-    seed: 3,
-  });
-  const result = await trainAndPromote(d, {
-    name: 'name-generator',
-    dataset: `${data.name}@${data.digest}`,
-    task: 'generation',
-    model: { cell: 'lstm', units: [64], embedding: 16 },
-    training: {
-      optimizer: { name: 'adam', learningRate: 0.01 },
-      batchSize: 64,
-      epochs: d.quick ? 3 : 14,
-      seed: 11,
+  const { result, model, signature, train, val } = await pipeline(
+    d,
+    {
+      source: 'npm:first-names',
+      name: 'first-names',
+      kind: 'sequence',
+      tokenizer: 'char',
+      valFraction: 0.1,
+      seed: 3,
     },
-  });
-  const { model, signature } = await loadServed(d, 'name-generator');
-  const { train, val } = await splits(d.store, `${data.name}@${data.digest}`);
+    {
+      name: 'name-generator',
+      task: 'generation',
+      model: { cell: 'lstm', units: [64], embedding: 16 },
+      training: {
+        optimizer: { name: 'adam', learningRate: 0.01 },
+        batchSize: 64,
+        epochs: d.quick ? 3 : 14,
+        seed: 11,
+      },
+    },
+  );
   for (const condition of signature.condition?.labels ?? [undefined]) {
     const names = generate(model, signature, {
       count: 6,
@@ -366,30 +386,30 @@ export async function namesShape(d: DemoContext): Promise<ShapeReport> {
 // ---- sequence-to-sequence: CMUdict pronunciation ---------------------------------------------
 
 export async function pronunciationShape(d: DemoContext): Promise<ShapeReport> {
-  const data = await importShape(d, {
-    source: 'npm:cmudict',
-    name: 'cmudict',
-    kind: 'seq2seq',
-    tokenizer: 'char',
-    targetTokenizer: 'word',
-    valFraction: 0.1,
-    limit: d.quick ? 3000 : 30000,
-    seed: 2,
-  });
-  const result = await trainAndPromote(d, {
-    name: 'pronunciation',
-    dataset: `${data.name}@${data.digest}`,
-    task: 'seq2seq',
-    model: { cell: 'gru', units: [d.quick ? 96 : 128], embedding: 32 },
-    training: {
-      optimizer: { name: 'adam', learningRate: 0.005 },
-      batchSize: 64,
-      epochs: d.quick ? 4 : 20,
-      seed: 13,
+  const { result, model, signature, train, val } = await pipeline(
+    d,
+    {
+      source: 'npm:cmudict',
+      name: 'cmudict',
+      kind: 'seq2seq',
+      tokenizer: 'char',
+      targetTokenizer: 'word',
+      valFraction: 0.1,
+      limit: d.quick ? 3000 : 30000,
+      seed: 2,
     },
-  });
-  const { model, signature } = await loadServed(d, 'pronunciation');
-  const { train, val } = await splits(d.store, `${data.name}@${data.digest}`);
+    {
+      name: 'pronunciation',
+      task: 'seq2seq',
+      model: { cell: 'gru', units: [d.quick ? 96 : 128], embedding: 32 },
+      training: {
+        optimizer: { name: 'adam', learningRate: 0.005 },
+        batchSize: 64,
+        epochs: d.quick ? 4 : 20,
+        seed: 13,
+      },
+    },
+  );
   const T = signature.y.shape[0]!;
   const tv = signature.targetVocab!;
   // Per-position majority of the predicted tokens (y[1:]), from the training split.
