@@ -11,6 +11,8 @@ import type { io, LayersModel, Scalar, SymbolicTensor, Tensor } from '@tensorflo
 type ModelArtifacts = io.ModelArtifacts;
 
 export const TOLERANCE = 1e-5;
+/** Weights after many optimizer steps (see the dropout training test). */
+export const TRAJECTORY_TOLERANCE = 1e-4;
 
 /**
  * `kernels`: which kernels compute the fused sequence, seqtrain's own (built by provisioning; the
@@ -132,7 +134,12 @@ export function fusedSuite(cell: FusedCell, kernels: 'seqtrain' | 'tensorflow' =
         // the weights moved (with dropout the last batch loss need not be below the first)
         expect(r.weightChange).toBeGreaterThan(1e-2);
         expect(r.lossDiff).toBeLessThan(TOLERANCE);
-        expect(r.weightDiff).toBeLessThan(TOLERANCE);
+        // After 50 Adam steps the weights carry the trajectory, not one kernel call: Adam divides
+        // by sqrt(v), so a last-bit difference in a near-zero gradient (dropped inputs give many)
+        // can move a weight by far more than it. Measured here: 2e-7 to 4e-7 typically, one CI run
+        // 1.3e-5 (under the load of a parallel test file). Outputs and gradients of single calls
+        // stay at TOLERANCE above; a real disagreement is orders of magnitude larger.
+        expect(r.weightDiff).toBeLessThan(TRAJECTORY_TOLERANCE);
         tf.dispose([x, y]);
       });
     }
