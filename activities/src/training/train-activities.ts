@@ -24,15 +24,16 @@ import {
 import type { DataPlaneServer } from '@seqtrain/dataplane';
 import { assertSignatureFitsTask, loadManifest, planShards } from '@seqtrain/dataset';
 import {
+  blobStoreIOHandler,
   buildModel,
   encodeCheckpoint,
+  MODEL_WEIGHTS_FILE,
   initCheckpoint,
   setFlatWeights,
   validateDefinition,
 } from '@seqtrain/model';
 import type { BlobStore } from '@seqtrain/storage';
 import { currentActivity } from '../activity-io';
-import { exportLayersModel } from './export-model';
 import { TrainerLease } from './lease';
 import { roundsPerEpoch, runSegment } from './segment';
 import { ComputeSlot, TrainerCache, weightsSha256 } from './trainer-cache';
@@ -243,7 +244,9 @@ export function createTrainerActivities(deps: TrainingDeps) {
           const checkpoint = await cache.checkpoint(input.checkpointKey);
           setFlatWeights(m, checkpoint.weights);
           const prefix = `${runKeys.model(input.runId, input.execution)}/`;
-          const files = await exportLayersModel(store, prefix, m.model);
+          // Weights first, model.json last: a reader that finds model.json finds its weights.
+          await m.model.save(blobStoreIOHandler(store, prefix));
+          const files = ['model.json', MODEL_WEIGHTS_FILE];
           return { modelPrefix: prefix, weightsSha256: weightsSha256(checkpoint.weights), files };
         }),
       );

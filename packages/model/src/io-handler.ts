@@ -10,7 +10,9 @@ import type { SeqModel } from './build-model';
 import { setFlatWeights } from './build-model';
 import { patchRnnKwargs } from './tfjs-patches';
 
-const WEIGHTS_FILE = 'group1-shard1of1.bin';
+/** The one weight file name of a saved model (model.json lists it; older saves named theirs group1-shard1of1.bin and still load). */
+export const MODEL_WEIGHTS_FILE = 'weights.bin';
+const WEIGHTS_FILE = MODEL_WEIGHTS_FILE;
 
 const join = (prefix: string, name: string): string =>
   prefix === '' ? name : `${prefix.replace(/\/+$/, '')}/${name}`;

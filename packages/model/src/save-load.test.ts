@@ -121,7 +121,7 @@ describe('save and load through the BlobStore', () => {
       [
         {
           ...good,
-          weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights: [{ name: 'w', shape: [-1] }] }],
+          weightsManifest: [{ paths: ['weights.bin'], weights: [{ name: 'w', shape: [-1] }] }],
         },
         /weightsManifest\.0\.weights\.0\.shape\.0: /,
       ],
