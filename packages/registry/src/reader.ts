@@ -278,17 +278,14 @@ export class RegistryReader {
     const entry = file === CARD_FILE ? undefined : card.files.find((f) => f.name === file);
     if (file !== CARD_FILE && !entry)
       throw new NotFoundError(`model ${name} version ${version} has no file ${file}`);
+    // The card knows every file's size: small ones (model.json, the card) cost one GET, no HEAD.
+    if (!entry || entry.size <= this.limits.chunkBytes) {
+      const { bytes, sha256 } = await this.readFile(name, version, file);
+      return { size: bytes.byteLength, sha256, chunks: () => [bytes] };
+    }
     const info = await this.store.head(key);
     if (!info) throw new NotFoundError(`${this.store.describe}/${key} is missing`);
-    if (file === CARD_FILE || info.size <= this.limits.chunkBytes) {
-      const { bytes, sha256 } = await this.readFile(name, version, file);
-      return {
-        size: bytes.byteLength,
-        sha256,
-        chunks: () => [bytes],
-      };
-    }
-    const expected = entry?.sha256 ?? '';
+    const expected = entry.sha256;
     const stamp = `${info.size}:${info.etag ?? info.lastModified?.toISOString() ?? ''}`;
     if (this.verified.get(key) !== stamp) {
       const hash = createHash('sha256');
