@@ -26,7 +26,7 @@ import {
   ShardReader,
 } from '@seqtrain/dataset';
 import type { ImportOptions } from '@seqtrain/dataset';
-import { decodeIdsBatch, generate } from '@seqtrain/model';
+import { decodeIdsBatch, forecast, generate } from '@seqtrain/model';
 import { ModelRegistry, TemporalCoordinator } from '@seqtrain/registry';
 import type { BlobStore } from '@seqtrain/storage';
 import type { trainModel } from '@seqtrain/workflows';
@@ -159,14 +159,10 @@ async function splits(
   return { m, train: await read('train'), val: await read('val') };
 }
 
-function rowOf(b: SequenceBatch, r: number): Int32Array {
-  const width = b.x.shape.slice(1).reduce((a, n) => a * n, 1);
-  return (b.x.data as Int32Array).subarray(r * width, (r + 1) * width);
-}
-
-function targetRow(b: SequenceBatch, r: number): Int32Array {
-  const width = b.y.shape.slice(1).reduce((a, n) => a * n, 1);
-  return (b.y.data as Int32Array).subarray(r * width, (r + 1) * width);
+/** Row r of a batch's inputs or targets (token ids). */
+function rowOf(t: SequenceBatch['x'], r: number): Int32Array {
+  const width = t.shape.slice(1).reduce((a, n) => a * n, 1);
+  return (t.data as Int32Array).subarray(r * width, (r + 1) * width);
 }
 
 const fmt = (v: number, digits = 3): string => (Number.isFinite(v) ? v.toFixed(digits) : String(v));
@@ -207,11 +203,9 @@ export async function weatherShape(d: DemoContext): Promise<ShapeReport> {
   const cols = FEATURES.map((c) => header.indexOf(c));
   const series = rows.map((r) => cols.map((k) => Number(r[k])));
   const windowRows = series.slice(-WINDOW - 1, -1);
-  const norm = signature.normalization!;
   const last = windowRows.at(-1)!;
-  const x = tf.tensor3d([windowRows.map((r) => r.map((v, f) => (v - last[f]!) / norm.std[f]!))]);
-  const predicted = last[0]! + (model.predict(x) as tf.Tensor).dataSync()[0]! * norm.targetStd;
-  tf.dispose(x);
+  // Scaled exactly as the training windows were (the model package's forecast, as predict uses).
+  const predicted = forecast(model, signature, [windowRows])[0]![0]!;
   model.dispose();
   d.log(
     `  ${rows.at(-1)![header.indexOf('date')]}: forecast max ${predicted.toFixed(1)} °C, actual ${series.at(-1)![0]!.toFixed(1)} °C, the day before ${last[0]!.toFixed(1)} °C`,
@@ -292,7 +286,7 @@ export async function spamShape(d: DemoContext): Promise<ShapeReport> {
   const m = score((i) => predicted[i]!);
   const b = score(() => majority);
   for (const i of [0, 1, 2, 3, 4, 5].map((k) => Math.floor((k * val.rows) / 6))) {
-    const words = decodeTokens(signature.vocab!, rowOf(val, i)).split(' ').slice(0, 12).join(' ');
+    const words = decodeTokens(signature.vocab!, rowOf(val.x, i)).split(' ').slice(0, 12).join(' ');
     d.log(
       `  "${words}…" -> ${classes[predicted[i]!]} (${classes[truth[i]!] === classes[predicted[i]!] ? 'right' : `wrong, it is ${classes[truth[i]!]}`})`,
     );
@@ -316,13 +310,12 @@ export async function spamShape(d: DemoContext): Promise<ShapeReport> {
 // ---- one-to-many generation: first names ----------------------------------------------------
 
 /** Unigram perplexity of the held-out target tokens (padding excluded), add-one smoothed. */
-function unigramPerplexity(train: SequenceBatch, val: SequenceBatch, vocabSize: number, from = 0): number {
-  const width = train.y.shape.slice(1).reduce((a, n) => a * n, 1);
+function unigramPerplexity(train: SequenceBatch, val: SequenceBatch, vocabSize: number): number {
   const counts = new Float64Array(vocabSize);
   let total = 0;
   const each = (b: SequenceBatch, f: (id: number) => void): void => {
     const y = b.y.data as Int32Array;
-    for (let i = 0; i < y.length; i++) if (i % width >= from && y[i]! !== 0) f(y[i]!);
+    for (let i = 0; i < y.length; i++) if (y[i]! !== 0) f(y[i]!);
   };
   each(train, (id) => {
     counts[id]! += 1;
@@ -415,14 +408,14 @@ export async function pronunciationShape(d: DemoContext): Promise<ShapeReport> {
   // Per-position majority of the predicted tokens (y[1:]), from the training split.
   const byPos = Array.from({ length: T }, () => new Map<number, number>());
   for (let r = 0; r < train.rows; r++) {
-    const y = targetRow(train, r);
+    const y = rowOf(train.y, r);
     for (let j = 1; j < T; j++) if (y[j]! !== 0) byPos[j]!.set(y[j]!, (byPos[j]!.get(y[j]!) ?? 0) + 1);
   }
   const majority = byPos.map((m) => [...m.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 0);
   let hit = 0;
   let count = 0;
   for (let r = 0; r < val.rows; r++) {
-    const y = targetRow(val, r);
+    const y = rowOf(val.y, r);
     for (let j = 1; j < T; j++)
       if (y[j]! !== 0) {
         count++;
@@ -432,18 +425,15 @@ export async function pronunciationShape(d: DemoContext): Promise<ShapeReport> {
   const baselineTokens = hit / count;
   // Whole words: greedy decoding of held-out spellings, exact phoneme sequences.
   const n = Math.min(val.rows, d.quick ? 150 : 400);
-  const sources = Array.from({ length: n }, (_, r) => Array.from(rowOf(val, r)).filter((id) => id !== 0));
+  const sources = Array.from({ length: n }, (_, r) => Array.from(rowOf(val.x, r)).filter((id) => id !== 0));
   const decoded = decodeIdsBatch(model, signature, sources);
   model.dispose();
   const want = Array.from({ length: n }, (_, r) =>
-    Array.from(targetRow(val, r)).filter((id) => id !== 0 && id !== tv.bos && id !== tv.eos),
+    Array.from(rowOf(val.y, r)).filter((id) => id !== 0 && id !== tv.bos && id !== tv.eos),
   );
   const exact = decoded.filter((ids, r) => ids.join(' ') === want[r]!.join(' ')).length / n;
   const majorityWord = majority.slice(1).filter((id) => id !== 0 && id !== tv.eos);
-  const baselineWords =
-    want.filter(
-      (w) => w.join(' ') === majorityWord.slice(0, w.length).join(' ') && w.length === majorityWord.length,
-    ).length / n;
+  const baselineWords = want.filter((w) => w.join(' ') === majorityWord.join(' ')).length / n;
   for (let r = 0; r < Math.min(6, n); r++) {
     const word = decodeTokens(signature.vocab!, sources[r]!);
     d.log(
