@@ -7,3 +7,5 @@ export { startTestStack, resolveTemporalCli } from './harness';
 export type { TestStack, TestStackOptions } from './harness';
 export { freePort, isPortOpen, waitFor, isAlive, withLock, which, run } from './exec';
 export { ensureChromium } from './provision/chromium';
+export { ensureGoTool, goToolPath } from './provision/s3-server-bin';
+export type { GoToolOptions } from './provision/s3-server-bin';

@@ -1,11 +1,12 @@
 /** A Temporal client for one command, closed when the command is done. */
 import { Client, Connection } from '@temporalio/client';
+import { temporalConnectOptions } from '@seqtrain/worker';
 import type { CliContext } from './context';
 
 export async function withClient<T>(ctx: CliContext, fn: (client: Client) => Promise<T>): Promise<T> {
   let connection: Connection;
   try {
-    connection = await Connection.connect({ address: ctx.config.temporal.address, connectTimeout: '5s' });
+    connection = await Connection.connect({ ...(await temporalConnectOptions(ctx.config)), connectTimeout: '5s' });
   } catch (err) {
     throw new Error(
       `cannot reach Temporal at ${ctx.config.temporal.address} (${(err as Error).message}); is the stack up? run: seqtrain up --detach`,

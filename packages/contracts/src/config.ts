@@ -30,8 +30,25 @@ export const KNOWN_KEYS = [
   'SEQTRAIN_THREADS',
   'SEQTRAIN_DATA_PLANE_HOST',
   'SEQTRAIN_DATA_PLANE_PORT',
+  'SEQTRAIN_DATA_PLANE_ADVERTISE',
+  'SEQTRAIN_TEMPORAL_API_KEY',
+  'SEQTRAIN_TEMPORAL_TLS',
+  'SEQTRAIN_TEMPORAL_TLS_CERT',
+  'SEQTRAIN_TEMPORAL_TLS_KEY',
+  'SEQTRAIN_TEMPORAL_TLS_CA',
+  'SEQTRAIN_TEMPORAL_TLS_SERVER_NAME',
+  'SEQTRAIN_METRICS_HOST',
+  'SEQTRAIN_METRICS_PORT',
+  'SEQTRAIN_SHUTDOWN_GRACE_SECONDS',
 ] as const;
 export type KnownEnvKey = (typeof KNOWN_KEYS)[number];
+
+const hostName = z
+  .string()
+  .regex(
+    /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[?[0-9A-Fa-f:.]+\]?)$/,
+    'expected an IP address or a host name, e.g. 127.0.0.1 or 10.0.0.5',
+  );
 
 const hostPort = z.string().regex(/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7233');
 
@@ -40,6 +57,21 @@ export const ConfigSchema = z.object({
     address: hostPort,
     namespace: z.string().min(1),
     uiPort: z.number().int().positive(),
+    /** Temporal Cloud API key (sent as a bearer token; implies TLS unless TLS is set to false) */
+    apiKey: z.string().min(1).optional(),
+    /** TLS to the frontend: off, on with the system roots, or with a CA / client pair (mTLS) */
+    tls: z.object({
+      enabled: z.boolean(),
+      /** PEM file paths */
+      certPath: z.string().min(1).optional(),
+      keyPath: z.string().min(1).optional(),
+      caPath: z.string().min(1).optional(),
+      serverName: z.string().min(1).optional(),
+    })
+      .refine((t) => (t.certPath === undefined) === (t.keyPath === undefined), {
+        message: 'a client certificate needs its key: set both SEQTRAIN_TEMPORAL_TLS_CERT and SEQTRAIN_TEMPORAL_TLS_KEY',
+        path: ['certPath'],
+      }),
   }),
   s3: z.object({
     /** undefined = AWS S3 */
@@ -63,15 +95,29 @@ export const ConfigSchema = z.object({
   threads: z.number().int().positive().optional(),
   /** a trainer's gradient-exchange listener: the address it binds and advertises to its peers */
   dataPlane: z.object({
-    host: z
-      .string()
-      .regex(
-        /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[?[0-9A-Fa-f:.]+\]?)$/,
-        'expected an IP address or a host name, e.g. 127.0.0.1 or 10.0.0.5',
-      ),
+    host: hostName,
     /** 0 = an ephemeral port chosen at start */
     port: z.number().int().min(0).max(65535),
+    /**
+     * host[:port] peers dial instead of the bound address (a pod IP, a NAT or proxy address);
+     * without a port, the bound port
+     */
+    advertise: z
+      .string()
+      .regex(
+        /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/,
+        'expected host or host:port, e.g. 10.0.0.5 or 10.0.0.5:7300',
+      )
+      .optional(),
   }),
+  /** every worker's Prometheus /metrics, /healthz and /readyz listener */
+  metrics: z.object({
+    host: hostName,
+    /** 0 = an ephemeral port chosen at start (printed, and in the worker's state file) */
+    port: z.number().int().min(0).max(65535),
+  }),
+  /** how long a stopping worker lets its running activities finish (Kubernetes: below terminationGracePeriodSeconds) */
+  shutdownGraceSeconds: z.number().int().min(0).max(86_400).optional(),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']),
 });
 export type Config = z.infer<typeof ConfigSchema>;
@@ -85,6 +131,17 @@ function intOrUndefined(key: string, value: string | undefined): number | undefi
   if (!/^\d+$/.test(value))
     throw new BadInputError(`${key}=${JSON.stringify(value)} is not a positive integer`);
   return Number(value);
+}
+
+function boolOrUndefined(key: string, value: string | undefined): boolean | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (/^(true|1|yes|on)$/i.test(value)) return true;
+  if (/^(false|0|no|off)$/i.test(value)) return false;
+  throw new BadInputError(`${key}=${JSON.stringify(value)}: expected true or false`);
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined | ''): { [P in K]?: V } {
+  return value === undefined || value === '' ? {} : ({ [key]: value } as { [P in K]?: V });
 }
 
 /** Reads and validates the environment. Pass `process.env` only from an entry point. */
@@ -109,6 +166,20 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       address: env.SEQTRAIN_TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
       namespace: env.SEQTRAIN_TEMPORAL_NAMESPACE ?? 'default',
       uiPort: intOrUndefined('SEQTRAIN_TEMPORAL_UI_PORT', env.SEQTRAIN_TEMPORAL_UI_PORT) ?? 8233,
+      ...(env.SEQTRAIN_TEMPORAL_API_KEY ? { apiKey: env.SEQTRAIN_TEMPORAL_API_KEY } : {}),
+      tls: {
+        enabled:
+          boolOrUndefined('SEQTRAIN_TEMPORAL_TLS', env.SEQTRAIN_TEMPORAL_TLS) ??
+          Boolean(
+            env.SEQTRAIN_TEMPORAL_API_KEY ||
+              env.SEQTRAIN_TEMPORAL_TLS_CERT ||
+              env.SEQTRAIN_TEMPORAL_TLS_CA,
+          ),
+        ...optional('certPath', env.SEQTRAIN_TEMPORAL_TLS_CERT),
+        ...optional('keyPath', env.SEQTRAIN_TEMPORAL_TLS_KEY),
+        ...optional('caPath', env.SEQTRAIN_TEMPORAL_TLS_CA),
+        ...optional('serverName', env.SEQTRAIN_TEMPORAL_TLS_SERVER_NAME),
+      },
     },
     s3: {
       endpoint,
@@ -132,7 +203,16 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       // Loopback unless asked: the data plane is for peers of the same run, not the network at large.
       host: env.SEQTRAIN_DATA_PLANE_HOST ?? '127.0.0.1',
       port: intOrUndefined('SEQTRAIN_DATA_PLANE_PORT', env.SEQTRAIN_DATA_PLANE_PORT) ?? 0,
+      ...optional('advertise', env.SEQTRAIN_DATA_PLANE_ADVERTISE),
     },
+    metrics: {
+      host: env.SEQTRAIN_METRICS_HOST ?? '127.0.0.1',
+      port: intOrUndefined('SEQTRAIN_METRICS_PORT', env.SEQTRAIN_METRICS_PORT) ?? 0,
+    },
+    ...optional(
+      'shutdownGraceSeconds',
+      intOrUndefined('SEQTRAIN_SHUTDOWN_GRACE_SECONDS', env.SEQTRAIN_SHUTDOWN_GRACE_SECONDS),
+    ),
     logLevel: env.SEQTRAIN_LOG_LEVEL ?? 'info',
   };
   const parsed = ConfigSchema.safeParse(raw);
@@ -154,6 +234,14 @@ const ENV_NAMES: Record<string, string> = {
   logLevel: 'SEQTRAIN_LOG_LEVEL',
   'dataPlane.host': 'SEQTRAIN_DATA_PLANE_HOST',
   'dataPlane.port': 'SEQTRAIN_DATA_PLANE_PORT',
+  'dataPlane.advertise': 'SEQTRAIN_DATA_PLANE_ADVERTISE',
+  'temporal.apiKey': 'SEQTRAIN_TEMPORAL_API_KEY',
+  'temporal.tls.certPath': 'SEQTRAIN_TEMPORAL_TLS_CERT',
+  'temporal.tls.keyPath': 'SEQTRAIN_TEMPORAL_TLS_KEY',
+  'temporal.tls.caPath': 'SEQTRAIN_TEMPORAL_TLS_CA',
+  'temporal.tls.serverName': 'SEQTRAIN_TEMPORAL_TLS_SERVER_NAME',
+  'metrics.host': 'SEQTRAIN_METRICS_HOST',
+  'metrics.port': 'SEQTRAIN_METRICS_PORT',
 };
 
 /** Turns zod issues into "field=value: problem" lines; secrets are never echoed. */
@@ -176,7 +264,7 @@ export function formatZodIssues(
       const field = names[dotted] ?? (dotted || '(root)');
       let value: unknown = input;
       for (const k of issue.path) value = (value as Record<PropertyKey, unknown> | undefined)?.[k];
-      const shown = /secret|token|password/i.test(dotted) ? '<redacted>' : JSON.stringify(value);
+      const shown = /secret|token|password|apikey/i.test(dotted) ? '<redacted>' : JSON.stringify(value);
       return `${field}=${shown}: ${issue.message}`;
     })
     .join('; ');

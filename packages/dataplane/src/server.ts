@@ -91,6 +91,13 @@ function advertisedHost(host: string): string {
   return '127.0.0.1';
 }
 
+/** `host`, `host:port`, `[v6]` or `[v6]:port` as the address to dial (the bound port by default). */
+function advertisedAddress(advertise: string, boundPort: number): string {
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(advertise);
+  if (!m) throw new PeerError(`SEQTRAIN_DATA_PLANE_ADVERTISE=${JSON.stringify(advertise)}: expected host or host:port`);
+  return `${m[1]}:${m[2] ?? boundPort}`;
+}
+
 export class DataPlaneServer {
   private readonly waiting = new Map<string, Waiting>();
   private pendingHandshakes = 0;
@@ -105,7 +112,13 @@ export class DataPlaneServer {
     private readonly log: ServerLog,
   ) {}
 
-  static async listen(opts: { host: string; port: number; log?: ServerLog }): Promise<DataPlaneServer> {
+  static async listen(opts: {
+    host: string;
+    port: number;
+    /** host[:port] peers dial instead (a pod IP, a proxy); without a port, the bound port */
+    advertise?: string;
+    log?: ServerLog;
+  }): Promise<DataPlaneServer> {
     const log = opts.log ?? (() => undefined);
     const server = net.createServer();
     const bindHost = opts.host.replace(/^\[|\]$/g, '');
@@ -125,7 +138,7 @@ export class DataPlaneServer {
     const port = (server.address() as net.AddressInfo).port;
     const dp = new DataPlaneServer(
       server,
-      formatAddress(advertisedHost(opts.host), port),
+      opts.advertise ? advertisedAddress(opts.advertise, port) : formatAddress(advertisedHost(opts.host), port),
       formatAddress(bindHost, port),
       log,
     );

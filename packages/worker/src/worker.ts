@@ -30,6 +30,7 @@ import { trackClientCalls } from './client-calls';
 import { readRunProgress } from './run-progress';
 import { installRuntimeLogging } from './runtime-logging';
 import { getWorkflowBundle } from './workflow-bundle';
+import { temporalConnectOptions } from './temporal-connection';
 import { TrainerEngine } from './engine/engine';
 
 export type WorkerRole = 'orchestrator' | 'trainer';
@@ -64,8 +65,11 @@ export interface SeqtrainWorker {
 export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise<SeqtrainWorker> {
   const log = opts.log ?? (() => undefined);
   installRuntimeLogging(opts.config.logLevel);
-  const address = opts.config.temporal.address;
-  const connection = opts.connection ?? (await NativeConnection.connect({ address }));
+  // SEQTRAIN_SHUTDOWN_GRACE_SECONDS; Kubernetes' terminationGracePeriodSeconds must exceed it.
+  const grace = opts.config.shutdownGraceSeconds;
+  const graceFromConfig = grace === undefined ? undefined : `${grace}s`;
+  const connectOptions = await temporalConnectOptions(opts.config);
+  const connection = opts.connection ?? (await NativeConnection.connect(connectOptions));
   const ownsConnection = !opts.connection;
   const workerId = opts.workerId ?? `${opts.role}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const namespace = opts.config.temporal.namespace;
@@ -74,7 +78,7 @@ export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise
   let dataPlane: string | undefined;
   let engine: TrainerEngine | undefined;
   let fatal: Error | undefined;
-  const clientConnection = await Connection.connect({ address });
+  const clientConnection = await Connection.connect(connectOptions);
   const client = new Client({ connection: clientConnection, namespace });
   // The activities' own calls to Temporal, ended before the connection closes (client-calls.ts).
   const calls = trackClientCalls(clientConnection);
@@ -117,7 +121,7 @@ export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise
         workflowBundle: await getWorkflowBundle(),
         activities,
         maxConcurrentActivityTaskExecutions: opts.concurrency ?? 8,
-        shutdownGraceTime: opts.shutdownGraceTime ?? '10s',
+        shutdownGraceTime: opts.shutdownGraceTime ?? graceFromConfig ?? '10s',
         identity: workerId,
         ...heartbeats,
       }),
@@ -164,7 +168,7 @@ export async function createSeqtrainWorker(opts: SeqtrainWorkerOptions): Promise
           taskQueue,
           activities,
           maxConcurrentActivityTaskExecutions: slots,
-          shutdownGraceTime: opts.shutdownGraceTime ?? '30s',
+          shutdownGraceTime: opts.shutdownGraceTime ?? graceFromConfig ?? '30s',
           identity: workerId,
           ...heartbeats,
         }),

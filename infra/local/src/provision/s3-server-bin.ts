@@ -33,22 +33,58 @@ export function s3ServerBinaryPath(cacheDir: string): string {
 }
 
 export async function ensureS3ServerBinary(opts: S3ServerBinaryOptions): Promise<string> {
+  return ensureGoTool({
+    ...opts,
+    name: 'versitygw',
+    what: 'the local S3 server',
+    module: 'github.com/versity/versitygw/cmd/versitygw',
+    version: `v${VERSITYGW_VERSION}`,
+    bin: s3ServerBinaryPath(opts.cacheDir),
+    minutes: 2,
+  });
+}
+
+export interface GoToolOptions extends S3ServerBinaryOptions {
+  /** lock and log name */
+  name: string;
+  /** what it is, for messages ("the local S3 server") */
+  what: string;
+  /** the package path of the command, e.g. github.com/Shopify/toxiproxy/v2/cmd/toxiproxy-server */
+  module: string;
+  /** a pinned version, e.g. v2.12.0 */
+  version: string;
+  /** where the binary is kept (its directory is created) */
+  bin: string;
+  /** the build's rough length, for the log line */
+  minutes: number;
+}
+
+/** The cached binary of a Go command at a pinned version, built once with `go install`. */
+export function goToolPath(cacheDir: string, name: string, version: string): string {
+  return path.join(cacheDir, 'tools', `${name}-${version.replace(/^v/, '')}`, name);
+}
+
+/**
+ * Builds a Go command from the Go module proxy with `go install module@version` into `bin`, once
+ * (under a lock, so concurrent first runs build it once), with the module and build caches in
+ * seqtrain's cache. Where Go is missing, a pinned toolchain comes from the module proxy too.
+ */
+export async function ensureGoTool(opts: GoToolOptions): Promise<string> {
   const log = opts.log ?? (() => undefined);
-  const bin = s3ServerBinaryPath(opts.cacheDir);
+  const bin = opts.bin;
   if (await isExecutable(bin)) return bin;
   return withLock(
-    path.join(opts.cacheDir, 'locks', 'versitygw'),
+    path.join(opts.cacheDir, 'locks', opts.name),
     async () => {
       if (await isExecutable(bin)) return bin;
       const go = which('go', opts.searchPath) ?? (await goFromModuleProxy(opts.cacheDir, log, opts.env));
       const dir = path.dirname(bin);
       const gobin = path.join(dir, 'gobin');
       await fsp.mkdir(gobin, { recursive: true });
-      log(
-        `building the local S3 server (versitygw ${VERSITYGW_VERSION}) with go install (about 2 minutes, once)`,
-      );
+      const target = `${opts.module}@${opts.version}`;
+      log(`building ${opts.what} (${target}) with go install (about ${opts.minutes} minutes, once)`);
       const env = opts.env ?? process.env;
-      await run(go, ['install', `github.com/versity/versitygw/cmd/versitygw@v${VERSITYGW_VERSION}`], {
+      await run(go, ['install', target], {
         env: {
           ...env,
           GOBIN: gobin,
@@ -60,14 +96,13 @@ export async function ensureS3ServerBinary(opts: S3ServerBinaryOptions): Promise
           GOTOOLCHAIN: env.GOTOOLCHAIN ?? 'auto',
         },
       }).catch((err: unknown) => {
-        throw new Error(
-          `could not build the local S3 server (go install github.com/versity/versitygw@v${VERSITYGW_VERSION}): ${(err as Error).message}`,
-          { cause: err },
-        );
+        throw new Error(`could not build ${opts.what} (go install ${target}): ${(err as Error).message}`, {
+          cause: err,
+        });
       });
-      await fsp.rename(path.join(gobin, 'versitygw'), bin);
+      await fsp.rename(path.join(gobin, path.basename(opts.module)), bin);
       await fsp.rm(gobin, { recursive: true, force: true });
-      log(`local S3 server installed at ${bin}`);
+      log(`${opts.what} installed at ${bin}`);
       return bin;
     },
     { log },
@@ -82,7 +117,7 @@ async function goFromModuleProxy(
 ): Promise<string> {
   if (os.platform() !== 'linux' || os.arch() !== 'x64')
     throw new Error(
-      `the local S3 server is built with Go, which is not installed; install Go >= 1.25 (e.g. apt-get install golang-go) and run ./dev setup again`,
+      `seqtrain's tools (the local S3 server among them) are built with Go, which is not installed; install Go >= 1.25 (e.g. apt-get install golang-go) and run ./dev setup again`,
     );
   const root = path.join(cacheDir, 'tools', `go-${GO_TOOLCHAIN.version}`);
   const go = path.join(root, 'bin', 'go');

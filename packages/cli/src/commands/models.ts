@@ -19,6 +19,7 @@ import {
 } from '@seqtrain/contracts';
 import { RegistryReader, TemporalCoordinator, CARD_FILE } from '@seqtrain/registry';
 import { Client, Connection } from '@temporalio/client';
+import { temporalConnectOptions } from '@seqtrain/worker';
 import { EXIT_FAILURE, EXIT_OK, type CliContext, type CommandHandler } from '../context';
 import {
   MODELS_HISTORY_OPTIONS,
@@ -81,7 +82,7 @@ async function moveAlias(ctx: CliContext, input: MoveAliasInput): Promise<AliasE
     }
     return body as unknown as AliasEvent;
   }
-  const connection = await Connection.connect({ address: ctx.config.temporal.address });
+  const connection = await Connection.connect(await temporalConnectOptions(ctx.config));
   try {
     const coordinator = new TemporalCoordinator(
       new Client({ connection, namespace: ctx.config.temporal.namespace }),

@@ -14,6 +14,7 @@ import {
   TemporalCoordinator,
 } from '@seqtrain/registry';
 import { Client, Connection } from '@temporalio/client';
+import { temporalConnectOptions } from '@seqtrain/worker';
 import { EXIT_FAILURE, EXIT_OK, type CommandHandler } from '../context';
 import { REGISTRY_SERVE_OPTIONS, parseOptions } from '../help';
 
@@ -53,7 +54,7 @@ export const runRegistryCommand: CommandHandler = async (argv, ctx) => {
     );
   const mode = 'temporal';
   const store = ctx.store();
-  const connection = await Connection.connect({ address: ctx.config.temporal.address });
+  const connection = await Connection.connect(await temporalConnectOptions(ctx.config));
   const client = new Client({ connection, namespace: ctx.config.temporal.namespace });
   const coordinator = new TemporalCoordinator(client);
   const server = await startRegistryServer({
