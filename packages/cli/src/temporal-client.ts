@@ -6,7 +6,10 @@ import type { CliContext } from './context';
 export async function withClient<T>(ctx: CliContext, fn: (client: Client) => Promise<T>): Promise<T> {
   let connection: Connection;
   try {
-    connection = await Connection.connect({ ...(await temporalConnectOptions(ctx.config)), connectTimeout: '5s' });
+    connection = await Connection.connect({
+      ...(await temporalConnectOptions(ctx.config)),
+      connectTimeout: '5s',
+    });
   } catch (err) {
     throw new Error(
       `cannot reach Temporal at ${ctx.config.temporal.address} (${(err as Error).message}); is the stack up? run: seqtrain up --detach`,

@@ -60,16 +60,18 @@ export const ConfigSchema = z.object({
     /** Temporal Cloud API key (sent as a bearer token; implies TLS unless TLS is set to false) */
     apiKey: z.string().min(1).optional(),
     /** TLS to the frontend: off, on with the system roots, or with a CA / client pair (mTLS) */
-    tls: z.object({
-      enabled: z.boolean(),
-      /** PEM file paths */
-      certPath: z.string().min(1).optional(),
-      keyPath: z.string().min(1).optional(),
-      caPath: z.string().min(1).optional(),
-      serverName: z.string().min(1).optional(),
-    })
+    tls: z
+      .object({
+        enabled: z.boolean(),
+        /** PEM file paths */
+        certPath: z.string().min(1).optional(),
+        keyPath: z.string().min(1).optional(),
+        caPath: z.string().min(1).optional(),
+        serverName: z.string().min(1).optional(),
+      })
       .refine((t) => (t.certPath === undefined) === (t.keyPath === undefined), {
-        message: 'a client certificate needs its key: set both SEQTRAIN_TEMPORAL_TLS_CERT and SEQTRAIN_TEMPORAL_TLS_KEY',
+        message:
+          'a client certificate needs its key: set both SEQTRAIN_TEMPORAL_TLS_CERT and SEQTRAIN_TEMPORAL_TLS_KEY',
         path: ['certPath'],
       }),
   }),
@@ -171,9 +173,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
         enabled:
           boolOrUndefined('SEQTRAIN_TEMPORAL_TLS', env.SEQTRAIN_TEMPORAL_TLS) ??
           Boolean(
-            env.SEQTRAIN_TEMPORAL_API_KEY ||
-              env.SEQTRAIN_TEMPORAL_TLS_CERT ||
-              env.SEQTRAIN_TEMPORAL_TLS_CA,
+            env.SEQTRAIN_TEMPORAL_API_KEY || env.SEQTRAIN_TEMPORAL_TLS_CERT || env.SEQTRAIN_TEMPORAL_TLS_CA,
           ),
         ...optional('certPath', env.SEQTRAIN_TEMPORAL_TLS_CERT),
         ...optional('keyPath', env.SEQTRAIN_TEMPORAL_TLS_KEY),

@@ -94,7 +94,10 @@ function advertisedHost(host: string): string {
 /** `host`, `host:port`, `[v6]` or `[v6]:port` as the address to dial (the bound port by default). */
 function advertisedAddress(advertise: string, boundPort: number): string {
   const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(advertise);
-  if (!m) throw new PeerError(`SEQTRAIN_DATA_PLANE_ADVERTISE=${JSON.stringify(advertise)}: expected host or host:port`);
+  if (!m)
+    throw new PeerError(
+      `SEQTRAIN_DATA_PLANE_ADVERTISE=${JSON.stringify(advertise)}: expected host or host:port`,
+    );
   return `${m[1]}:${m[2] ?? boundPort}`;
 }
 
@@ -138,7 +141,9 @@ export class DataPlaneServer {
     const port = (server.address() as net.AddressInfo).port;
     const dp = new DataPlaneServer(
       server,
-      opts.advertise ? advertisedAddress(opts.advertise, port) : formatAddress(advertisedHost(opts.host), port),
+      opts.advertise
+        ? advertisedAddress(opts.advertise, port)
+        : formatAddress(advertisedHost(opts.host), port),
       formatAddress(bindHost, port),
       log,
     );
