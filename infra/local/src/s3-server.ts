@@ -28,6 +28,11 @@ export interface LocalS3Options {
   /** Where the server binary is cached (default SEQTRAIN_CACHE or ~/.cache/seqtrain). */
   cacheDir?: string;
   log?: (msg: string) => void;
+  /**
+   * A command that runs the server, its argv appended (e.g. `['ip', 'netns', 'exec', 'ns1']` for a
+   * network namespace, with `address` one of that namespace's); default: none, run directly.
+   */
+  launcher?: readonly string[];
 }
 
 export interface LocalS3 {
@@ -75,8 +80,9 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     const args = ['-q', '--port', `${address}:${port}`, 'posix', '--sidecar', metaDir, dataDir];
     // The server dies with its parent even when the parent is SIGKILLed (a crashed test run).
     const setpriv = os.platform() === 'linux' ? which('setpriv') : undefined;
-    const [cmd, argv] = setpriv ? [setpriv, ['--pdeathsig', 'KILL', binary, ...args]] : [binary, args];
-    const c = spawn(cmd, argv, {
+    const direct = setpriv ? [setpriv, '--pdeathsig', 'KILL', binary, ...args] : [binary, ...args];
+    const [cmd, ...argv] = [...(options.launcher ?? []), ...direct];
+    const c = spawn(cmd!, argv, {
       stdio: ['ignore', 'ignore', 'pipe'],
       // Secrets go through the environment, not the command line (visible in `ps`).
       env: {

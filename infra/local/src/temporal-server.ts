@@ -29,6 +29,13 @@ export interface TemporalServerOptions {
   logFile?: string;
   /** Start in its own process group and outlive this process (`seqtrain up --detach`). */
   detached?: boolean;
+  /** The address to listen on and to dial (default 127.0.0.1). */
+  ip?: string;
+  /**
+   * A command that runs the server and its health checks, their argv appended (e.g.
+   * `['ip', 'netns', 'exec', 'ns1']` for a network namespace); default: none, run directly.
+   */
+  launcher?: readonly string[];
 }
 
 export interface TemporalServer {
@@ -49,7 +56,7 @@ export function startDevServerArgs(
     'server',
     'start-dev',
     '--ip',
-    '127.0.0.1',
+    o.ip ?? '127.0.0.1',
     '--port',
     String(o.port),
     '--log-level',
@@ -71,9 +78,12 @@ export async function checkTemporalHealth(
   cli: string,
   address: string,
   namespace = 'default',
+  launcher: readonly string[] = [],
 ): Promise<boolean> {
+  const [cmd, ...pre] = [...launcher, cli];
   try {
-    await run(cli, [
+    await run(cmd, [
+      ...pre,
       'operator',
       'namespace',
       'describe',
@@ -93,18 +103,20 @@ export async function checkTemporalHealth(
 export async function startTemporal(options: TemporalServerOptions): Promise<TemporalServer> {
   const port = options.port || (await freePort());
   const uiPort = options.headless ? undefined : options.uiPort || port + 1000;
-  if (await isPortOpen(port)) {
+  const ip = options.ip ?? '127.0.0.1';
+  const launcher = options.launcher ?? [];
+  if (await isPortOpen(port, ip)) {
     throw new Error(
-      `Temporal port 127.0.0.1:${port} is already in use by another program; set SEQTRAIN_TEMPORAL_ADDRESS to a free port`,
+      `Temporal port ${ip}:${port} is already in use by another program; set SEQTRAIN_TEMPORAL_ADDRESS to a free port`,
     );
   }
-  if (uiPort && (await isPortOpen(uiPort))) {
+  if (uiPort && (await isPortOpen(uiPort, ip))) {
     throw new Error(
-      `Temporal UI port 127.0.0.1:${uiPort} is already in use by another program; set SEQTRAIN_TEMPORAL_UI_PORT to a free port`,
+      `Temporal UI port ${ip}:${uiPort} is already in use by another program; set SEQTRAIN_TEMPORAL_UI_PORT to a free port`,
     );
   }
   if (options.dbFile) await fsp.mkdir(path.dirname(options.dbFile), { recursive: true });
-  const address = `127.0.0.1:${port}`;
+  const address = `${ip}:${port}`;
   const namespace = options.namespace ?? 'default';
   let child: ChildProcess | undefined;
 
@@ -115,7 +127,11 @@ export async function startTemporal(options: TemporalServerOptions): Promise<Tem
       await fsp.mkdir(path.dirname(options.logFile), { recursive: true });
       out = openSync(options.logFile, 'a');
     }
-    const c = spawn(options.cli, args, { stdio: ['ignore', out, out], detached: options.detached ?? false });
+    const [cmd, ...pre] = [...launcher, options.cli];
+    const c = spawn(cmd, [...pre, ...args], {
+      stdio: ['ignore', out, out],
+      detached: options.detached ?? false,
+    });
     // The child has its own copy of the descriptor.
     if (typeof out === 'number') closeSync(out);
     child = c;
@@ -132,7 +148,10 @@ export async function startTemporal(options: TemporalServerOptions): Promise<Tem
           throw new Error(
             `Temporal dev server ${exited}${options.logFile ? `; see ${options.logFile}` : ''}`,
           );
-        return (await isPortOpen(port)) && (await checkTemporalHealth(options.cli, address, namespace));
+        return (
+          (await isPortOpen(port, ip)) &&
+          (await checkTemporalHealth(options.cli, address, namespace, launcher))
+        );
       },
       60_000,
       300,
@@ -157,7 +176,7 @@ export async function startTemporal(options: TemporalServerOptions): Promise<Tem
       const c = child;
       child = undefined;
       if (c) await terminate(c);
-      await waitFor(`port ${port} to close`, async () => !(await isPortOpen(port)), 20_000);
+      await waitFor(`port ${port} to close`, async () => !(await isPortOpen(port, ip)), 20_000);
       await launch();
     },
   };
