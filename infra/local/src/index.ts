@@ -9,3 +9,5 @@ export { freePort, isPortOpen, waitFor, isAlive, withLock, which, run } from './
 export { ensureChromium } from './provision/chromium';
 export { ensureGoTool, goToolPath } from './provision/s3-server-bin';
 export type { GoToolOptions } from './provision/s3-server-bin';
+export * from './netns';
+export * from './provision/toxiproxy';
