@@ -23,6 +23,9 @@ export type {
   TrainingDeps,
   RegisterActivities,
   RegisterDeps,
+  TrainingTelemetry,
+  RoundReport,
+  SegmentReport,
 } from './training';
 export type { RegistryActivities } from '@seqtrain/registry';
 export { createSweepActivities } from './sweep';

@@ -14,3 +14,4 @@ export type { LoopSetup, LoopHooks } from './training-loop';
 export { soloExchange } from './exchange';
 export { prepareLocalRun } from './local-training';
 export type { LocalRun } from './local-training';
+export type { TrainingTelemetry, RoundReport, SegmentReport } from './telemetry';

@@ -16,6 +16,7 @@ import {
   PeerError,
   retainCheckpoints,
   runKeys,
+  type BoundedMap,
   type Checked,
   type DatasetManifest,
   type RunControl,
@@ -33,6 +34,7 @@ import { ChainExchange, soloExchange, type Exchange } from './exchange';
 import type { TrainerLease } from './lease';
 import type { TrainerCache } from './trainer-cache';
 import { currentActivity, type ActivityIo } from '../activity-io';
+import type { TrainingTelemetry } from './telemetry';
 import { TrainingLoop } from './training-loop';
 
 /** How long members wait for each other to start and connect. */
@@ -56,6 +58,10 @@ export interface SegmentDeps {
   dataPlane?: DataPlaneServer;
   /** the run's control query (stop, pause, which segment it is on); undefined: never asked */
   control?: (runId: string) => Promise<RunControl>;
+  /** where rounds, checkpoints and segments are reported for monitoring */
+  telemetry?: TrainingTelemetry;
+  /** generations of runs this trainer has run segments in (restart detection) */
+  generations?: BoundedMap<string, number>;
 }
 
 const yieldNow = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -273,6 +279,24 @@ async function runLoop(
     },
     signal,
   );
+  const telemetry = deps.telemetry;
+  const seen = deps.generations?.get(runId);
+  deps.generations?.set(runId, group.generation);
+  telemetry?.segment({
+    generation: group.generation,
+    restart: group.generation > 1 && (seen === undefined || seen < group.generation),
+  });
+  const sockets = [links.prev?.socket, links.next?.socket].filter((x) => x !== undefined);
+  const traffic = (): { sent: number; received: number } => {
+    let sent = 0;
+    let received = 0;
+    for (const sock of sockets) {
+      sent += sock.bytesWritten;
+      received += sock.bytesRead;
+    }
+    return { sent, received };
+  };
+  let lastTraffic = traffic();
   const exchange: Exchange =
     group.members.length === 1
       ? soloExchange()
@@ -331,6 +355,15 @@ async function runLoop(
         return undefined;
       },
       afterRound(l) {
+        if (telemetry) {
+          const now = traffic();
+          telemetry.round({
+            ...l.lastRound,
+            bytesSent: now.sent - lastTraffic.sent,
+            bytesReceived: now.received - lastTraffic.received,
+          });
+          lastTraffic = now;
+        }
         const p = l.position;
         if (leader)
           heart.details = {
@@ -392,7 +425,9 @@ async function runLoop(
     return result;
   }
   beat();
+  const persistStarted = performance.now();
   await persist(deps, input, loop, result);
+  deps.telemetry?.checkpoint(performance.now() - persistStarted);
   return result;
 }
 

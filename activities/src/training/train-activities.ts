@@ -7,6 +7,7 @@
 import { asAllocationFailure } from './allocation';
 import {
   BadInputError,
+  BoundedMap,
   runKeys,
   type ExportModelInput,
   type ExportModelResult,
@@ -35,6 +36,7 @@ import {
 import type { BlobStore } from '@seqtrain/storage';
 import { currentActivity } from '../activity-io';
 import { TrainerLease } from './lease';
+import type { TrainingTelemetry } from './telemetry';
 import { roundsPerEpoch, runSegment } from './segment';
 import { ComputeSlot, TrainerCache, weightsSha256 } from './trainer-cache';
 
@@ -47,6 +49,8 @@ export interface TrainingDeps {
   dataPlane?: DataPlaneServer;
   /** a run's control query, asked by the leader of a segment */
   control?: (runId: string) => Promise<RunControl>;
+  /** monitoring: rounds, checkpoints and segments (the worker's Prometheus metrics) */
+  telemetry?: TrainingTelemetry;
 }
 
 /** A join reserves the trainer this long for the run's first segment. */
@@ -132,6 +136,8 @@ export function createTrainerActivities(deps: TrainingDeps) {
   const slot = new ComputeSlot();
   const lease = new TrainerLease();
   const backend = deps.backend ?? null;
+  // The generation of each recent run's last segment here: a later one is a re-formed group.
+  const generations = new BoundedMap<string, number>(256);
 
   // The plan pins the dataset digest: a newer import under the same name never leaks into a run.
   async function dataset(planKey: string) {
@@ -189,6 +195,7 @@ export function createTrainerActivities(deps: TrainingDeps) {
           run: (fn) => slot.run(fn),
           ...(deps.dataPlane ? { dataPlane: deps.dataPlane } : {}),
           ...(deps.control ? { control: deps.control } : {}),
+          ...(deps.telemetry ? { telemetry: deps.telemetry, generations } : {}),
         },
         input,
       );

@@ -82,6 +82,8 @@ export class TrainingLoop {
   lastLoss: number | undefined;
   /** longest time this member spent computing its part of a round */
   maxComputeMs = 0;
+  /** the last round: time in the exchange (the reduce), and the examples this member computed */
+  lastRound = { reduceMs: 0, samples: 0, steps: 0 };
   private readonly order: DataOrder;
   private readonly leader: boolean;
   /**
@@ -175,6 +177,7 @@ export class TrainingLoop {
       this.gradRows = part.grads;
       this.maxComputeMs = Math.max(this.maxComputeMs, Date.now() - started);
       const size = this.s.m.size;
+      const reduceStarted = performance.now();
       const out = await exchange.round(
         p.rounds,
         (prev) => encodeSum(addRows(prev ? decodeSum(prev, size) : emptySum(size), part)),
@@ -184,6 +187,7 @@ export class TrainingLoop {
         },
       );
       if ('end' in out) return out.end.reason;
+      this.lastRound.reduceMs = performance.now() - reduceStarted;
       const { header, arrays } = out.result;
       const grad = arrays[0];
       const sampleCount = header.sampleCount;
@@ -213,6 +217,7 @@ export class TrainingLoop {
         updates.push(runLocalSteps(this.s.m, before, steps, t, rank * mb));
       }
       this.maxComputeMs = Math.max(this.maxComputeMs, Date.now() - started);
+      const reduceStarted = performance.now();
       const out = await exchange.round(
         p.rounds,
         (prev) => appendUpdates(prev, updates),
@@ -225,6 +230,7 @@ export class TrainingLoop {
         },
       );
       if ('end' in out) return out.end.reason;
+      this.lastRound.reduceMs = performance.now() - reduceStarted;
       const decoded = decodeState(out.result, before, t.syncEvery);
       this.checkpoint = decoded.checkpoint;
       loss = decoded.loss;
@@ -241,6 +247,8 @@ export class TrainingLoop {
     p.epochLossCount++;
     this.rounds++;
     this.samples += this.s.plan.shards * t.batchSize * t.syncEvery;
+    this.lastRound.samples = this.s.member.ranks * t.batchSize * t.syncEvery;
+    this.lastRound.steps = t.syncEvery;
     this.lastLoss = loss;
     return undefined;
   }

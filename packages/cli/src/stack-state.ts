@@ -21,6 +21,8 @@ export interface ServiceState {
   taskQueues?: string[];
   /** a trainer's data-plane address (host:port) */
   dataPlane?: string;
+  /** a worker's /metrics, /healthz and /readyz listener (host:port) */
+  metrics?: string;
 }
 
 export function runDir(home: string): string {

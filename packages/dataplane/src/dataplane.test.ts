@@ -67,6 +67,19 @@ async function raw(
 }
 
 describe('frames', () => {
+  it('advertises the address given (a pod IP, a proxy), with the bound port unless it names one', async () => {
+    const a = await DataPlaneServer.listen({ host: '127.0.0.1', port: 0, advertise: '10.9.9.9' });
+    servers.push(a);
+    const port = a.bound.split(':').pop();
+    expect(a.address).toBe(`10.9.9.9:${port}`);
+    const b = await DataPlaneServer.listen({ host: '127.0.0.1', port: 0, advertise: 'proxy.internal:7300' });
+    servers.push(b);
+    expect(b.address).toBe('proxy.internal:7300');
+    const c = await DataPlaneServer.listen({ host: '127.0.0.1', port: 0, advertise: '[fd00::7]' });
+    servers.push(c);
+    expect(c.address).toBe(`[fd00::7]:${c.bound.split(':').pop()}`);
+  });
+
   it('round-trip headers and float32 arrays bit for bit, however the stream is cut', () => {
     const a = Float32Array.from([1.5, -0, Number.MIN_VALUE, 3.4e38, NaN]);
     const b = Float32Array.from({ length: 1000 }, (_, i) => Math.fround(Math.sin(i)));

@@ -328,17 +328,20 @@ export async function runStatus(argv: string[], ctx: CliContext): Promise<number
       ? { pid: temporal.pid, address: temporal.address, ui: temporal.uiUrl, healthy: temporalHealthy }
       : null,
     s3: s3 ? { pid: s3.pid, endpoint: s3.address, healthy: await isPortOpen(ctx.config.s3.localPort) } : null,
-    workers: states
-      .filter((s) => s.kind === 'worker')
-      .map((w) => ({
-        name: w.name,
-        role: w.role,
-        pid: w.pid,
-        backend: w.backend,
-        taskQueues: w.taskQueues,
-        ...(w.dataPlane ? { dataPlane: w.dataPlane } : {}),
-        startedAt: w.startedAt,
-      })),
+    workers: await Promise.all(
+      states
+        .filter((s) => s.kind === 'worker')
+        .map(async (w) => ({
+          name: w.name,
+          role: w.role,
+          pid: w.pid,
+          backend: w.backend,
+          taskQueues: w.taskQueues,
+          ...(w.dataPlane ? { dataPlane: w.dataPlane } : {}),
+          ...(w.metrics ? { metrics: w.metrics, ready: await isReady(w.metrics) } : {}),
+          startedAt: w.startedAt,
+        })),
+    ),
   };
   if (values.json) ctx.io.out(JSON.stringify(result));
   else {
@@ -347,11 +350,22 @@ export async function runStatus(argv: string[], ctx: CliContext): Promise<number
       `S3:       ${result.s3 ? `${result.s3.endpoint} pid ${result.s3.pid} ${result.s3.healthy ? 'healthy' : 'NOT RESPONDING'}` : 'not running'}`,
       ...result.workers.map(
         (w) =>
-          `worker:   ${w.name} ${w.role} pid ${w.pid}${w.backend ? ` backend ${describeBackend(w.backend)}` : ''}${w.dataPlane ? ` data plane ${w.dataPlane}` : ''}`,
+          `worker:   ${w.name} ${w.role} pid ${w.pid}${w.backend ? ` backend ${describeBackend(w.backend)}` : ''}${w.dataPlane ? ` data plane ${w.dataPlane}` : ''}${w.metrics ? ` metrics ${w.metrics} ${w.ready ? 'ready' : 'NOT READY'}` : ''}`,
       ),
     ];
     if (result.workers.length === 0) lines.push('workers:  none');
     ctx.io.out(lines.join('\n'));
   }
   return EXIT_OK;
+}
+
+/** A worker's /readyz, asked once with a short deadline (a wedged worker answers "not ready"). */
+async function isReady(metrics: string): Promise<boolean> {
+  try {
+    const res = await fetch(`http://${metrics}/readyz`, { signal: AbortSignal.timeout(2_000) });
+    await res.body?.cancel();
+    return res.ok;
+  } catch {
+    return false;
+  }
 }

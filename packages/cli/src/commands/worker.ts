@@ -50,11 +50,12 @@ export async function runWorkerCommand(argv: string[], ctx: CliContext): Promise
     pid: process.pid,
     startedAt: new Date().toISOString(),
     taskQueues: worker.taskQueues,
+    metrics: worker.metricsAddress,
     ...(worker.dataPlane ? { dataPlane: worker.dataPlane } : {}),
     ...(worker.backend ? { backend: worker.backend } : {}),
   });
   ctx.io.err(
-    `[${id}] ${role} worker polling ${worker.taskQueues.join(', ')}${worker.dataPlane ? `, data plane on ${worker.dataPlane}` : ''}${worker.backend ? ` on backend ${JSON.stringify(worker.backend)}` : ''}\n`,
+    `[${id}] ${role} worker polling ${worker.taskQueues.join(', ')}${worker.dataPlane ? `, data plane on ${worker.dataPlane}` : ''}, metrics on http://${worker.metricsAddress}/metrics${worker.backend ? ` on backend ${JSON.stringify(worker.backend)}` : ''}\n`,
   );
   try {
     await running;

@@ -14,12 +14,13 @@ import {
   runRelayed,
   type ActivityIo,
   type TrainerActivities,
+  type TrainingTelemetry,
 } from '@seqtrain/activities';
 import { initBackend } from '@seqtrain/backend';
 import type { RunControl } from '@seqtrain/contracts';
 import { DataPlaneServer } from '@seqtrain/dataplane';
 import { createBlobStore } from '@seqtrain/storage';
-import type { FromEngine, ToEngine } from './protocol';
+import type { FromEngine, TelemetryBatch, ToEngine } from './protocol';
 import { fromWire, toWire } from './wire';
 
 if (!process.send) {
@@ -51,6 +52,49 @@ function control(runId: string): Promise<RunControl> {
   });
 }
 
+/** Telemetry gathered between batches: one IPC message a second at most, not one per step. */
+const TELEMETRY_FLUSH_MS = 1_000;
+const emptyBatch = (): TelemetryBatch => ({
+  steps: 0,
+  samples: 0,
+  bytesSent: 0,
+  bytesReceived: 0,
+  reduceMs: [],
+  checkpointMs: [],
+  segments: 0,
+  restarts: 0,
+});
+let batch = emptyBatch();
+let flushTimer: NodeJS.Timeout | undefined;
+function flushTelemetry(): void {
+  flushTimer = undefined;
+  const report = batch;
+  batch = emptyBatch();
+  send({ type: 'telemetry', report });
+}
+function soonFlush(): void {
+  flushTimer ??= setTimeout(flushTelemetry, TELEMETRY_FLUSH_MS);
+}
+const telemetry: TrainingTelemetry = {
+  round(r) {
+    batch.steps += r.steps;
+    batch.samples += r.samples;
+    batch.bytesSent += r.bytesSent;
+    batch.bytesReceived += r.bytesReceived;
+    batch.reduceMs.push(r.reduceMs);
+    soonFlush();
+  },
+  checkpoint(ms) {
+    batch.checkpointMs.push(ms);
+    soonFlush();
+  },
+  segment(s) {
+    batch.segments++;
+    if (s.restart) batch.restarts++;
+    soonFlush();
+  },
+};
+
 async function init(msg: Extract<ToEngine, { type: 'init' }>): Promise<void> {
   const { config, workerId } = msg;
   const log = (message: string): void => send({ type: 'log', message });
@@ -67,6 +111,7 @@ async function init(msg: Extract<ToEngine, { type: 'init' }>): Promise<void> {
       backend,
       dataPlane,
       control,
+      telemetry,
     });
     send({ type: 'ready', backend, dataPlane: { address: dataPlane.address, bound: dataPlane.bound } });
   } catch (err) {
@@ -84,7 +129,14 @@ function call(msg: Extract<ToEngine, { type: 'call' }>): void {
   const acts = activities! as unknown as Record<string, (input: unknown) => Promise<unknown>>;
   runRelayed(io, async () => acts[msg.name]!(msg.input))
     .then(
-      (value) => send({ type: 'result', id: msg.id, value }),
+      (value) => {
+        // What the activity did is counted before the activity is reported done.
+        if (flushTimer) {
+          clearTimeout(flushTimer);
+          flushTelemetry();
+        }
+        send({ type: 'result', id: msg.id, value });
+      },
       (err: unknown) => send({ type: 'error', id: msg.id, error: toWire(err) }),
     )
     .finally(() => calls.delete(msg.id));

@@ -11,7 +11,13 @@ import { fileURLToPath } from 'node:url';
 import type { ActivityIo, TrainerActivities } from '@seqtrain/activities';
 import { TRAINER_NODE_FLAGS } from '@seqtrain/backend/process-flags';
 import { errorMessage, TransientError, type Config, type RunControl } from '@seqtrain/contracts';
-import { ENGINE_ACTIVITIES, type EngineActivity, type FromEngine, type ToEngine } from './protocol';
+import {
+  ENGINE_ACTIVITIES,
+  type EngineActivity,
+  type FromEngine,
+  type TelemetryBatch,
+  type ToEngine,
+} from './protocol';
 import { fromWire, toWire } from './wire';
 
 const require = createRequire(import.meta.url);
@@ -30,6 +36,8 @@ export interface EngineOptions {
   control: (runId: string) => Promise<RunControl>;
   /** the engine died too often: the worker should stop */
   onFatal: (err: Error) => void;
+  /** what training reported, in batches (the worker's metrics) */
+  onTelemetry?: (batch: TelemetryBatch) => void;
 }
 
 interface Pending {
@@ -123,6 +131,9 @@ class EngineProcess {
         break;
       case 'log':
         this.opts.log(msg.message);
+        break;
+      case 'telemetry':
+        this.opts.onTelemetry?.(msg.report);
         break;
       case 'ready':
         this.starting?.resolve({ backend: msg.backend, dataPlane: msg.dataPlane });

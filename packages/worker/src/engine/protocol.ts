@@ -35,4 +35,19 @@ export type FromEngine =
   | { type: 'result'; id: number; value: unknown }
   | { type: 'error'; id: number; error: WireError }
   | { type: 'control'; id: number; runId: string }
-  | { type: 'log'; message: string };
+  | { type: 'log'; message: string }
+  | { type: 'telemetry'; report: TelemetryBatch };
+
+/** What the engine's training reported since its last batch (sent at most every second). */
+export interface TelemetryBatch {
+  steps: number;
+  samples: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** per round, milliseconds in the exchange */
+  reduceMs: number[];
+  /** per segment end on the leader, milliseconds writing checkpoints and the record */
+  checkpointMs: number[];
+  segments: number;
+  restarts: number;
+}
