@@ -9,5 +9,16 @@ export { freePort, isPortOpen, waitFor, isAlive, withLock, which, run } from './
 export { ensureChromium } from './provision/chromium';
 export { ensureGoTool, goToolPath } from './provision/s3-server-bin';
 export type { GoToolOptions } from './provision/s3-server-bin';
+export {
+  ensureKustomize,
+  ensureKubeconform,
+  ensureKubernetesSchemas,
+  ensureKedaSource,
+  KUSTOMIZE_VERSION,
+  KUBECONFORM_VERSION,
+  KEDA_VERSION,
+  KUBERNETES_VALIDATE_VERSION,
+  KUBERNETES_SCHEMA_VERSION,
+} from './provision/k8s-tools';
 export * from './netns';
 export * from './provision/toxiproxy';
