@@ -26,7 +26,14 @@ const SCREENSHOTS = path.join(repoRoot, 'test-artifacts', 'screenshots');
 interface StatusJson {
   temporal: { pid: number } | null;
   s3: { pid: number } | null;
-  workers: { name: string; role: string; pid: number; startedAt: string }[];
+  workers: {
+    name: string;
+    role: string;
+    pid: number;
+    startedAt: string;
+    metrics?: string;
+    ready?: boolean;
+  }[];
 }
 
 describe('seqtrain train on the embedded stack', () => {
@@ -480,6 +487,15 @@ describe('seqtrain train on the embedded stack', () => {
     expect(r.weightsSha256).toBe(reference.weightsSha256);
     expect(r.rounds).toBe(reference.rounds);
     expect(r.generations).toBeGreaterThanOrEqual(2);
+    // The trainers that ran the re-formed group count it: scraped from their own /metrics.
+    let restarts = 0;
+    for (const t of await trainers()) {
+      expect(t.ready, `${t.name} ready`).toBe(true);
+      const text = await (await fetch(`http://${t.metrics!}/metrics`)).text();
+      for (const m of text.matchAll(/^seqtrain_segment_restarts_total\{[^}]*\} (\d+)$/gm))
+        restarts += Number(m[1]);
+    }
+    expect(restarts).toBeGreaterThanOrEqual(1);
   }, 600_000);
 
   it('survives a trainer killed during the gradient exchange: its peer sees the connection drop', async () => {
