@@ -1,3 +1,4 @@
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
@@ -151,6 +152,16 @@ describe('worker metrics and probes', () => {
     }
     // The two members' examples are the run's: one global batch per step.
     expect(samples).toBe(result.steps * 2 * 32);
+    // Every seqtrain series the example Grafana dashboard charts is one a trainer really serves.
+    const dashboard = JSON.parse(
+      await fsp.readFile(path.join(repoRoot, 'infra/k8s/grafana/seqtrain-dashboard.json'), 'utf8'),
+    ) as { panels: { targets?: { expr: string }[] }[] };
+    const charted = new Set(
+      dashboard.panels.flatMap((p) => (p.targets ?? []).flatMap((t) => t.expr.match(/seqtrain_\w+/g) ?? [])),
+    );
+    expect(charted.size).toBeGreaterThanOrEqual(8);
+    const served = new Set(all.map((s) => s.name));
+    for (const name of charted) expect(served, name).toContain(name);
     // The leader of each segment alone writes its checkpoints.
     expect(sum(all, 'seqtrain_checkpoint_seconds_count')).toBe(result.segments);
   });

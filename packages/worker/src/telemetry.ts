@@ -126,6 +126,16 @@ export class WorkerMetrics {
       'segments',
       "segments started in a re-formed group (a run's generation after the first)",
     );
+    // Every counter exists from the start at 0: rate() and increase() then see a series, not a gap.
+    for (const c of [
+      this.steps,
+      this.samples,
+      this.bytesSent,
+      this.bytesReceived,
+      this.segments,
+      this.restarts,
+    ])
+      c.add(0);
     m.createGauge('seqtrain_worker_info', 'int', '', 'the worker role and its backend').set(1, {
       role: labels.role,
       backend: labels.backend ?? 'none',

@@ -27,28 +27,16 @@ export interface K8sToolOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export async function ensureKustomize(opts: K8sToolOptions): Promise<string> {
-  const bin = goToolPath(opts.cacheDir, 'kustomize', KUSTOMIZE_VERSION);
-  try {
-    return await ensureGoTool({
-      ...opts,
-      name: 'kustomize',
-      what: 'kustomize',
-      module: 'sigs.k8s.io/kustomize/kustomize/v5',
-      version: KUSTOMIZE_VERSION,
-      bin,
-      minutes: 2,
-    });
-  } catch (err) {
-    // ensureGoTool looks for the binary under the module path's last element, `v5` here, while
-    // go install names it after the element before a major-version suffix: `kustomize`.
-    const built = path.join(path.dirname(bin), 'gobin', 'kustomize');
-    if (!existsSync(built)) throw err;
-    await fsp.rename(built, bin);
-    await fsp.rm(path.dirname(built), { recursive: true, force: true });
-    opts.log?.(`kustomize installed at ${bin}`);
-    return bin;
-  }
+export function ensureKustomize(opts: K8sToolOptions): Promise<string> {
+  return ensureGoTool({
+    ...opts,
+    name: 'kustomize',
+    what: 'kustomize',
+    module: 'sigs.k8s.io/kustomize/kustomize/v5',
+    version: KUSTOMIZE_VERSION,
+    bin: goToolPath(opts.cacheDir, 'kustomize', KUSTOMIZE_VERSION),
+    minutes: 2,
+  });
 }
 
 export function ensureKubeconform(opts: K8sToolOptions): Promise<string> {

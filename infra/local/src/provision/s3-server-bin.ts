@@ -59,6 +59,16 @@ export interface GoToolOptions extends S3ServerBinaryOptions {
   minutes: number;
 }
 
+/**
+ * The file `go install` writes for a package path: its last element, or the one before a major
+ * version suffix (`sigs.k8s.io/kustomize/kustomize/v5` installs `kustomize`).
+ */
+export function goCommandName(pkg: string): string {
+  const parts = pkg.split('/');
+  const last = parts.at(-1) ?? pkg;
+  return /^v\d+$/.test(last) && parts.length > 1 ? parts.at(-2)! : last;
+}
+
 /** The cached binary of a Go command at a pinned version, built once with `go install`. */
 export function goToolPath(cacheDir: string, name: string, version: string): string {
   return path.join(cacheDir, 'tools', `${name}-${version.replace(/^v/, '')}`, name);
@@ -100,7 +110,7 @@ export async function ensureGoTool(opts: GoToolOptions): Promise<string> {
           cause: err,
         });
       });
-      await fsp.rename(path.join(gobin, path.basename(opts.module)), bin);
+      await fsp.rename(path.join(gobin, goCommandName(opts.module)), bin);
       await fsp.rm(gobin, { recursive: true, force: true });
       log(`${opts.what} installed at ${bin}`);
       return bin;
