@@ -3,7 +3,7 @@
  * that runs here, against PyTorch (the baseline) and Keras in the same run. Each system runs in its
  * own process, one after another, so that none competes with another for the cores. On the
  * tensorflow backend both tfjs-layers' own loop and the fused recurrent kernels are measured.
- * Human table on stderr; one JSON object (CLI.md, Benchmarks) on stdout.
+ * Human table on stderr; one JSON object (docs/cli-contract.md, Benchmarks) on stdout.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';

@@ -4,7 +4,7 @@
  * sha256 check, Arrow decode). The baseline GETs the same parts whole, with the same number of
  * requests in flight and no checking or decoding: the rate the server and network allow.
  * `raw-range-get` fetches exactly the reader's byte ranges without verifying or decoding.
- * Human table on stderr, one JSON object on stdout (CLI.md "Benchmarks").
+ * Human table on stderr, one JSON object on stdout (docs/cli-contract.md, Benchmarks).
  * Options: --rows N (series rows, default 40000) --window W (default 64) --features F (default 4)
  *          --rows-per-batch R (default 512) --shards S (default 4) --repeat K (default 3)
  */

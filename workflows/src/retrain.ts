@@ -1,5 +1,5 @@
 /**
- * retrain: CI retraining (DESIGN.md, "Sweeps and retraining"). The CLI derives the workflow id from
+ * retrain: CI retraining (README, Using it). The CLI derives the workflow id from
  * (dataset digest, code version, spec hash), so a CI re-run of the same commit on the same data
  * finds this workflow already completed and trains nothing. Here: train (child trainModel,
  * registered as a new version), then move the alias only if the new model beats the one it

@@ -1,5 +1,5 @@
 /**
- * trainModel: data-parallel training of one spec (DESIGN.md, "Data flow of one training run").
+ * trainModel: data-parallel training of one spec (docs/architecture.md, "One training run").
  * prepare -> checkpoint 0 -> form a group of trainers -> segments (one long activity per group
  * member; the members reduce gradients between themselves every step and evaluate, track the
  * best checkpoint and stop early inside the segment) -> export the best -> register.

@@ -1,5 +1,5 @@
 /**
- * The training activities of DESIGN.md. Light ones (prepareRun, discoverTrainers,
+ * The training activities (docs/architecture.md). Light ones (prepareRun, discoverTrainers,
  * registerRunModel) run on the orchestrator; trainers join groups and run segments (see
  * segment.ts), and initialise, evaluate and export checkpoints, one computation at a time per
  * process, heartbeating while they wait so that a queued activity is not mistaken for a dead one.

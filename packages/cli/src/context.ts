@@ -23,7 +23,7 @@ export interface CliContext {
   cwd: string;
 }
 
-/** Exit codes of CLI.md. */
+/** Exit codes (docs/cli-contract.md). */
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_NO = 2;

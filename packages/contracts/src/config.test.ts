@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BadInputError, loadConfig } from '@seqtrain/contracts';
 
 describe('loadConfig', () => {
-  it('uses the embedded-stack defaults of CLI.md', () => {
+  it('uses the embedded-stack defaults of the README', () => {
     const c = loadConfig({ HOME: '/home/u' });
     expect(c.temporal).toMatchObject({ address: '127.0.0.1:7233', namespace: 'default' });
     expect(c.s3).toMatchObject({ bucket: 'seqtrain', endpoint: 'http://127.0.0.1:4568' });

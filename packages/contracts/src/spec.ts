@@ -1,5 +1,5 @@
 /**
- * The training spec of CLI.md ("Training spec"): what the user writes in SPEC.yaml and what the
+ * The training spec (docs/cli-contract.md): what the user writes in SPEC.yaml and what the
  * workflow carries. Unknown keys are errors at every level so that a typo ("recurentDropout")
  * never silently trains with a default. Cross-checks against the dataset (task vs. dataset kind,
  * shapes) need the dataset signature and live in @seqtrain/model (`validateSpecForDataset`).

@@ -1,5 +1,5 @@
 /**
- * Hyperparameter sweeps and CI retraining (DESIGN.md, "Sweeps and retraining").
+ * Hyperparameter sweeps and CI retraining (README, Using it).
  *
  * A sweep file (SWEEP.yaml) is a base training spec plus a search space over dotted paths:
  *

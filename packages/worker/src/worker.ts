@@ -1,5 +1,5 @@
 /**
- * The two worker roles of DESIGN.md. Orchestrators run workflows and light activities on the
+ * The two worker roles (docs/architecture.md). Orchestrators run workflows and light activities on the
  * shared `seqtrain` queue; trainers run the training activities, one computation at a time per
  * process, on the shared `seqtrain-train` queue and on their own queue (group joins and
  * segments); their engine process (engine/) computes and binds the data-plane listener for the

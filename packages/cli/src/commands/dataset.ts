@@ -1,4 +1,4 @@
-/** `seqtrain dataset import|list|inspect`: see CLI.md and packages/dataset/README.md. */
+/** `seqtrain dataset import|list|inspect`: see packages/dataset/README.md. */
 import { parseArgs } from 'node:util';
 import { BadInputError, DATASET_KINDS, type DatasetKind, type DatasetManifest } from '@seqtrain/contracts';
 import {

@@ -1,5 +1,5 @@
 /**
- * `seqtrain models list|show|promote|rollback|history|pull` (CLI.md). Reads go straight to the
+ * `seqtrain models list|show|promote|rollback|history|pull` (README, Using it). Reads go straight to the
  * store (a version exists once its card does); alias moves go through the serialisation point:
  * the registry HTTP API when SEQTRAIN_REGISTRY_URL is set, otherwise the registry entity workflow
  * on Temporal (the orchestrator worker runs it).

@@ -1,5 +1,5 @@
 /**
- * `seqtrain registry serve [--port P] [--host H]`: the registry HTTP API of CLI.md and its web UI
+ * `seqtrain registry serve [--port P] [--host H]`: the registry HTTP API (docs/cli-contract.md) and its web UI
  * (`/ui/`: models, versions, aliases with their history, run pages). Alias moves
  * made through it are serialised by the registry entity workflow on Temporal, the registry's one
  * writer. (An in-process mode was removed: beside the entity workflow it was a second writer that

@@ -1,4 +1,4 @@
-/** `seqtrain up | down | status`: the embedded local stack of DESIGN.md. */
+/** `seqtrain up | down | status`: the embedded local stack (docs/architecture.md). */
 import { TRAINER_NODE_FLAGS } from '@seqtrain/backend/process-flags';
 import { closeSync, openSync, promises as fsp } from 'node:fs';
 import os from 'node:os';

@@ -1,5 +1,5 @@
 /**
- * The registry HTTP API (CLI.md): node:http, no framework. Every path segment is validated against
+ * The registry HTTP API (docs/cli-contract.md): node:http, no framework. Every path segment is validated against
  * the name / version / file patterns before it reaches the store, so no request can address a key
  * outside `registry/<model>/versions/<n>/`.
  */
