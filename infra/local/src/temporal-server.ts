@@ -29,8 +29,14 @@ export interface TemporalServerOptions {
   logFile?: string;
   /** Start in its own process group and outlive this process (`seqtrain up --detach`). */
   detached?: boolean;
-  /** The address to listen on and to dial (default 127.0.0.1). */
+  /**
+   * The address to listen on (default 127.0.0.1). The dev server's internal services dial
+   * 127.0.0.1 whatever it is given, so any other single address breaks it: 0.0.0.0 works, e.g. in
+   * a network namespace of its own, with `host` the address clients dial.
+   */
   ip?: string;
+  /** The address clients dial and health checks use (default `ip`, or 127.0.0.1 for 0.0.0.0). */
+  host?: string;
   /**
    * A command that runs the server and its health checks, their argv appended (e.g.
    * `['ip', 'netns', 'exec', 'ns1']` for a network namespace); default: none, run directly.
@@ -103,7 +109,8 @@ export async function checkTemporalHealth(
 export async function startTemporal(options: TemporalServerOptions): Promise<TemporalServer> {
   const port = options.port || (await freePort());
   const uiPort = options.headless ? undefined : options.uiPort || port + 1000;
-  const ip = options.ip ?? '127.0.0.1';
+  const bind = options.ip ?? '127.0.0.1';
+  const ip = options.host ?? (bind === '0.0.0.0' ? '127.0.0.1' : bind);
   const launcher = options.launcher ?? [];
   if (await isPortOpen(port, ip)) {
     throw new Error(
