@@ -53,6 +53,8 @@ let k8sSchemaLocation = '';
 let k8sVersion = '';
 let kedaSchemaLocation = '';
 let scaler: ScalerParameters;
+/** KEDA's Prometheus scaler (the hold-while-training trigger) */
+let promScaler: ScalerParameters;
 const rendered = new Map<string, { text: string; objects: K8sObject[] }>();
 
 function exec(cmd: string, args: string[], input?: string): string {
@@ -87,6 +89,9 @@ beforeAll(async () => {
   if (!scalerFile)
     throw new Error(`KEDA ${KEDA_VERSION} has no Temporal scaler source in ${kedaDir}/pkg/scalers`);
   scaler = scalerParameters(await fsp.readFile(scalerFile, 'utf8'));
+  promScaler = scalerParameters(
+    await fsp.readFile(path.join(kedaDir, 'pkg/scalers/prometheus_scaler.go'), 'utf8'),
+  );
   for (const overlay of overlays) {
     const text = exec(kustomize, ['build', path.join(overlaysDir, overlay)]);
     rendered.set(overlay, { text, objects: parseYamlDocuments(text) });
@@ -105,8 +110,10 @@ const workerDeployments = ['seqtrain-orchestrator', 'seqtrain-trainer'];
 const allDeployments = [...workerDeployments, 'seqtrain-registry'];
 
 describe('infra/k8s overlays', () => {
-  it('has the cpu and gpu overlays', () => {
-    expect(overlays).toEqual(expect.arrayContaining(['cpu', 'gpu']));
+  it('has the cpu and gpu overlays, and one that holds training trainers', () => {
+    expect(overlays).toEqual(expect.arrayContaining(['cpu', 'gpu', 'cpu-hold']));
+    const so = find(rendered.get('cpu-hold')!.objects, 'ScaledObject', 'seqtrain-trainer');
+    expect((so.spec.triggers as K8sObject[]).map((x) => x.type)).toEqual(['temporal', 'prometheus']);
   });
 
   it.each(overlays)(
@@ -160,9 +167,17 @@ describe('infra/k8s overlays', () => {
       so.spec.advanced.horizontalPodAutoscalerConfig.behavior.scaleDown.stabilizationWindowSeconds,
     ).toBeGreaterThanOrEqual(600);
     const triggers = so.spec.triggers as K8sObject[];
-    expect(triggers).toHaveLength(1);
-    const [t] = triggers as [K8sObject];
-    expect(t.type).toBe('temporal');
+    const temporal = triggers.filter((x) => x.type === 'temporal');
+    expect(temporal).toHaveLength(1);
+    const t = temporal[0]!;
+    // Any other trigger is the hold-while-training one: Prometheus, on a metric trainers serve.
+    for (const other of triggers.filter((x) => x !== t)) {
+      expect(other.type).toBe('prometheus');
+      for (const key of Object.keys(other.metadata as object))
+        expect(promScaler.triggerMetadata.has(key), `prometheus trigger metadata ${key}`).toBe(true);
+      expect(other.metadata.query).toMatch(/\bseqtrain_train_steps_total\b/);
+      expect(other.metadata).toMatchObject({ threshold: '1', activationThreshold: '0' });
+    }
     expect(t.metadata).toMatchObject({ taskQueue: TRAINER_QUEUE, queueTypes: 'activity' });
     expect(TRAINER_QUEUE).toBe('seqtrain-train');
     for (const key of ['endpoint', 'namespace', 'targetQueueSize', 'activationTargetQueueSize'])
