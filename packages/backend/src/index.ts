@@ -11,3 +11,30 @@ export {
 export type { FusedCell, FusedRnnStats, FusedRnnOptions } from './fused/patch-layers';
 export { rnnKernelsPath, RNN_KERNELS_SOURCE, RNN_KERNELS_FLAGS } from './fused/rnn-kernels';
 export { TRAINER_NODE_FLAGS } from './process-flags';
+export {
+  cudaKernelsStatus,
+  cudaMissing,
+  nvidiaDeviceMissing,
+  loadCudaKernels,
+  loadCudaAddon,
+  readCudaManifest,
+  cudaManifestPath,
+  cudaKernelsPath,
+  cudaSourceHash,
+  nvidiaWheelDirs,
+  CUDA_KERNELS_DIR,
+  CUDA_KERNELS_SOURCES,
+  CUDA_KERNELS_FLAGS,
+  CUDA_ABI_VERSION,
+} from './cuda/cuda-kernels';
+export type {
+  CudaKernels,
+  CudaKernelsStatus,
+  CudaManifest,
+  CudaTrainerArgs,
+  CudaBatch,
+  CudaWeights,
+  CudaTrainer,
+  CudaEnvironment,
+} from './cuda/cuda-kernels';
+export { TENSORFLOW_GPU_RETIRED } from './native';

@@ -5,11 +5,12 @@
  */
 import { createRequire } from 'node:module';
 import { dirname, sep } from 'node:path';
-import { SeqtrainError, type BackendName } from '@seqtrain/contracts';
+import { SeqtrainError, loadConfig, type BackendName } from '@seqtrain/contracts';
 import type * as Tfjs from '@tensorflow/tfjs';
 import { isLoaded, type Loaded, type Unavailable } from './loaded';
 import { registerFusedRnnKernels } from './fused/patch-layers';
-import { loadNative, nativeMissing } from './native';
+import { cudaKernelsStatus } from './cuda/cuda-kernels';
+import { TENSORFLOW_GPU_RETIRED, loadNative, nativeMissing } from './native';
 import { loadWebGpu } from './webgpu';
 
 const require = createRequire(import.meta.url);
@@ -17,19 +18,19 @@ const require = createRequire(import.meta.url);
 export type Tf = typeof Tfjs;
 export type ConcreteBackend = Exclude<BackendName, 'auto'>;
 
-/** Fastest first: the order auto mode tries. */
-export const BACKEND_PREFERENCE: readonly ConcreteBackend[] = [
-  'tensorflow-gpu',
-  'webgpu',
-  'tensorflow',
-  'wasm',
-  'cpu',
-];
+/**
+ * Fastest first: the order auto mode tries. `cuda`: the recurrent layers on seqtrain's cuDNN kernels,
+ * the rest of the model on the best of the backends after webgpu. `tensorflow-gpu` is retired (see
+ * TENSORFLOW_GPU_RETIRED) and never tried.
+ */
+export const BACKEND_PREFERENCE: readonly ConcreteBackend[] = ['cuda', 'webgpu', 'tensorflow', 'wasm', 'cpu'];
 
 export interface InitBackendOptions {
   backend: BackendName;
   /** Native intra-op threads (config.threads); defaults to the available cores. */
   threads?: number;
+  /** Where provisioning built the native kernels (config.cacheDir; default from the environment). */
+  cacheDir?: string;
   log?: (msg: string) => void;
 }
 
@@ -48,6 +49,8 @@ export interface BackendInfo {
   numericsEnv: Record<string, string>;
   /** In auto mode, the faster backends that were passed over and why. */
   skipped: { name: ConcreteBackend; reason: string }[];
+  /** `cuda` only: the tfjs backend that computes everything but the recurrent layers. */
+  rest?: ConcreteBackend;
 }
 
 /** An explicitly configured backend cannot run here; the message says what is missing. */
@@ -91,14 +94,14 @@ async function select(options: InitBackendOptions): Promise<{ info: BackendInfo;
   const log = options.log ?? (() => undefined);
   const skipped: BackendInfo['skipped'] = [];
   if (options.backend !== 'auto') {
-    const res = await tryBackend(options.backend, options.threads, false);
+    const res = await tryBackend(options.backend, options);
     if (!isLoaded(res)) {
       throw new BackendUnavailableError(`SEQTRAIN_BACKEND=${options.backend}: ${res.reasons.join('; ')}`);
     }
     return finish(res, options.backend, skipped, log);
   }
   for (const name of BACKEND_PREFERENCE) {
-    const res = await tryBackend(name, options.threads, true);
+    const res = await tryBackend(name, options);
     if (isLoaded(res)) return finish(res, 'auto', skipped, log);
     skipped.push({ name, reason: res.reasons.join('; ') });
     log(`backend ${name} unavailable: ${res.reasons.join('; ')}`);
@@ -109,16 +112,19 @@ async function select(options: InitBackendOptions): Promise<{ info: BackendInfo;
   );
 }
 
-async function tryBackend(
-  name: ConcreteBackend,
-  threads: number | undefined,
-  auto: boolean,
-): Promise<Loaded | Unavailable> {
+/** A loaded `cuda` backend: the rest of the model runs on `rest`. */
+type CudaLoaded = Loaded & { rest: Loaded };
+
+async function tryBackend(name: ConcreteBackend, options: InitBackendOptions): Promise<Loaded | Unavailable> {
+  const auto = options.backend === 'auto';
   switch (name) {
     case 'tensorflow-gpu':
+      return { reasons: [TENSORFLOW_GPU_RETIRED] };
+    case 'cuda':
+      return loadCuda(options);
     case 'tensorflow': {
       const missing = nativeMissing(name);
-      return missing.length > 0 ? { reasons: missing } : loadNative(name, threads, auto);
+      return missing.length > 0 ? { reasons: missing } : loadNative(name, options.threads);
     }
     case 'webgpu':
       return loadWebGpu(auto);
@@ -127,6 +133,30 @@ async function tryBackend(
     case 'cpu':
       return loadCpu();
   }
+}
+
+/**
+ * `cuda`: checks the GPU, the driver and the built addon first (files only), then asks the driver
+ * through the addon, and only then initialises the best CPU-side tfjs backend for the rest of the
+ * model, so that a failed `cuda` loads nothing and auto can go on to the next backend.
+ */
+async function loadCuda(options: InitBackendOptions): Promise<CudaLoaded | Unavailable> {
+  const status = cudaKernelsStatus(options.cacheDir ?? loadConfig(process.env).cacheDir);
+  if (!status.available) return { reasons: [status.reason ?? 'the CUDA kernels are unavailable'] };
+  const restReasons: string[] = [];
+  for (const rest of ['tensorflow', 'wasm', 'cpu'] as const) {
+    const res = await tryBackend(rest, { ...options, backend: rest });
+    if (isLoaded(res)) {
+      return {
+        ...res,
+        name: 'cuda',
+        device: `${status.device ?? 'CUDA GPU'} (seqtrain CUDA kernels) + ${res.device}`,
+        rest: res,
+      };
+    }
+    restReasons.push(`${rest}: ${res.reasons.join('; ')}`);
+  }
+  return { reasons: [`no tfjs backend for the rest of the model (${restReasons.join('; ')})`] };
 }
 
 async function loadWasm(): Promise<Loaded | Unavailable> {
@@ -175,13 +205,15 @@ async function finish(
 ): Promise<{ info: BackendInfo; tf: Tf }> {
   const { tf } = res;
   await tf.ready();
-  if (tf.getBackend() !== backendRegistryName(res.name)) {
+  const rest = 'rest' in res ? (res as CudaLoaded).rest.name : undefined;
+  if (tf.getBackend() !== backendRegistryName(rest ?? res.name)) {
     throw new BackendUnavailableError(
       `SEQTRAIN_BACKEND=${requested}: ${res.name} initialised but tfjs reports backend ${tf.getBackend()}`,
     );
   }
   // Recurrent layers run as fused native kernels on CPU TensorFlow (see fused/patch-layers.ts).
-  if (res.name === 'tensorflow') registerFusedRnnKernels(tf, { threads: res.threads.intraOp });
+  // With `cuda` they stay on the CPU kernels until the layer patch routes them to the CUDA addon.
+  if ((rest ?? res.name) === 'tensorflow') registerFusedRnnKernels(tf, { threads: res.threads.intraOp });
   const info: BackendInfo = {
     name: res.name,
     requested,
@@ -192,6 +224,7 @@ async function finish(
     threads: res.threads,
     numericsEnv: res.numericsEnv,
     skipped,
+    ...(rest !== undefined ? { rest } : {}),
   };
   log(
     `backend ${info.name} (${info.device}), tfjs ${info.tfjsVersion}` +
@@ -201,7 +234,7 @@ async function finish(
   return { info, tf };
 }
 
-/** tfjs-node and tfjs-node-gpu both register as 'tensorflow'. */
+/** The name tfjs registers the backend under. */
 function backendRegistryName(name: ConcreteBackend): string {
-  return name === 'tensorflow-gpu' ? 'tensorflow' : name;
+  return name;
 }

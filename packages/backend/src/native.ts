@@ -1,9 +1,9 @@
 /**
- * The native TensorFlow backends: tfjs-node (CPU) and tfjs-node-gpu (CUDA). Availability is checked
- * without loading anything, because loading libtensorflow is irreversible and both packages register
- * the same backend name: a process can hold only one of them.
+ * The native TensorFlow backend: tfjs-node (CPU). Availability is checked without loading anything,
+ * because loading libtensorflow is irreversible. tfjs-node-gpu is not used (see TENSORFLOW_GPU_RETIRED):
+ * GPUs are served by seqtrain's own CUDA kernels (the `cuda` backend, cuda/cuda-kernels.ts).
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type * as Tfjs from '@tensorflow/tfjs';
 import type { Loaded, Unavailable } from './loaded';
@@ -11,9 +11,18 @@ import { applyNumericsEnv, nativeThreads, numericsEnv } from './numerics-env';
 
 const require = createRequire(import.meta.url);
 
+/**
+ * Why SEQTRAIN_BACKEND=tensorflow-gpu is refused: @tensorflow/tfjs-node-gpu 4.22 (its last release,
+ * 2024) links libtensorflow 2.9 built for CUDA 11.2 and cuDNN 8.1, which current GPU hosts (CUDA 13,
+ * cuDNN 9) do not carry, and it could not share a process with tfjs-node.
+ */
+export const TENSORFLOW_GPU_RETIRED =
+  'tensorflow-gpu is retired: @tensorflow/tfjs-node-gpu (last release 2024) needs CUDA 11.2 and cuDNN 8.1, ' +
+  "which current GPU hosts do not carry; use SEQTRAIN_BACKEND=cuda (seqtrain's own cuDNN kernels for the " +
+  'recurrent layers) or auto';
+
 const PACKAGES = {
   tensorflow: '@tensorflow/tfjs-node',
-  'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
 } as const;
 type NativeName = keyof typeof PACKAGES;
 
@@ -42,8 +51,6 @@ export function nativeMissing(name: NativeName): string[] {
       );
     }
   }
-  if (name === 'tensorflow-gpu' && !hasCudaDevice())
-    missing.push('no CUDA device found (no /dev/nvidiactl or /proc/driver/nvidia/gpus)');
   return missing;
 }
 
@@ -56,28 +63,10 @@ function findAddon(pkgJson: string): string | undefined {
   }
 }
 
-function hasCudaDevice(): boolean {
-  if (!existsSync('/dev/nvidiactl')) return false;
-  try {
-    return readdirSync('/proc/driver/nvidia/gpus').length > 0;
-  } catch {
-    // Containers often expose the device nodes without the procfs view.
-    return existsSync('/dev/nvidia0');
-  }
-}
-
-/**
- * Loads the native library with the numerics environment pinned first. `acceptCpu` (auto mode):
- * tfjs-node-gpu without a usable GPU still is native TensorFlow on the CPU, and as it has already
- * claimed the backend name, that is the best this process can have.
- */
-export function loadNative(
-  name: NativeName,
-  threads: number | undefined,
-  acceptCpu = false,
-): Loaded | Unavailable {
+/** Loads the native library with the numerics environment pinned first. */
+export function loadNative(name: NativeName, threads: number | undefined): Loaded | Unavailable {
   const pinned = nativeThreads(threads);
-  const env = numericsEnv(pinned, name === 'tensorflow-gpu');
+  const env = numericsEnv(pinned, false);
   applyNumericsEnv(env);
   let tf: typeof Tfjs & { version: Record<string, string> };
   try {
@@ -91,20 +80,12 @@ export function loadNative(
   if (tf.getBackend() !== 'tensorflow' || backend.binding === undefined) {
     return { reasons: [`${PACKAGES[name]} loaded but the active backend is ${tf.getBackend()}`] };
   }
-  const gpu = backend.isUsingGpuDevice === true;
-  if (name === 'tensorflow-gpu' && !gpu && !acceptCpu) {
-    return {
-      reasons: [
-        '@tensorflow/tfjs-node-gpu loaded but TensorFlow found no usable CUDA device (check the CUDA/cuDNN libraries)',
-      ],
-    };
-  }
   return {
     tf,
-    name: gpu ? 'tensorflow-gpu' : 'tensorflow',
+    name: 'tensorflow',
     nativeTfVersion: backend.binding.TF_Version,
     tfjsNodeVersion: tf.version['tfjs-node'] ?? null,
-    device: gpu ? 'CUDA GPU' : 'CPU (TensorFlow)',
+    device: 'CPU (TensorFlow)',
     threads: pinned,
     numericsEnv: env,
   };

@@ -1,12 +1,20 @@
 /**
- * Process configuration: the SEQTRAIN_* environment of CLI.md, validated once at each entry point.
+ * Process configuration: the SEQTRAIN_* environment (README, Configuration), validated once at each entry point.
  * Unknown SEQTRAIN_* keys are rejected so that a typo never silently falls back to a default.
  * No Node imports here: workflows import this package and must stay deterministic.
  */
 import { z } from 'zod';
 import { BadInputError } from './errors';
 
-export const BACKEND_NAMES = ['auto', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKEND_NAMES = [
+  'auto',
+  'cuda',
+  'webgpu',
+  'tensorflow',
+  'wasm',
+  'cpu',
+  'tensorflow-gpu',
+] as const;
 export const BackendNameSchema = z.enum(BACKEND_NAMES);
 export type BackendName = z.infer<typeof BackendNameSchema>;
 

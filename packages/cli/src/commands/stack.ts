@@ -322,8 +322,12 @@ export async function runStatus(argv: string[], ctx: CliContext): Promise<number
     ? await checkTemporalHealth(await resolveTemporalCli(ctx.env), temporal.address).catch(() => false)
     : false;
   const s3 = states.find((s) => s.kind === 's3');
+  // The CUDA part of the native kernels: present here, or why not (files only unless it can work).
+  const { cudaKernelsStatus } = await import('@seqtrain/backend');
+  const cuda = cudaKernelsStatus(ctx.config.cacheDir);
   const result = {
     home: ctx.config.home,
+    cuda: { available: cuda.available, device: cuda.device, reason: cuda.reason },
     temporal: temporal
       ? { pid: temporal.pid, address: temporal.address, ui: temporal.uiUrl, healthy: temporalHealthy }
       : null,
@@ -354,6 +358,9 @@ export async function runStatus(argv: string[], ctx: CliContext): Promise<number
       ),
     ];
     if (result.workers.length === 0) lines.push('workers:  none');
+    lines.push(
+      `CUDA:     ${cuda.available ? `available on ${cuda.device ?? 'a GPU'}` : `absent: ${cuda.reason ?? ''}`}`,
+    );
     ctx.io.out(lines.join('\n'));
   }
   return EXIT_OK;
