@@ -8,6 +8,7 @@
 import { errorMessage, loadConfig } from '@seqtrain/contracts';
 import { ensureTemporalCli } from './temporal-cli';
 import { ensureChromium } from './chromium';
+import { ensureCudaKernels } from './cuda-kernels';
 import { ensureRnnKernels } from './rnn-kernels';
 import { ensureS3ServerBinary } from './s3-server-bin';
 import { ensureTfjsNode } from './tfjs-node';
@@ -26,6 +27,11 @@ try {
   log(`tfjs-node: ${JSON.stringify(addon)}`);
   log(`local S3 server: ${await ensureS3ServerBinary({ cacheDir: config.cacheDir, log })}`);
   log(`rnn kernels: ${await ensureRnnKernels({ cacheDir: config.cacheDir, log })}`);
+  // Only where nvcc, cuDNN and a GPU are found; otherwise a few stat calls and the reason recorded.
+  const cuda = await ensureCudaKernels({ cacheDir: config.cacheDir, log }).catch(
+    (err: unknown) => `not built: ${errorMessage(err)}`,
+  );
+  log(`cuda kernels: ${cuda}`);
   const browser = await ensureChromium({ cacheDir: config.cacheDir, log });
   log(`chromium (browser tests): ${'path' in browser ? browser.path : `none: ${browser.reason}`}`);
   log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
