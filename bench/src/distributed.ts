@@ -10,9 +10,15 @@
  *
  * Rows: samples/s (training phase; for seqtrain the workflow's wall time of its segments),
  * orchestration overhead (1 - trainer-busy / wall), seconds and history events per 1,000 steps.
- * Human table on stderr, one JSON object on the last line of stdout (CLI.md, Benchmarks).
+ * Human table on stderr, one JSON object on the last line of stdout (docs/cli-contract.md, Benchmarks).
  * BENCH_JOBS=weather,lstm128 picks jobs; BENCH_ROUNDS sets the interleaved rounds per job (median;
  * default 3); BENCH_LSTM128_EPOCHS shortens the LSTM(128) job (default 21: 2,016 steps).
+ *
+ * `--hosts` (Linux, root): Temporal, S3 and every trainer each run in a network namespace of
+ * their own on a private bridge (infra/local/src/netns.ts), so the trainers' gradients and every
+ * call to Temporal and S3 cross real interfaces between separate addresses; this process (the
+ * local loop, the orchestrator) reaches them through a veth of its own. The seqtrain rows then
+ * carry `hosts: true`; Keras is not run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -30,6 +36,9 @@ import {
 import { initBackend, TRAINER_NODE_FLAGS } from '@seqtrain/backend';
 import {
   errorMessage,
+  loadConfig,
+  LOCAL_ACCESS_KEY,
+  LOCAL_SECRET_KEY,
   ORCHESTRATOR_QUEUE,
   parseTrainSpec,
   runKeys,
@@ -37,7 +46,16 @@ import {
   type TrainSpec,
 } from '@seqtrain/contracts';
 import { importDataset, type ImportOptions } from '@seqtrain/dataset';
-import { startTestStack, waitFor, type TestStack } from '@seqtrain/local-stack';
+import {
+  createNetwork,
+  resolveTemporalCli,
+  startLocalS3,
+  startTemporal,
+  startTestStack,
+  waitFor,
+  type NetHost,
+  type TestStack,
+} from '@seqtrain/local-stack';
 import { createBlobStore, type BlobStore } from '@seqtrain/storage';
 import { createSeqtrainWorker } from '@seqtrain/worker';
 import type { trainModel } from '@seqtrain/workflows';
@@ -47,6 +65,9 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../
 const require = createRequire(import.meta.url);
 const log = (m: string): void => void process.stderr.write(`${m}\n`);
 const CPUS = os.cpus().length;
+/** `--hosts`: Temporal, S3 and each trainer in a network namespace of its own. */
+const HOSTS = process.argv.includes('--hosts');
+const DATA_PLANE_PORT = 7300;
 
 type System = 'local-loop' | 'seqtrain-1' | 'seqtrain-2' | 'keras';
 
@@ -63,6 +84,8 @@ interface Row {
   /** the whole workflow, start to result (prepare, checkpoint 0, group, segments, export) */
   endToEndSeconds?: number;
   rounds: number;
+  /** trainers, Temporal and S3 on separate hosts (network namespaces, `--hosts`) */
+  hosts?: boolean;
 }
 
 interface Job {
@@ -170,9 +193,17 @@ async function jobs(tmp: string): Promise<Job[]> {
   return out;
 }
 
-function spawnTrainer(env: Record<string, string>, id: string, threads: number): ChildProcess {
+function spawnTrainer(
+  env: Record<string, string>,
+  id: string,
+  threads: number,
+  host: NetHost | undefined,
+): ChildProcess {
   const main = path.join(repoRoot, 'packages/cli/src/main.ts');
-  return spawn(
+  const onHost = host
+    ? { SEQTRAIN_DATA_PLANE_HOST: host.address, SEQTRAIN_DATA_PLANE_PORT: String(DATA_PLANE_PORT) }
+    : {};
+  return (host ? host.spawn.bind(host) : spawn)(
     process.execPath,
     [
       ...TRAINER_NODE_FLAGS,
@@ -186,18 +217,29 @@ function spawnTrainer(env: Record<string, string>, id: string, threads: number):
       id,
     ],
     {
-      env: { ...process.env, ...env, SEQTRAIN_BACKEND: 'tensorflow', SEQTRAIN_THREADS: String(threads) },
+      env: {
+        ...process.env,
+        ...env,
+        ...onHost,
+        SEQTRAIN_BACKEND: 'tensorflow',
+        SEQTRAIN_THREADS: String(threads),
+      },
       stdio: ['ignore', 'ignore', 'inherit'],
     },
   );
 }
 
-async function startTrainers(stack: TestStack, count: number, threads: number): Promise<ChildProcess[]> {
+async function startTrainers(
+  stack: TestStack,
+  count: number,
+  threads: number,
+  hosts: readonly NetHost[] = [],
+): Promise<ChildProcess[]> {
   const ids = Array.from(
     { length: count },
     (_, i) => `bench-trainer-${count}-${i}-${randomUUID().slice(0, 4)}`,
   );
-  const children = ids.map((id) => spawnTrainer(stack.env, id, threads));
+  const children = ids.map((id, i) => spawnTrainer(stack.env, id, threads, hosts[i]));
   await waitFor(
     `${count} trainer(s)`,
     async () => {
@@ -403,9 +445,73 @@ function medianRow(list: Omit<Row, 'ratioToBaseline'>[]): Omit<Row, 'ratioToBase
   return { ...row, samplesPerSec: m, rounds: list.length };
 }
 
+/**
+ * The stack of `--hosts`: Temporal and S3 each in a network namespace, two trainer hosts, and a
+ * veth from this process's namespace to reach them (all removed by stop()).
+ */
+async function startHostsStack(): Promise<{ stack: TestStack; trainerHosts: NetHost[] }> {
+  const net = await createNetwork({ hosts: ['temporal', 's3', 't0', 't1'], client: true });
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'seqtrain-bench-hosts-'));
+  const h = (name: string): NetHost => net.hosts[name]!;
+  const bucket = 'seqtrain';
+  try {
+    const [temporal, s3] = await Promise.all([
+      startTemporal({
+        cli: await resolveTemporalCli(),
+        headless: true,
+        // Every address of its namespace (the dev server cannot bind one address other than 127.0.0.1).
+        ip: '0.0.0.0',
+        host: h('temporal').address,
+        port: 7233,
+        launcher: h('temporal').launcher,
+      }),
+      startLocalS3({
+        dir: path.join(dir, 's3'),
+        bucket,
+        address: h('s3').address,
+        port: 9000,
+        launcher: h('s3').launcher,
+      }),
+    ]);
+    const env: Record<string, string> = {
+      SEQTRAIN_HOME: path.join(dir, 'home'),
+      SEQTRAIN_S3_BUCKET: bucket,
+      AWS_ACCESS_KEY_ID: LOCAL_ACCESS_KEY,
+      AWS_SECRET_ACCESS_KEY: LOCAL_SECRET_KEY,
+      SEQTRAIN_S3_REGION: 'us-east-1',
+      SEQTRAIN_S3_ENDPOINT: s3.endpoint,
+      SEQTRAIN_TEMPORAL_ADDRESS: temporal.address,
+    };
+    log(
+      `--hosts: network ${net.subnet}; Temporal ${temporal.address}, S3 ${s3.endpoint}, trainers on ${h('t0').address} and ${h('t1').address}`,
+    );
+    return {
+      trainerHosts: [h('t0'), h('t1')],
+      stack: {
+        dir,
+        config: loadConfig({ HOME: os.homedir(), ...env }),
+        env,
+        s3,
+        temporal,
+        async stop() {
+          await Promise.allSettled([s3.stop(), temporal.stop()]);
+          await net.destroy();
+          await fsp.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+        },
+      },
+    };
+  } catch (err) {
+    await net.destroy();
+    await fsp.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
 async function main(): Promise<void> {
   const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'seqtrain-bench-distributed-'));
-  const stack = await startTestStack({ temporal: true });
+  const { stack, trainerHosts } = HOSTS
+    ? await startHostsStack()
+    : { stack: await startTestStack({ temporal: true }), trainerHosts: [] };
   const store = createBlobStore(stack.config);
   const orchestrator = await createSeqtrainWorker({ role: 'orchestrator', config: stack.config, store });
   const orchestrating = orchestrator.run();
@@ -434,16 +540,20 @@ async function main(): Promise<void> {
           ['seqtrain-1', 1],
           ['seqtrain-2', 2],
         ] as const) {
-          children = await startTrainers(stack, count, Math.max(1, Math.floor(CPUS / count)));
+          children = await startTrainers(stack, count, Math.max(1, Math.floor(CPUS / count)), trainerHosts);
           log(
             `${job.name}: round ${round}/${job.rounds}: ${system} (${count} trainer process${count > 1 ? 'es' : ''}) ...`,
           );
-          byRound[system].push(await seqtrainRun(client, job, system));
+          byRound[system].push({
+            ...(await seqtrainRun(client, job, system)),
+            ...(HOSTS ? { hosts: true } : {}),
+          });
           await stopTrainers(children);
           children = [];
         }
       }
       for (const list of Object.values(byRound)) rows.push(medianRow(list));
+      if (HOSTS) continue;
       log(`${job.name}: keras fit (${job.rounds} round(s)) ...`);
       try {
         rows.push(await keras(store, job, tmp, stack.config.cacheDir));
@@ -477,6 +587,7 @@ async function main(): Promise<void> {
       backend: { name: backend.name, threads: backend.threads },
       results,
       baseline: 'local-loop',
+      ...(HOSTS ? { hosts: true } : {}),
       ...(notes.length ? { notes } : {}),
     })}\n`,
   );
