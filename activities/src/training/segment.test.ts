@@ -17,7 +17,7 @@ import {
 } from '@seqtrain/contracts';
 import { DataPlaneServer, dialPeer, encodeFrame, parseAddress } from '@seqtrain/dataplane';
 import { importDataset } from '@seqtrain/dataset';
-import { startTestStack, type TestStack } from '@seqtrain/local-stack';
+import { startTestStack, type TestStack, seattleWeatherImport } from '@seqtrain/local-stack';
 import { createBlobStore, type S3BlobStore } from '@seqtrain/storage';
 import { createLightTrainingActivities, createTrainerActivities, prepareLocalRun } from '../index';
 import type { Checkpoint } from '@seqtrain/model';
@@ -48,20 +48,15 @@ beforeAll(async () => {
   await initBackend({ backend: 'cpu' });
   stack = await startTestStack({ temporal: false });
   store = createBlobStore(stack.config);
-  await importDataset(store, {
-    source: 'npm:vega-datasets/seattle-weather.csv',
-    name: 'weather',
-    kind: 'timeseries',
-    cwd: repoRoot,
-    timeColumn: 'date',
-    valueColumns: ['temp_max', 'temp_min'],
-    targetColumn: 'temp_max',
-    window: 7,
-    horizon: 1,
-    normalize: 'last-value',
-    valFraction: 0.15,
-    rowsPerBatch: 64,
-  });
+  await importDataset(
+    store,
+    seattleWeatherImport(repoRoot, {
+      valueColumns: ['temp_max', 'temp_min'],
+      window: 7,
+      valFraction: 0.15,
+      rowsPerBatch: 64,
+    }),
+  );
   for (let i = 0; i < 4; i++) {
     const dp = await DataPlaneServer.listen({ host: '127.0.0.1', port: 0 });
     const id = `trainer-${i}`;

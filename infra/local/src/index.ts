@@ -22,3 +22,4 @@ export {
 } from './provision/k8s-tools';
 export * from './netns';
 export * from './provision/toxiproxy';
+export { seattleWeatherImport } from './fixtures';

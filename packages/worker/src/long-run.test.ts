@@ -4,7 +4,7 @@ import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ORCHESTRATOR_QUEUE, parseTrainSpec, type TrainResult } from '@seqtrain/contracts';
 import { importDataset } from '@seqtrain/dataset';
-import { startTestStack, waitFor, type TestStack } from '@seqtrain/local-stack';
+import { startTestStack, waitFor, type TestStack, seattleWeatherImport } from '@seqtrain/local-stack';
 import { createBlobStore, type S3BlobStore } from '@seqtrain/storage';
 import { RegistryReader } from '@seqtrain/registry';
 import { createSeqtrainWorker, readRunProgress, type SeqtrainWorker } from '@seqtrain/worker';
@@ -64,18 +64,15 @@ describe('a run of more than 50,000 steps', () => {
     stack = await startTestStack({ temporal: true });
     store = createBlobStore(stack.config);
     // Window 2 and batch size 1: ~1,300 steps per epoch on one shard.
-    await importDataset(store, {
-      source: 'npm:vega-datasets/seattle-weather.csv',
-      name: 'weather-tiny',
-      kind: 'timeseries',
-      cwd: repoRoot,
-      timeColumn: 'date',
-      valueColumns: ['temp_max'],
-      targetColumn: 'temp_max',
-      window: 2,
-      horizon: 1,
-      valFraction: 0.1,
-    });
+    await importDataset(
+      store,
+      seattleWeatherImport(repoRoot, {
+        name: 'weather-tiny',
+        valueColumns: ['temp_max'],
+        window: 2,
+        valFraction: 0.1,
+      }),
+    );
     // The trainer comes later: the first test needs a stack with none.
     await start('orchestrator');
     connection = await Connection.connect({ address: stack.config.temporal.address });

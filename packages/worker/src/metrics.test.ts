@@ -5,7 +5,7 @@ import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ORCHESTRATOR_QUEUE, parseTrainSpec, type TrainResult } from '@seqtrain/contracts';
 import { importDataset } from '@seqtrain/dataset';
-import { startTestStack, waitFor, type TestStack } from '@seqtrain/local-stack';
+import { startTestStack, waitFor, type TestStack, seattleWeatherImport } from '@seqtrain/local-stack';
 import { createBlobStore } from '@seqtrain/storage';
 import { createSeqtrainWorker, type SeqtrainWorker } from '@seqtrain/worker';
 import type { trainModel } from '@seqtrain/workflows';
@@ -55,20 +55,7 @@ describe('worker metrics and probes', () => {
   beforeAll(async () => {
     stack = await startTestStack({ temporal: true });
     const store = createBlobStore(stack.config);
-    await importDataset(store, {
-      source: 'npm:vega-datasets/seattle-weather.csv',
-      name: 'weather',
-      kind: 'timeseries',
-      cwd: repoRoot,
-      timeColumn: 'date',
-      valueColumns: ['temp_max', 'temp_min', 'precipitation', 'wind'],
-      targetColumn: 'temp_max',
-      window: 14,
-      horizon: 1,
-      normalize: 'last-value',
-      valFraction: 0.2,
-      rowsPerBatch: 64,
-    });
+    await importDataset(store, seattleWeatherImport(repoRoot, { rowsPerBatch: 64 }));
     connection = await Connection.connect({ address: stack.config.temporal.address });
     client = new Client({ connection });
   });

@@ -10,7 +10,7 @@ import {
   type TrainSpecInput,
 } from '@seqtrain/contracts';
 import { importDataset } from '@seqtrain/dataset';
-import { startTestStack, waitFor, type TestStack } from '@seqtrain/local-stack';
+import { startTestStack, waitFor, type TestStack, seattleWeatherImport } from '@seqtrain/local-stack';
 import { createBlobStore, type S3BlobStore } from '@seqtrain/storage';
 import { createSeqtrainWorker, readRunProgress, type SeqtrainWorker } from '@seqtrain/worker';
 import type { trainModel } from '@seqtrain/workflows';
@@ -30,20 +30,7 @@ describe('trainModel workflow', () => {
   beforeAll(async () => {
     stack = await startTestStack({ temporal: true });
     store = createBlobStore(stack.config);
-    await importDataset(store, {
-      source: 'npm:vega-datasets/seattle-weather.csv',
-      name: 'weather',
-      kind: 'timeseries',
-      cwd: repoRoot,
-      timeColumn: 'date',
-      valueColumns: ['temp_max', 'temp_min', 'precipitation', 'wind'],
-      targetColumn: 'temp_max',
-      window: 14,
-      horizon: 1,
-      normalize: 'last-value',
-      valFraction: 0.2,
-      rowsPerBatch: 64,
-    });
+    await importDataset(store, seattleWeatherImport(repoRoot, { rowsPerBatch: 64 }));
     const config = { ...stack.config, backend: 'tensorflow' as const, threads: 1 };
     for (const role of ['orchestrator', 'trainer', 'trainer'] as const) {
       const w = await createSeqtrainWorker({ role, config, store, workerId: `${role}-${workers.length}` });

@@ -9,7 +9,7 @@ import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError, type SweepLeaderboard, type SweepResult } from '@seqtrain/contracts';
 import { importDataset } from '@seqtrain/dataset';
-import { startTestStack, type TestStack } from '@seqtrain/local-stack';
+import { startTestStack, type TestStack, seattleWeatherImport } from '@seqtrain/local-stack';
 import { RegistryReader } from '@seqtrain/registry';
 import { createBlobStore, type S3BlobStore } from '@seqtrain/storage';
 import { createSeqtrainWorker, type SeqtrainWorker } from '@seqtrain/worker';
@@ -75,19 +75,7 @@ beforeAll(async () => {
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'seqtrain-sweep-'));
   stack = await startTestStack({ temporal: true });
   store = createBlobStore(stack.config);
-  await importDataset(store, {
-    source: 'npm:vega-datasets/seattle-weather.csv',
-    name: 'weather',
-    kind: 'timeseries',
-    cwd: repoRoot,
-    timeColumn: 'date',
-    valueColumns: ['temp_max', 'temp_min', 'precipitation', 'wind'],
-    targetColumn: 'temp_max',
-    window: 7,
-    horizon: 1,
-    normalize: 'last-value',
-    valFraction: 0.2,
-  });
+  await importDataset(store, seattleWeatherImport(repoRoot, { window: 7 }));
   const config = { ...stack.config, backend: 'tensorflow' as const };
   for (const role of ['orchestrator', 'trainer', 'trainer'] as const) {
     const w = await createSeqtrainWorker({ role, config, store, workerId: `${role}-${workers.length}` });

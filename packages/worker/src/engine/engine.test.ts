@@ -16,7 +16,13 @@ import {
   type TrainSpec,
 } from '@seqtrain/contracts';
 import { importDataset } from '@seqtrain/dataset';
-import { isAlive, startTestStack, waitFor, type TestStack } from '@seqtrain/local-stack';
+import {
+  isAlive,
+  startTestStack,
+  waitFor,
+  type TestStack,
+  seattleWeatherImport,
+} from '@seqtrain/local-stack';
 import { createBlobStore, type S3BlobStore } from '@seqtrain/storage';
 import { TrainerEngine } from './engine';
 
@@ -36,20 +42,15 @@ const controls = new Map<string, RunControl>();
 beforeAll(async () => {
   stack = await startTestStack({ temporal: false });
   store = createBlobStore(stack.config);
-  await importDataset(store, {
-    source: 'npm:vega-datasets/seattle-weather.csv',
-    name: 'weather',
-    kind: 'timeseries',
-    cwd: repoRoot,
-    timeColumn: 'date',
-    valueColumns: ['temp_max', 'temp_min'],
-    targetColumn: 'temp_max',
-    window: 7,
-    horizon: 1,
-    normalize: 'last-value',
-    valFraction: 0.15,
-    rowsPerBatch: 64,
-  });
+  await importDataset(
+    store,
+    seattleWeatherImport(repoRoot, {
+      valueColumns: ['temp_max', 'temp_min'],
+      window: 7,
+      valFraction: 0.15,
+      rowsPerBatch: 64,
+    }),
+  );
   engine = await TrainerEngine.start({
     config: { ...stack.config, backend: 'tensorflow', threads: 1 },
     workerId: 'engine-test',
