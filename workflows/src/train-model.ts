@@ -59,6 +59,9 @@ import {
   resultOf,
   rootCause,
   untrainedResult,
+  AVOID_UNREACHABLE_MS,
+  preferReachable,
+  unreachableMembers,
 } from './train-state';
 
 export const progressQuery = defineQuery<TrainProgress>(PROGRESS_QUERY);
@@ -363,7 +366,11 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
     }
     waits = 0;
     waiting = undefined;
-    const members = placeRanks(s.plan.ranks, joined, s.lastMembers, input.maxTrainers);
+    const now = Date.now();
+    // A trainer whose data plane was unreachable would fail the same group again.
+    if (s.avoid) for (const [id, until] of Object.entries(s.avoid)) if (until <= now) delete s.avoid[id];
+    const usable = preferReachable(joined, s.avoid, now);
+    const members = placeRanks(s.plan.ranks, usable, s.lastMembers, input.maxTrainers);
     const unused = joined.filter((j) => !members.some((m) => m.workerId === j.workerId));
     await Promise.all(
       unused.map((j) =>
@@ -417,6 +424,10 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
         type: final.type ?? BAD_INPUT_ERROR,
         nonRetryable: true,
       });
+    for (const id of unreachableMembers(group, settled)) {
+      s.avoid = { ...s.avoid, [id]: Date.now() + AVOID_UNREACHABLE_MS };
+      log.warn('a peer could not reach this trainer: leaving it out of the next groups', { trainer: id });
+    }
     const first = errors.find((e) => !isCancellation(rootCause(e))) ?? errors[0];
     const after = recordSegmentFailure(
       s,

@@ -6,7 +6,8 @@ import {
   type SegmentResult,
   type TrainLoopState,
 } from '@seqtrain/contracts';
-import { recordSegment, recordSegmentFailure } from './train-state';
+import { ApplicationFailure } from '@temporalio/workflow';
+import { preferReachable, recordSegment, recordSegmentFailure, unreachableMembers } from './train-state';
 
 function state(): TrainLoopState {
   return {
@@ -66,5 +67,40 @@ describe('segment failures', () => {
     expect(s.failures.total).toBe(2 * MAX_SEGMENT_FAILURES - 1);
     expect(s.failures.recent).toHaveLength(10);
     expect(s.failures.recent.at(-1)).toBe('segment 1: the last straw');
+  });
+});
+
+describe('unreachable trainers', () => {
+  const group = {
+    generation: 1,
+    secret: 's',
+    members: ['a', 'b', 'c'].map((workerId, i) => ({
+      workerId,
+      address: `10.0.0.${i}:1`,
+      firstRank: i,
+      ranks: 1,
+    })),
+  };
+  const unreachable = ApplicationFailure.create({
+    message: 'could not be reached',
+    type: 'PeerUnreachableError',
+  });
+
+  it('blames the member a dialer could not reach, not the one that waited for it', () => {
+    const settled: PromiseSettledResult<unknown>[] = [
+      { status: 'fulfilled', value: 1 },
+      { status: 'rejected', reason: unreachable },
+      { status: 'rejected', reason: new Error('member 1 did not connect') },
+    ];
+    expect(unreachableMembers(group, settled)).toEqual(['c']);
+    expect(unreachableMembers(group, [{ status: 'rejected', reason: new Error('x') }])).toEqual([]);
+  });
+
+  it('prefers trainers not avoided, but takes an avoided one rather than none', () => {
+    const joined = [{ workerId: 'a' }, { workerId: 'b' }];
+    expect(preferReachable(joined, { b: 2_000 }, 1_000)).toEqual([{ workerId: 'a' }]);
+    expect(preferReachable(joined, { b: 2_000 }, 3_000)).toEqual(joined);
+    expect(preferReachable(joined, { a: 2_000, b: 2_000 }, 1_000)).toEqual(joined);
+    expect(preferReachable(joined, undefined, 1_000)).toEqual(joined);
   });
 });

@@ -7,6 +7,7 @@ import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
 import {
   MAX_SEGMENT_FAILURES,
   NON_RETRYABLE_ERROR_TYPES,
+  PEER_UNREACHABLE_ERROR,
   type RunPhase,
   type RunStatus,
   type SegmentResult,
@@ -203,4 +204,40 @@ export function recordSegmentFailure(s: TrainLoopState, what: string): { stalled
     stalled: s.failures.consecutive >= MAX_SEGMENT_FAILURES,
     pauseMs: Math.min(10_000, 500 * 2 ** (s.failures.consecutive - 1)),
   };
+}
+
+/** How long a trainer whose data plane could not be reached stays out of new groups. */
+export const AVOID_UNREACHABLE_MS = 10 * 60_000;
+
+/**
+ * The trainers a failed segment shows to be unreachable: member i dials member i + 1, so member
+ * i's PeerUnreachableError names member i + 1 (the accepting side's "did not connect" is only
+ * the echo of it, and blames nobody).
+ */
+export function unreachableMembers(
+  group: TrainerGroup,
+  settled: readonly PromiseSettledResult<unknown>[],
+): string[] {
+  const out: string[] = [];
+  settled.forEach((r, i) => {
+    if (r.status !== 'rejected') return;
+    const cause = rootCause(r.reason);
+    const next = group.members[i + 1];
+    if (next && cause instanceof ApplicationFailure && cause.type === PEER_UNREACHABLE_ERROR)
+      out.push(next.workerId);
+  });
+  return out;
+}
+
+/**
+ * Of the trainers that joined, those not avoided at `now`; all of them when every one is (a
+ * trainer that may be unreachable beats no trainer: the next failure says so again).
+ */
+export function preferReachable<T extends { workerId: string }>(
+  joined: readonly T[],
+  avoid: Record<string, number> | undefined,
+  now: number,
+): T[] {
+  const ok = joined.filter((j) => (avoid?.[j.workerId] ?? 0) <= now);
+  return ok.length > 0 ? ok : [...joined];
 }

@@ -37,8 +37,14 @@ import { currentActivity, type ActivityIo } from '../activity-io';
 import type { TrainingTelemetry } from './telemetry';
 import { TrainingLoop } from './training-loop';
 
-/** How long members wait for each other to start and connect. */
+/** How long a member tries to reach the next one (its dialer). */
 const CONNECT_TIMEOUT_MS = 60_000;
+/**
+ * How long a member waits for the previous one to connect: longer than that one dials, so that
+ * when the dial fails, the dialer's PeerUnreachableError (which names the unreachable trainer)
+ * reaches the workflow before this side's timeout cancels the segment.
+ */
+const ACCEPT_TIMEOUT_MS = CONNECT_TIMEOUT_MS + 10_000;
 /** Silence tolerated from a neighbour, on top of 4x the longest compute of this member's part of a round. */
 const BASE_IDLE_TIMEOUT_MS = 20_000;
 const KEEPALIVE_MS = 1_000;
@@ -211,7 +217,7 @@ async function connect(
             ...key,
             member,
             secret: group.secret,
-            timeoutMs: CONNECT_TIMEOUT_MS,
+            timeoutMs: ACCEPT_TIMEOUT_MS,
             ...settings,
             ...abort,
           })

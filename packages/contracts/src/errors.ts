@@ -34,8 +34,19 @@ export class TransientError extends SeqtrainError {
  * protocol. Retryable: the workflow re-forms the group from the last checkpoint.
  */
 export class PeerError extends SeqtrainError {
-  override readonly name = 'PeerError';
+  override readonly name: string = 'PeerError';
 }
+
+/**
+ * The next member of a group could not be reached at its advertised address (nothing listens,
+ * a firewall drops it, a wrong advertised address). Retryable like any PeerError; the workflow
+ * also leaves that member's trainer out of the next groups for a while, as the same group
+ * would fail the same way.
+ */
+export class PeerUnreachableError extends PeerError {
+  override readonly name: string = 'PeerUnreachableError';
+}
+export const PEER_UNREACHABLE_ERROR = 'PeerUnreachableError';
 
 /**
  * Replicas that must hold identical bytes do not (a weights hash mismatch between ranks).

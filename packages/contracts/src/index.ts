@@ -18,6 +18,8 @@ export {
   NotFoundError,
   TransientError,
   PeerError,
+  PeerUnreachableError,
+  PEER_UNREACHABLE_ERROR,
   DeterminismError,
   PermissionError,
   InternalError,

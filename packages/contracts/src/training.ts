@@ -234,6 +234,11 @@ export interface TrainLoopState {
   /** consecutive failed segments (reset by a completed one), all of them, the last few reasons */
   failures: { consecutive: number; total: number; last?: string; recent: string[] };
   continuedAsNew: number;
+  /**
+   * trainers whose data plane a peer could not reach, left out of new groups until the time
+   * (workflow ms) given, unless no other trainer joins
+   */
+  avoid?: Record<string, number>;
 }
 
 export interface InitCheckpointInput {

@@ -6,7 +6,7 @@
  */
 import net from 'node:net';
 import os from 'node:os';
-import { PeerError } from '@seqtrain/contracts';
+import { PeerError, PeerUnreachableError } from '@seqtrain/contracts';
 import type { FrameLimits } from './frames';
 import {
   judgeHello,
@@ -307,7 +307,7 @@ export async function dialPeer(opts: DialOptions): Promise<FramedSocket> {
         : new PeerError('data plane: dial cancelled');
     const left = deadline - Date.now();
     if (left <= 0)
-      throw new PeerError(
+      throw new PeerUnreachableError(
         `data plane: member ${opts.to} of run ${opts.runId} at ${opts.address} could not be reached within ${(opts.timeoutMs / 1000).toFixed(1)} s (last: ${last})`,
       );
     opts.onWait?.();

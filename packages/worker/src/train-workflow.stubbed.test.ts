@@ -7,6 +7,7 @@ import {
   BAD_INPUT_ERROR,
   ORCHESTRATOR_QUEUE,
   parseTrainSpec,
+  PEER_UNREACHABLE_ERROR,
   STOP_SIGNAL,
   TRAINER_QUEUE,
   trainerQueueFor,
@@ -32,6 +33,8 @@ import type { trainModel } from '@seqtrain/workflows';
 type Behaviour = {
   /** throws for this member and generation, or returns undefined to succeed */
   segment?: (input: SegmentInput) => Error | undefined;
+  /** how long a failing member takes to fail (default: the leader 300 ms after the others) */
+  failAfterMs?: (input: SegmentInput) => number;
   /** blocks checkpoint 0 until cancelled */
   holdInit?: boolean;
 };
@@ -100,8 +103,8 @@ function trainer(workerId: string) {
       record(input.runId, 'runSegment', `${workerId}:${input.member}@${input.group.generation}`);
       const fail = behaviours.get(input.runId)?.segment?.(input);
       // A leader that fails noticed its peer's failure: a moment after the peer's own.
-      if (fail)
-        return new Promise((_, reject) => setTimeout(() => reject(fail), input.member === 0 ? 300 : 0));
+      const after = behaviours.get(input.runId)?.failAfterMs?.(input) ?? (input.member === 0 ? 300 : 0);
+      if (fail) return new Promise((_, reject) => setTimeout(() => reject(fail), after));
       // One segment runs the whole (stub) training: every epoch, a best checkpoint.
       const epochs = input.spec.training.epochs;
       const rounds = epochs * ROUNDS_PER_EPOCH;
@@ -244,6 +247,34 @@ describe('trainModel with stubbed activities', () => {
     );
     expect(of(h.workflowId, 'runSegment').filter((c) => c.detail?.endsWith('@2'))).toHaveLength(2);
     expect(of(h.workflowId, 'registerRunModel')).toHaveLength(1);
+  });
+
+  it('a trainer its peer could not reach is left out of the next group, and the run finishes without it', async () => {
+    // Member 0 (t1) dials member 1 (t2) and finds nothing listening; t2 waits in vain for it.
+    const h = await start({
+      segment: (i) =>
+        i.group.members.length < 2
+          ? undefined
+          : i.member === 0
+            ? ApplicationFailure.create({
+                message: 'data plane: member 1 at 10.0.0.2:7300 could not be reached within 10.0 s',
+                type: PEER_UNREACHABLE_ERROR,
+              })
+            : new Error('data plane: member 0 did not connect within 15.0 s'),
+      // The accepting side waits longer than the dialer tries (segment.ts): the dialer's report lands first.
+      failAfterMs: (i) => (i.member === 0 ? 0 : 300),
+    });
+    const r: TrainResult = await h.result();
+    expect(r.status).toBe('completed');
+    expect(r.generations).toBe(2);
+    expect(r.faults[0]).toMatch(/could not be reached|did not connect/);
+    // Generation 2 placed both ranks on t1 alone.
+    expect(
+      of(h.workflowId, 'runSegment')
+        .filter((c) => c.detail?.endsWith('@2'))
+        .map((c) => c.detail),
+    ).toEqual(['t1:0@2']);
+    expect(Object.keys(r.trainers)).toEqual(['t1']);
   });
 
   it("a member's bad input fails the run at once, though its peer saw only a dropped link: nothing registered", async () => {
