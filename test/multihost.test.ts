@@ -170,7 +170,7 @@ describe.skipIf(!probe.ok)('trainers on separate hosts (network namespaces)', ()
     if (r.code !== 0) {
       const p = await progress(id);
       throw new Error(
-        `run ${id} ended without a result (temporal workflow result: ${r.code ?? 'killed'} ${r.stderr.trim().slice(-800)}); progress: ${JSON.stringify(p)?.slice(0, 3000)}`,
+        `run ${id} has no result (${r.code === null ? `none within ${timeoutMs / 1000} s` : `temporal workflow result exited with ${r.code}: ${r.stderr.trim().slice(-800)}`}); progress: ${JSON.stringify(p)?.slice(0, 3000)}`,
       );
     }
     await fsp.writeFile(path.join(dir, 'logs', `${id}.result.json`), r.stdout);
@@ -429,8 +429,9 @@ describe.skipIf(!probe.ok)('trainers on separate hosts (network namespaces)', ()
       (p) => p.phase === 'training' && (p.group?.length ?? 0) === 3 && p.step >= 60,
     );
     await host('t2').linkDown();
+    let reformed: TrainProgress;
     try {
-      await until(
+      reformed = await until(
         id,
         'a group without mh-t2 training',
         (p) =>
@@ -444,6 +445,9 @@ describe.skipIf(!probe.ok)('trainers on separate hosts (network namespaces)', ()
       // Restored mid-run: the trainer comes back while the others finish.
       await host('t2').linkUp();
     }
+    // The spec's three ranks, now on the two trainers left.
+    expect(reformed.group).toHaveLength(2);
+    expect(reformed.group!.reduce((n, m) => n + m.ranks, 0)).toBe(3);
     const r = await result(id, 180_000);
     expect(r.weightsSha256).toBe(reference.weightsSha256);
     expect(await weightsFileSha(r)).toBe(referenceFileSha);
