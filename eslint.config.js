@@ -48,6 +48,8 @@ export default tseslint.config(
       'eslint.config.js',
       'vitest.config.ts',
       'packages/cli/bin/**',
+      // bench/gpu/prepare.sh's bundle for the GPU host (ignored by git)
+      'bench/gpu/.carry/**',
     ],
   },
   js.configs.recommended,

@@ -12,7 +12,7 @@
 import { createRequire } from 'node:module';
 import { writeFileSync } from 'node:fs';
 import type { CudaBatch, CudaKernels, CudaWeights } from '../../packages/backend/src/cuda/cuda-kernels';
-import type { RnnKernels } from '../../packages/backend/src/fused/rnn-kernels';
+import type { RnnKernels } from '../../packages/backend/src/fused/seqtrain-kernels';
 
 type Cell = 'lstm' | 'gru';
 interface Args {

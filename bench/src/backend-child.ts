@@ -13,7 +13,7 @@ import {
   getTf,
   initBackend,
   setFusedRnnKernels,
-  setOwnRnnKernels,
+  useSeqtrainKernels,
 } from '@seqtrain/backend';
 import { CELLS, timeTfjsStep, type TimingPlan } from './rnn-step';
 
@@ -26,7 +26,7 @@ try {
   const info = await initBackend({ backend, threads });
   if (variant === 'plain') setFusedRnnKernels(false);
   const tfKernels = variant === 'tf-kernels';
-  if (tfKernels) setOwnRnnKernels(false);
+  if (tfKernels) useSeqtrainKernels(false);
   for (const cell of CELLS) {
     const before = fusedRnnStats().fused;
     const timing = await timeTfjsStep(getTf(), cell, plan);

@@ -19,7 +19,7 @@ if [ "$cache" != "$image_cache" ] && [ -d "$image_cache" ]; then
 fi
 if [ "${1:-}" = worker ] && [ "${2:-} ${3:-}" = "--role trainer" ]; then
   node --import tsx --input-type=module -e "
-    const { ensureRnnKernels } = await import('/app/infra/local/src/provision/rnn-kernels.ts');
+    const { ensureRnnKernels } = await import('/app/infra/local/src/provision/seqtrain-kernels.ts');
     await ensureRnnKernels({ cacheDir: process.env.SEQTRAIN_CACHE, log: (m) => console.error('[entrypoint] ' + m) });
   " || echo "[entrypoint] seqtrain's kernels could not be built for this CPU: the trainer uses TensorFlow's fused kernels" >&2
 fi

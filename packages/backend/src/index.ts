@@ -5,11 +5,11 @@ export type { AdapterInfoLike, WebGpuProbe } from './webgpu';
 export {
   registerFusedRnnKernels,
   setFusedRnnKernels,
-  setOwnRnnKernels,
+  useSeqtrainKernels,
   fusedRnnStats,
 } from './fused/patch-layers';
 export type { FusedCell, FusedRnnStats, FusedRnnOptions } from './fused/patch-layers';
-export { rnnKernelsPath, RNN_KERNELS_SOURCE, RNN_KERNELS_FLAGS } from './fused/rnn-kernels';
+export { rnnKernelsPath, RNN_KERNELS_SOURCE, RNN_KERNELS_FLAGS } from './fused/seqtrain-kernels';
 export { TRAINER_NODE_FLAGS } from './process-flags';
 export {
   cudaKernelsStatus,
@@ -37,4 +37,4 @@ export type {
   CudaTrainer,
   CudaEnvironment,
 } from './cuda/cuda-kernels';
-export { TENSORFLOW_GPU_RETIRED } from './native';
+export { TENSORFLOW_GPU_RETIRED } from './tensorflow-backend';

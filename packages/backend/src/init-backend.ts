@@ -10,7 +10,7 @@ import type * as Tfjs from '@tensorflow/tfjs';
 import { isLoaded, type Loaded, type Unavailable } from './loaded';
 import { registerFusedRnnKernels } from './fused/patch-layers';
 import { cudaKernelsStatus } from './cuda/cuda-kernels';
-import { TENSORFLOW_GPU_RETIRED, loadNative, nativeMissing } from './native';
+import { TENSORFLOW_GPU_RETIRED, loadTensorflow, tensorflowMissing } from './tensorflow-backend';
 import { loadWebGpu } from './webgpu';
 
 const require = createRequire(import.meta.url);
@@ -123,8 +123,8 @@ async function tryBackend(name: ConcreteBackend, options: InitBackendOptions): P
     case 'cuda':
       return loadCuda(options);
     case 'tensorflow': {
-      const missing = nativeMissing(name);
-      return missing.length > 0 ? { reasons: missing } : loadNative(name, options.threads);
+      const missing = tensorflowMissing(name);
+      return missing.length > 0 ? { reasons: missing } : loadTensorflow(name, options.threads);
     }
     case 'webgpu':
       return loadWebGpu(auto);

@@ -33,7 +33,7 @@ interface NodeKernelBackend {
 }
 
 /** Reasons the backend cannot be used here, empty when it can be tried. */
-export function nativeMissing(name: NativeName): string[] {
+export function tensorflowMissing(name: NativeName): string[] {
   const pkg = PACKAGES[name];
   const missing: string[] = [];
   let pkgJson: string | undefined;
@@ -64,7 +64,7 @@ function findAddon(pkgJson: string): string | undefined {
 }
 
 /** Loads the native library with the numerics environment pinned first. */
-export function loadNative(name: NativeName, threads: number | undefined): Loaded | Unavailable {
+export function loadTensorflow(name: NativeName, threads: number | undefined): Loaded | Unavailable {
   const pinned = nativeThreads(threads);
   const env = numericsEnv(pinned, false);
   applyNumericsEnv(env);

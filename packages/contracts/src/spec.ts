@@ -9,7 +9,8 @@ import { BadInputError } from './errors';
 
 export const CELL_NAMES = ['lstm', 'gru', 'simpleRNN'] as const;
 export const CellSchema = z.enum(CELL_NAMES);
-export type Cell = z.infer<typeof CellSchema>;
+// Spelled from the tuple, not z.infer: packages that do not depend on zod read it too.
+export type Cell = (typeof CELL_NAMES)[number];
 
 export const TASK_NAMES = ['regression', 'classification', 'generation', 'seq2seq'] as const;
 export const TaskSchema = z.enum(TASK_NAMES);

@@ -9,7 +9,7 @@ import { errorMessage, loadConfig } from '@seqtrain/contracts';
 import { ensureTemporalCli } from './temporal-cli';
 import { ensureChromium } from './chromium';
 import { ensureCudaKernels } from './cuda-kernels';
-import { ensureRnnKernels } from './rnn-kernels';
+import { ensureRnnKernels } from './seqtrain-kernels';
 import { ensureS3ServerBinary } from './s3-server-bin';
 import { ensureTfjsNode } from './tfjs-node';
 

@@ -3,7 +3,7 @@
  * TOLERANCE (absolute) on outputs, loss, gradients and 50 Adam steps. Each cell's *.test.ts runs it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fusedRnnStats, getTf, initBackend, setOwnRnnKernels, type FusedCell, type Tf } from '../index';
+import { fusedRnnStats, getTf, initBackend, useSeqtrainKernels, type FusedCell, type Tf } from '../index';
 import { compareOnce, compareTraining, maxAbsDiff, withFused } from './compare-support';
 import { BATCH, cases, countedDropout, rnnFactory, STEPS } from './test-cases';
 import type { io, LayersModel, Scalar, SymbolicTensor, Tensor } from '@tensorflow/tfjs';
@@ -23,9 +23,9 @@ export function fusedSuite(cell: FusedCell, kernels: 'seqtrain' | 'tensorflow' =
   describe(`fused ${cell}${label} on the tensorflow backend`, () => {
     beforeAll(async () => {
       await initBackend({ backend: 'tensorflow', threads: 1 });
-      setOwnRnnKernels(kernels === 'seqtrain');
+      useSeqtrainKernels(kernels === 'seqtrain');
     });
-    afterAll(() => setOwnRnnKernels(true));
+    afterAll(() => useSeqtrainKernels(true));
 
     it(`runs on the ${kernels} kernels`, () => {
       const stats = fusedRnnStats();

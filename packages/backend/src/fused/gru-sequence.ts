@@ -10,13 +10,13 @@
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
 import type { Tf } from '../init-backend';
 import { runCustomOp } from './custom-op';
-import type { NativeOps } from './native-ops';
-import type { RecurrentWeights } from './own-sequence';
+import type { TensorflowOps } from './tensorflow-ops';
+import type { RecurrentWeights } from './seqtrain-sequence';
 
 /** x: [T, B, I] time-major. Returns every step's h [T, B, H], or with `last` only the last [B, H]. */
 export function gruSequence(
   tf: Tf,
-  ops: NativeOps,
+  ops: TensorflowOps,
   x: Tensor3D,
   h0: Tensor2D,
   w: RecurrentWeights,

@@ -7,13 +7,13 @@
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
 import type { Tf } from '../init-backend';
 import { runCustomOp } from './custom-op';
-import type { NativeOps } from './native-ops';
-import type { RecurrentWeights, Steps } from './own-sequence';
+import type { TensorflowOps } from './tensorflow-ops';
+import type { RecurrentWeights, Steps } from './seqtrain-sequence';
 
 /** x: [T, B, I] time-major. Returns h and c for the steps asked for (null for 'none'). */
 export function lstmSequence(
   tf: Tf,
-  ops: NativeOps,
+  ops: TensorflowOps,
   x: Tensor3D,
   h0: Tensor2D,
   c0: Tensor2D,

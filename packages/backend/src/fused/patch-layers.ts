@@ -7,18 +7,19 @@
  * op-by-op loop.
  */
 import { availableParallelism } from 'node:os';
-import { SeqtrainError, loadConfig } from '@seqtrain/contracts';
+import { CELL_NAMES, SeqtrainError, loadConfig, type Cell } from '@seqtrain/contracts';
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
 import type { Tf } from '../init-backend';
 import { gruSequence } from './gru-sequence';
 import { lstmSequence } from './lstm-sequence';
-import { ownSequence, type OwnKernels, type Steps } from './own-sequence';
-import { NativeOps } from './native-ops';
-import { loadRnnKernels } from './rnn-kernels';
+import { seqtrainSequence, type SeqtrainKernels, type Steps } from './seqtrain-sequence';
+import { TensorflowOps } from './tensorflow-ops';
+import { loadRnnKernels } from './seqtrain-kernels';
 import { maskSelection } from './sequence-mask';
 import { simpleRnnSequence } from './simple-rnn-sequence';
 
-export type FusedCell = 'lstm' | 'gru' | 'simpleRNN';
+/** The cells the fused path serves: every recurrent cell of the spec. */
+export type FusedCell = Cell;
 
 export interface FusedRnnStats {
   /** layer calls computed by the fused sequences */
@@ -27,7 +28,7 @@ export interface FusedRnnStats {
   fallback: Record<FusedCell, number>;
   lastFallbackReason: string | null;
   /**
-   * What computes a fused LSTM, GRU or SimpleRNN: seqtrain's own kernels, or TensorFlow's
+   * What computes a fused LSTM, GRU or SimpleRNN: seqtrain's kernels, or TensorFlow's
    * (BlockLSTM, GRUBlockCell, ops with hoisted products), and why.
    */
   kernels: 'seqtrain' | 'tensorflow';
@@ -40,7 +41,8 @@ interface Activation {
 interface Weight {
   read(): Tensor;
 }
-interface Cell {
+/** tfjs-layers' recurrent cell object, the fields read here */
+interface LayerCell {
   units: number;
   activation: Activation;
   recurrentActivation?: Activation;
@@ -54,7 +56,7 @@ interface Cell {
   bias: Weight | null;
 }
 interface RnnLayer {
-  cell: Cell;
+  cell: LayerCell;
   returnSequences: boolean;
   returnState: boolean;
   goBackwards: boolean;
@@ -65,18 +67,19 @@ type Kwargs = Record<string, unknown> | undefined | null;
 type Call = (this: RnnLayer, inputs: Tensor | Tensor[], kwargs: Kwargs) => Tensor | Tensor[];
 
 const PATCHED = Symbol.for('seqtrain.fusedRnnKernels');
-const CELLS: readonly FusedCell[] = ['lstm', 'gru', 'simpleRNN'];
+const CELLS: readonly FusedCell[] = CELL_NAMES;
 const CLASS_NAMES: Record<FusedCell, string> = { lstm: 'LSTM', gru: 'GRU', simpleRNN: 'SimpleRNN' };
 
-let state: { tf: Tf; ops: NativeOps; own: OwnKernels | null; ownReason: string | null } | undefined;
+let state:
+  { tf: Tf; ops: TensorflowOps; seqtrain: SeqtrainKernels | null; seqtrainReason: string | null } | undefined;
 let enabled = true;
-let ownEnabled = true;
+let seqtrainEnabled = true;
 const stats = { fused: zeroCounts(), fallback: zeroCounts(), lastFallbackReason: null as string | null };
 
 export interface FusedRnnOptions {
-  /** native threads the own kernels split the batch over (the backend's intra-op threads) */
+  /** native threads seqtrain's kernels split the batch over (the backend's intra-op threads) */
   threads?: number;
-  /** where provisioning built the own kernels (config.cacheDir) */
+  /** where provisioning built seqtrain's kernels (config.cacheDir) */
   cacheDir?: string;
 }
 
@@ -85,13 +88,13 @@ export interface FusedRnnOptions {
  * tfjs-node backend; initBackend calls it when it selects `tensorflow`.
  */
 export function registerFusedRnnKernels(tf: Tf, options: FusedRnnOptions = {}): void {
-  const ops = new NativeOps(tf);
+  const ops = new TensorflowOps(tf);
   const loaded = loadRnnKernels(options.cacheDir ?? loadConfig(process.env).cacheDir);
   const threads = options.threads ?? availableParallelism();
   state =
     'kernels' in loaded
-      ? { tf, ops, own: { kernels: loaded.kernels, threads }, ownReason: null }
-      : { tf, ops, own: null, ownReason: loaded.reason };
+      ? { tf, ops, seqtrain: { kernels: loaded.kernels, threads }, seqtrainReason: null }
+      : { tf, ops, seqtrain: null, seqtrainReason: loaded.reason };
   // The classes come from the serialization registry (the one model.json loading uses), not from
   // probe instances: creating layers would shift tfjs's automatic layer names in this process.
   const registry = tf.serialization.SerializationMap.getMap().classNameMap;
@@ -123,25 +126,26 @@ export function setFusedRnnKernels(on: boolean): void {
 }
 
 /**
- * Fused sequences on seqtrain's own kernels (when built) or on TensorFlow's (BlockLSTM,
+ * Fused sequences on seqtrain's kernels (when built) or on TensorFlow's (BlockLSTM,
  * GRUBlockCell, ops); for comparisons.
  */
-export function setOwnRnnKernels(on: boolean): void {
-  ownEnabled = on;
+export function useSeqtrainKernels(on: boolean): void {
+  seqtrainEnabled = on;
 }
 
-function ownKernels(): OwnKernels | null {
-  return ownEnabled ? (state?.own ?? null) : null;
+function seqtrainKernels(): SeqtrainKernels | null {
+  return seqtrainEnabled ? (state?.seqtrain ?? null) : null;
 }
 
 export function fusedRnnStats(): FusedRnnStats {
-  const own = ownKernels();
+  const kernels = seqtrainKernels();
   return {
     fused: { ...stats.fused },
     fallback: { ...stats.fallback },
     lastFallbackReason: stats.lastFallbackReason,
-    kernels: own !== null ? 'seqtrain' : 'tensorflow',
-    kernelsReason: own !== null ? null : ownEnabled ? (state?.ownReason ?? 'not registered') : 'turned off',
+    kernels: kernels !== null ? 'seqtrain' : 'tensorflow',
+    kernelsReason:
+      kernels !== null ? null : seqtrainEnabled ? (state?.seqtrainReason ?? 'not registered') : 'turned off',
   };
 }
 
@@ -180,7 +184,7 @@ function unsupported(
   // tfjs draws dropout masks only while training; at inference dropout is the identity. seqtrain's
   // kernels take the masks (the input mask is applied before them).
   if (kwargs?.training === true && (c.dropout > 0 || c.recurrentDropout > 0)) {
-    if (ownKernels() === null) return 'dropout while training';
+    if (seqtrainKernels() === null) return 'dropout while training';
   }
   const states = kwargs?.initialState as unknown[] | null | undefined;
   // tfjs's own call rejects a wrong number of initial states with its precise error
@@ -198,7 +202,7 @@ function fusedCall(
   inputs: Tensor | Tensor[],
   kwargs: Record<string, unknown>,
 ): Tensor | Tensor[] {
-  const { tf, ops } = state as { tf: Tf; ops: NativeOps };
+  const { tf, ops } = state as { tf: Tf; ops: TensorflowOps };
   return tf.tidy(() => {
     // Same housekeeping as the original call: masks left by an earlier dropout fallback go now.
     const cellLayer = layer.cell;
@@ -252,15 +256,15 @@ function fusedCall(
     const hSteps = sel !== null || layer.returnSequences ? 'all' : 'last';
     const cSteps: Steps = cell !== 'lstm' || !layer.returnState ? 'none' : sel !== null ? 'all' : 'last';
     const want = { h: hSteps, c: cSteps } as const;
-    const own = ownKernels();
+    const kernels = seqtrainKernels();
     let h: Tensor;
     let c: Tensor | null = null;
     // seqtrain's kernels serve every cell (and dropout); TensorFlow's kernels are the fallback,
     // which unsupported() only chooses without dropout masks.
-    if (own !== null)
-      ({ h, c } = ownSequence(
+    if (kernels !== null)
+      ({ h, c } = seqtrainSequence(
         tf,
-        own,
+        kernels,
         cell,
         xt,
         h0,

@@ -11,9 +11,9 @@ import { getTf, initBackend, type Tf } from '../index';
 import { gruSequence } from './gru-sequence';
 import { simpleRnnSequence } from './simple-rnn-sequence';
 import { lstmSequence } from './lstm-sequence';
-import { ownSequence, type OwnKernels, type Steps } from './own-sequence';
-import { NativeOps } from './native-ops';
-import { loadRnnKernels, type RnnKernels, type SequenceTape } from './rnn-kernels';
+import { seqtrainSequence, type SeqtrainKernels, type Steps } from './seqtrain-sequence';
+import { TensorflowOps } from './tensorflow-ops';
+import { loadRnnKernels, type RnnKernels, type SequenceTape } from './seqtrain-kernels';
 
 const T = 9;
 const B = 48;
@@ -21,13 +21,13 @@ const I = 5;
 const H = 16;
 
 let tf: Tf;
-let ops: NativeOps;
+let ops: TensorflowOps;
 let kernels: RnnKernels;
 
 beforeAll(async () => {
   await initBackend({ backend: 'tensorflow', threads: 1 });
   tf = getTf();
-  ops = new NativeOps(tf);
+  ops = new TensorflowOps(tf);
   const loaded = loadRnnKernels(loadConfig(process.env).cacheDir);
   if (!('kernels' in loaded)) throw new Error(`the rnn kernels are not built: ${loaded.reason}`);
   kernels = loaded.kernels;
@@ -53,7 +53,7 @@ function inputs(cell: Cell, seed: number, bias: boolean): Record<string, Tensor>
 /** Outputs and the gradients of a weighted sum of them, for every input; own: seqtrain's kernels, else TensorFlow's. */
 function run(
   cell: Cell,
-  own: OwnKernels | null,
+  own: SeqtrainKernels | null,
   v: Record<string, Tensor>,
   want: { h: Exclude<Steps, 'none'>; c: Steps },
 ): { h: Float32Array; c: Float32Array | null; grads: Record<string, Float32Array> } {
@@ -68,7 +68,7 @@ function run(
       bias: a.bias ?? null,
     };
     const c0 = cell === 'lstm' ? (a.c0 as Tensor2D) : null;
-    if (own !== null) return ownSequence(tf, own, cell, x, h0, c0, w, want);
+    if (own !== null) return seqtrainSequence(tf, own, cell, x, h0, c0, w, want);
     if (cell === 'gru') return { h: gruSequence(tf, ops, x, h0, w, want.h === 'last'), c: null };
     if (cell === 'simpleRNN') return { h: simpleRnnSequence(tf, ops, x, h0, w, want.h === 'last'), c: null };
     return lstmSequence(tf, ops, x, h0, c0 as Tensor2D, w, want);

@@ -1,5 +1,5 @@
 /**
- * seqtrain's own LSTM, GRU and SimpleRNN sequence kernels (native/rnn_kernels.cc, a Node-API addon built from
+ * seqtrain's LSTM, GRU and SimpleRNN sequence kernels (native/rnn_kernels.cc, a Node-API addon built from
  * source by provisioning into the cache). They hoist every product that does not depend on the
  * recurrence out of the time loop, which TensorFlow's BlockLSTM and GRUBlockCell kernels do not, and
  * split the batch across the native threads. When the addon is missing the fused sequences run on
@@ -33,8 +33,6 @@ export const RNN_KERNELS_FLAGS = [
   '-pthread',
   '-fvisibility=hidden',
 ] as const;
-
-export type OwnCell = 'lstm' | 'gru' | 'simpleRNN';
 
 export interface ForwardArgs {
   x: Float32Array;

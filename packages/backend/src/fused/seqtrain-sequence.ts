@@ -1,16 +1,16 @@
 /**
- * A whole LSTM, GRU or SimpleRNN sequence on seqtrain's own kernels (rnn-kernels.ts) as one custom
+ * A whole LSTM, GRU or SimpleRNN sequence on seqtrain's kernels (seqtrain-kernels.ts) as one custom
  * op: tensors are read into the addon, outputs come back as new tensors, and the activations stay
  * on the addon's tape until the backward of this call.
  */
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs';
-import { SeqtrainError } from '@seqtrain/contracts';
+import { SeqtrainError, type Cell } from '@seqtrain/contracts';
 import type { Tf } from '../init-backend';
 import { runCustomOp } from './custom-op';
-import type { OwnCell, RnnKernels, SequenceTape } from './rnn-kernels';
+import type { RnnKernels, SequenceTape } from './seqtrain-kernels';
 
 /** seqtrain's own kernels and the native thread count they split the batch over. */
-export interface OwnKernels {
+export interface SeqtrainKernels {
   kernels: RnnKernels;
   threads: number;
 }
@@ -31,10 +31,10 @@ export type Steps = 'all' | 'last' | 'none';
  * x: [T, B, I] time-major; c0 for the LSTM only; recurrentMask [B, H] for recurrent dropout (a
  * constant: no gradient flows to it). Returns h and c for the steps asked for.
  */
-export function ownSequence(
+export function seqtrainSequence(
   tf: Tf,
-  own: OwnKernels,
-  cell: OwnCell,
+  own: SeqtrainKernels,
+  cell: Cell,
   x: Tensor3D,
   h0: Tensor2D,
   c0: Tensor2D | null,

@@ -28,7 +28,7 @@ interface NodeBackend {
   executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: Tensor[], numOutputs: number): Tensor[];
 }
 
-export class NativeOps {
+export class TensorflowOps {
   private readonly backend: NodeBackend;
   /** int64 scalars by value, created once: tfjs-node's Int64Scalar leaks one native handle per use. */
   private readonly int64 = new Map<number, Tensor>();

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { RNN_KERNELS_FLAGS, RNN_KERNELS_SOURCE, rnnKernelsPath } from '@seqtrain/backend/rnn-kernels';
+import { RNN_KERNELS_FLAGS, RNN_KERNELS_SOURCE, rnnKernelsPath } from '@seqtrain/backend/seqtrain-kernels';
 import { SeqtrainError, errorMessage } from '@seqtrain/contracts';
 import { run, withLock } from '../exec';
 import { ensureLibtensorflow } from './tfjs-node';

@@ -3,9 +3,9 @@ import { mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadRnnKernels, rnnKernelsPath } from '@seqtrain/backend/rnn-kernels';
+import { loadRnnKernels, rnnKernelsPath } from '@seqtrain/backend/seqtrain-kernels';
 import { loadConfig } from '@seqtrain/contracts';
-import { ensureRnnKernels } from './rnn-kernels';
+import { ensureRnnKernels } from './seqtrain-kernels';
 import { LIBTENSORFLOW_VERSION, ensureTfjsNode } from './tfjs-node';
 
 const { cacheDir } = loadConfig(process.env);
