@@ -280,6 +280,8 @@ describe.skipIf(!probe.ok)('trainers on separate hosts (network namespaces)', ()
   }
 
   beforeAll(async () => {
+    // Kept unless every test passes (a failed start leaves its logs too).
+    keep = true;
     dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'seqtrain-multihost-'));
     await fsp.mkdir(path.join(dir, 'logs'), { recursive: true });
     net = await createNetwork({
@@ -366,6 +368,7 @@ describe.skipIf(!probe.ok)('trainers on separate hosts (network namespaces)', ()
     expect(imported.code, imported.stderr).toBe(0);
     await fsp.writeFile(path.join(dir, 'spec.json'), JSON.stringify(SPEC));
     await waitForWorkers([...workers.keys()]);
+    keep = false;
   }, 300_000);
 
   afterAll(async () => {
