@@ -23,3 +23,8 @@ export {
 export * from './netns';
 export * from './provision/toxiproxy';
 export { seattleWeatherImport } from './fixtures';
+export { ensureStack, stopStack, stackStatus } from './embedded-stack';
+export type { EmbeddedStackOptions, StackSummary, StackStatus } from './embedded-stack';
+export { readStates, writeState, removeState, logDir, runDir } from './stack-state';
+export type { ServiceState } from './stack-state';
+export { spawnTs, tsxLoader, s3ServerMainPath } from './node-process';

@@ -23,7 +23,6 @@ import {
 } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { CorruptDataError, SeqtrainError, errorMessage } from '@seqtrain/contracts';
 import { sha256File, withLock } from '../exec';
 
@@ -124,10 +123,11 @@ function done(probe: Probe, log: (msg: string) => void): TfjsNodeAddon {
 
 /** tfjs-node as packages/backend sees it: that is the copy the workers load. */
 function resolveTfjsNodeDir(): string {
-  const backendPkg = fileURLToPath(new URL('../../../../packages/backend/package.json', import.meta.url));
   let pkgJson: string;
   try {
-    pkgJson = createRequire(backendPkg).resolve('@tensorflow/tfjs-node/package.json');
+    // Resolved from @seqtrain/backend's own entry (a dependency of this package), not by path.
+    const backendEntry = createRequire(import.meta.url).resolve('@seqtrain/backend');
+    pkgJson = createRequire(backendEntry).resolve('@tensorflow/tfjs-node/package.json');
   } catch (err) {
     throw new SeqtrainError(`@tensorflow/tfjs-node is not installed for packages/backend; run pnpm install`, {
       cause: err,

@@ -16,7 +16,7 @@ import {
 } from '@seqtrain/registry';
 import { EXIT_FAILURE, EXIT_OK, type CliContext } from '../context';
 import { DEMO_OPTIONS, parseOptions } from '../help';
-import { readStates } from '../stack-state';
+import { readStates } from '@seqtrain/local-stack/stack-state';
 import {
   beats,
   namesShape,

@@ -4,7 +4,7 @@ import { BackendNameSchema, BadInputError } from '@seqtrain/contracts';
 import { createSeqtrainWorker } from '@seqtrain/worker';
 import { EXIT_OK, type CliContext } from '../context';
 import { WORKER_OPTIONS, parseOptions } from '../help';
-import { removeState, writeState } from '../stack-state';
+import { removeState, writeState } from '@seqtrain/local-stack/stack-state';
 
 export async function runWorkerCommand(argv: string[], ctx: CliContext): Promise<number> {
   const { values } = parseArgs({
