@@ -5,13 +5,8 @@
  * registered as a new version), then move the alias only if the new model beats the one it
  * points to on the spec's early-stopping metric.
  */
-import {
-  ApplicationFailure,
-  executeChild,
-  proxyActivities,
-  upsertSearchAttributes,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { setSearchAttributes } from './search-attributes';
 import {
   BAD_INPUT_ERROR,
   activityRetry,
@@ -31,7 +26,7 @@ const acts = proxyActivities<SweepActivities>({
 export async function retrain(input: RetrainInput): Promise<RetrainResult> {
   const workflowId = workflowInfo().workflowId;
   const { spec } = input;
-  upsertSearchAttributes({
+  setSearchAttributes({
     SeqtrainModel: [spec.name],
     SeqtrainKind: ['retrain'],
     SeqtrainStatus: ['running'],
@@ -72,10 +67,10 @@ export async function retrain(input: RetrainInput): Promise<RetrainResult> {
         reason: d.reason,
       };
     }
-    upsertSearchAttributes({ SeqtrainStatus: [result.status] });
+    setSearchAttributes({ SeqtrainStatus: [result.status] });
     return result;
   } catch (err) {
-    upsertSearchAttributes({ SeqtrainStatus: ['failed'] });
+    setSearchAttributes({ SeqtrainStatus: ['failed'] });
     throw err;
   }
 }

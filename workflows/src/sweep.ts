@@ -20,9 +20,9 @@ import {
   log,
   proxyActivities,
   setHandler,
-  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import { setSearchAttributes } from './search-attributes';
 import {
   BAD_INPUT_ERROR,
   earlyStopReason,
@@ -103,7 +103,7 @@ export async function runSweep(input: SweepRunInput): Promise<SweepResult> {
       r.scope.cancel();
     }
   });
-  upsertSearchAttributes({
+  setSearchAttributes({
     SeqtrainModel: [input.trials[0]?.spec.name ?? sweep.name],
     SeqtrainKind: ['sweep'],
     SeqtrainStatus: ['running'],
@@ -283,11 +283,11 @@ export async function runSweep(input: SweepRunInput): Promise<SweepResult> {
       });
     }
     status = 'completed';
-    upsertSearchAttributes({ SeqtrainStatus: ['completed'] });
+    setSearchAttributes({ SeqtrainStatus: ['completed'] });
     return { ...board(), model };
   } catch (err) {
     status = 'failed';
-    upsertSearchAttributes({ SeqtrainStatus: ['failed'] });
+    setSearchAttributes({ SeqtrainStatus: ['failed'] });
     for (const r of running.values()) r.scope.cancel();
     throw err;
   }

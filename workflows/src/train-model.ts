@@ -20,10 +20,10 @@ import {
   log,
   proxyActivities,
   setHandler,
-  upsertSearchAttributes,
   uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
+import { setSearchAttributes } from './search-attributes';
 import {
   BAD_INPUT_ERROR,
   CONTROL_QUERY,
@@ -165,11 +165,11 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
     return progressOf({ status, phase, runId, spec, state, waiting, error });
   }
 
-  const setStatus = (value: string): void => upsertSearchAttributes({ SeqtrainStatus: [value] });
+  const setStatus = (value: string): void => setSearchAttributes({ SeqtrainStatus: [value] });
 
   try {
     if (!state) {
-      upsertSearchAttributes({
+      setSearchAttributes({
         SeqtrainModel: [spec.name],
         SeqtrainKind: ['train'],
         SeqtrainStatus: ['running'],
@@ -178,7 +178,7 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
       // up yet, S3 refusing): nothing was trained, nothing is registered.
       const plan = await unlessStopped(0, () => light.prepareRun({ runId, execution, spec }));
       if (!plan) return stoppedUntrained({ name: spec.dataset.split('@')[0]!, digest: '' });
-      upsertSearchAttributes({ SeqtrainDataset: [`${plan.datasetName}@${plan.datasetDigest}`] });
+      setSearchAttributes({ SeqtrainDataset: [`${plan.datasetName}@${plan.datasetDigest}`] });
       const init = await unlessStopped(0, () =>
         shared.initCheckpoint({
           runId,

@@ -8,13 +8,9 @@ import { closeSync, openSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { freePort, isPortOpen, run, waitFor } from './exec';
 
-/** Registered at start so workflows can be listed by model, dataset and status. */
-export const SEARCH_ATTRIBUTES = {
-  SeqtrainModel: 'Keyword',
-  SeqtrainDataset: 'Keyword',
-  SeqtrainStatus: 'Keyword',
-  SeqtrainKind: 'Keyword',
-} as const;
+// Registered at start so workflows can be listed by model, dataset, kind and status.
+export { SEARCH_ATTRIBUTES } from '@seqtrain/contracts';
+import { SEARCH_ATTRIBUTES } from '@seqtrain/contracts';
 
 export interface TemporalServerOptions {
   cli: string;

@@ -243,3 +243,5 @@ export { ModelJsonSchema, parseModelJson, type ModelJson } from './model-json';
 export { parseStoredJson, type Checked } from './stored-json';
 export { BoundedMap, mapLimit } from './bounded';
 export { canonicalJson } from './canonical-json';
+export { SEARCH_ATTRIBUTES, retrainWorkflowId } from './search-attributes';
+export type { SearchAttributeName, SeqtrainSearchAttributes } from './search-attributes';

@@ -10,6 +10,7 @@ import {
   BadInputError,
   ORCHESTRATOR_QUEUE,
   RETRAIN_WORKFLOW_TYPE,
+  retrainWorkflowId,
   type RetrainInput,
   type RetrainResult,
   type TrainSpec,
@@ -33,8 +34,11 @@ export async function planRetrain(
   const pinned: TrainSpec = { ...spec, dataset: `${datasetName}@${manifest.digest}` };
   // The spec hash leaves the dataset out: its version is the digest, hashed on its own.
   const specHash = sha256Hex(canonicalJson({ ...spec, dataset: datasetName }));
-  const key = sha256Hex(`${manifest.digest}\n${codeVersion}\n${specHash}`).slice(0, 16);
-  return { workflowId: `retrain-${spec.name}-${key}`, spec: pinned, datasetDigest: manifest.digest };
+  const workflowId = retrainWorkflowId(
+    { specName: spec.name, datasetDigest: manifest.digest, codeVersion, specHash },
+    sha256Hex,
+  );
+  return { workflowId, spec: pinned, datasetDigest: manifest.digest };
 }
 
 export type RetrainOutcome = Omit<RetrainResult, 'status'> & {

@@ -14,6 +14,7 @@ import {
   TRAIN_WORKFLOW_TYPE,
   type TrainProgress,
   type TrainResult,
+  type SearchAttributeName,
 } from '@seqtrain/contracts';
 import { EXIT_FAILURE, EXIT_OK, type CliContext } from '../context';
 import { RUNS_OPTIONS, parseOptions } from '../help';
@@ -26,7 +27,7 @@ import { collectRunPage } from '../run-page-data';
 const USAGE =
   'usage: seqtrain runs list [--json] | show ID [--json] | stop ID [--reason TEXT] | pause ID | resume ID | report ID [-o FILE.html|FILE.md|-]';
 
-function attr(d: WorkflowExecutionDescription, name: string): string | undefined {
+function attr(d: WorkflowExecutionDescription, name: SearchAttributeName): string | undefined {
   const v = (d.searchAttributes as Record<string, unknown[] | undefined>)[name]?.[0];
   return typeof v === 'string' ? v : undefined;
 }
