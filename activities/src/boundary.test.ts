@@ -4,6 +4,8 @@ import {
   ACTIVITY_MAX_ATTEMPTS,
   activityRetry,
   BadInputError,
+  PEER_UNREACHABLE_ERROR,
+  PeerUnreachableError,
   PermissionError,
   SeqtrainError,
   TransientError,
@@ -39,6 +41,21 @@ describe('the activity boundary', () => {
     expect(classify(bug).message).toMatch(/internal error \(TypeError\)/);
     expect(classify(new SyntaxError('Unexpected token < in JSON'))).toMatchObject({ nonRetryable: true });
     expect(classify(new RangeError('Array buffer allocation failed'))).toMatchObject({ nonRetryable: true });
+  });
+
+  it('keeps the name of a retryable error as its type, also for one relayed without its class', () => {
+    // What the engine relay (wire.ts) hands over: a plain Error carrying the name.
+    const relayed = new Error('data plane: member 2 at 10.0.0.3:7300 could not be reached within 60.0 s');
+    Object.defineProperty(relayed, 'name', { value: PEER_UNREACHABLE_ERROR });
+    expect(classify(relayed)).toMatchObject({ nonRetryable: false, type: PEER_UNREACHABLE_ERROR });
+    expect(classify(new PeerUnreachableError('x'))).toMatchObject({
+      nonRetryable: false,
+      type: PEER_UNREACHABLE_ERROR,
+    });
+    expect(classify(new TransientError('s3 503'))).toMatchObject({
+      nonRetryable: false,
+      type: 'TransientError',
+    });
   });
 
   it("leaves faults that pass to Temporal's bounded retries", () => {

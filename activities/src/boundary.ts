@@ -4,13 +4,14 @@
  * failures carrying the error's stable name as type; everything else is retried, a bounded
  * number of times (activityRetry).
  */
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
 import { isDeterministicError, NON_RETRYABLE_ERROR_TYPES } from '@seqtrain/contracts';
 
 const FINAL = new Set<string>(NON_RETRYABLE_ERROR_TYPES);
 
 export function toActivityFailure(err: unknown): unknown {
-  if (err instanceof ApplicationFailure) return err;
+  // Cancellation and failures made on purpose pass as they are.
+  if (err instanceof TemporalFailure) return err;
   if (err instanceof Error && isDeterministicError(err)) {
     const bug = !FINAL.has(err.name);
     return ApplicationFailure.create({
@@ -20,6 +21,16 @@ export function toActivityFailure(err: unknown): unknown {
       cause: err,
     });
   }
+  // A retryable error keeps its name as the failure's type. The SDK would take the constructor's
+  // name, which is plain `Error` for an error relayed from a trainer's engine process (wire.ts):
+  // the workflow tells a PeerUnreachableError from other peer faults by this type.
+  if (err instanceof Error && err.name !== 'Error')
+    return ApplicationFailure.create({
+      type: err.name,
+      message: err.message,
+      nonRetryable: false,
+      cause: err,
+    });
   return err;
 }
 
