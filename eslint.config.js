@@ -39,6 +39,23 @@ export const workflowImportRestrictions = {
   ],
 };
 
+/** Refuses `names` in library code (see below). */
+export function libraryImportRestrictions(names) {
+  return {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: [
+          {
+            group: names,
+            message: 'library code must not import test tooling: move it to the package test/ folder.',
+          },
+        ],
+      },
+    ],
+  };
+}
+
 export default tseslint.config(
   {
     ignores: [
@@ -56,6 +73,8 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
+      // A package's tests (src/**/*.test.ts) belong to its test/ project: the project service
+      // finds it through the references of the root tsconfig.json.
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
     rules: {
@@ -70,4 +89,16 @@ export default tseslint.config(
     },
   },
   { files: ['workflows/**/*.ts'], ignores: ['workflows/**/*.test.ts'], rules: workflowImportRestrictions },
+  {
+    // Library code never depends on the test runner or the test stack: those belong to tests and
+    // to each package's test/ folder. The CLI is an entry point: `seqtrain up` runs the stack.
+    files: ['packages/*/src/**/*.ts', 'activities/src/**/*.ts', 'workflows/src/**/*.ts'],
+    ignores: ['**/*.test.ts', 'packages/cli/src/**'],
+    rules: libraryImportRestrictions(['vitest', '@seqtrain/local-stack', '@seqtrain/local-stack/*']),
+  },
+  {
+    files: ['packages/cli/src/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: libraryImportRestrictions(['vitest']),
+  },
 );

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { getTf, initBackend } from './index';
-import { fitTinyLstm } from './test-support';
+import { fitTinyLstm } from '../test/test-support';
 
 describe('SEQTRAIN_BACKEND=tensorflow', () => {
   it('runs native TensorFlow 2.21 with the numerics environment pinned before it loaded', async () => {

@@ -7,7 +7,7 @@ import {
   isHardwareAdapter,
   probeWebGpu,
 } from './index';
-import { fitTinyLstm } from './test-support';
+import { fitTinyLstm } from '../test/test-support';
 
 describe('webgpu adapter classification', () => {
   it('treats Dawn fallback and software rasterisers as no GPU', () => {

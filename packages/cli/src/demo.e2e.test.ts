@@ -5,7 +5,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, json, privateStackEnv } from './test-cli';
+import { cli, json, privateStackEnv } from '../test/test-cli';
 
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
 

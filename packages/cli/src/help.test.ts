@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KNOWN_KEYS } from '@seqtrain/contracts';
 import { COMMAND_HELP, helpKey, helpText, parseCommandLine, SUBCOMMANDS } from './help';
-import { cli } from './test-cli';
+import { cli } from '../test/test-cli';
 
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
 

@@ -6,7 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { smokeWorkflow } from '@seqtrain/workflows';
 import { writeState } from '@seqtrain/local-stack/stack-state';
-import { cli, privateStackEnv } from './test-cli';
+import { cli, privateStackEnv } from '../test/test-cli';
 
 // Tier 4: the CLI as a user runs it, in a child process, against its own home and ports.
 interface StatusJson {

@@ -13,7 +13,7 @@ import { ensureChromium } from '@seqtrain/local-stack';
 import { chromium } from 'playwright-core';
 import { pathToFileURL } from 'node:url';
 import { spawn } from 'node:child_process';
-import { cli, json, privateStackEnv } from './test-cli';
+import { cli, json, privateStackEnv } from '../test/test-cli';
 import { cliMainPath, tsxLoader } from './node-process';
 
 // Tier 4: the CLI as a user runs it, two trainer processes exchanging gradients over their data

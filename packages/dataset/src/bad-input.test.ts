@@ -16,7 +16,7 @@ import {
   planShards,
   type ImportOptions,
 } from './index';
-import { tempDir } from './test-helpers';
+import { tempDir } from '../test/test-helpers';
 
 let dir: string;
 let store: FsBlobStore;

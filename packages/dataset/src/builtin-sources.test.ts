@@ -6,7 +6,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ShardReader, importDataset, loadManifest } from './index';
-import { REPO_ROOT, startS3, type S3Fixture } from './test-helpers';
+import { REPO_ROOT, startS3, type S3Fixture } from '../test/test-helpers';
 
 const NM = path.join(REPO_ROOT, 'node_modules');
 let fx: S3Fixture;

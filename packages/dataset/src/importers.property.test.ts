@@ -11,7 +11,7 @@ import { SeqtrainError } from '@seqtrain/contracts';
 import { FsBlobStore } from '@seqtrain/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importDataset, loadManifest, parseCsv, partKey, type ImportOptions } from './index';
-import { tempDir } from './test-helpers';
+import { tempDir } from '../test/test-helpers';
 
 let dir: string;
 let store: FsBlobStore;

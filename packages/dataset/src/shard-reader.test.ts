@@ -15,7 +15,7 @@ import {
   planShards,
   type SequenceBatch,
 } from './index';
-import { startS3, tempDir, type S3Fixture } from './test-helpers';
+import { startS3, tempDir, type S3Fixture } from '../test/test-helpers';
 
 let fx: S3Fixture;
 let dir: string;

@@ -13,7 +13,7 @@ import {
   loadManifest,
   tokenize,
 } from './index';
-import { tempDir } from './test-helpers';
+import { tempDir } from '../test/test-helpers';
 
 let dir: string;
 let store: FsBlobStore;

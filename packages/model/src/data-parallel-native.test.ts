@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@seqtrain/backend';
-import { STEPS, singleProcess, specFor, workers } from './data-parallel-harness';
+import { STEPS, singleProcess, specFor, workers } from '../test/data-parallel-harness';
 
 /**
  * Same scenario on native TensorFlow. The averaging and the optimizer are pure JS and exact, but

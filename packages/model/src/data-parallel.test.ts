@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@seqtrain/backend';
 import { buildModel, initCheckpoint } from './index';
-import { STEPS, data, singleProcess, specFor, workers } from './data-parallel-harness';
+import { STEPS, data, singleProcess, specFor, workers } from '../test/data-parallel-harness';
 
 const bytes = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 

@@ -19,7 +19,7 @@ import {
 } from './index';
 import type { Checkpoint } from './index';
 import { decodeGradients, encodeBundle } from './codec';
-import { useFastestCpuBackend } from './test-backend';
+import { useFastestCpuBackend } from '../test/test-backend';
 
 const N = 257;
 const rng = createRng(42);

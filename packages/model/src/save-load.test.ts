@@ -22,8 +22,8 @@ import {
   saveModel,
 } from './index';
 import type { SeqModel } from './index';
-import { useFastestCpuBackend } from './test-backend';
-import { cmudict, names, weather } from './test-data';
+import { useFastestCpuBackend } from '../test/test-backend';
+import { cmudict, names, weather } from '../test/test-data';
 
 const dir = mkdtempSync(join(tmpdir(), 'seqtrain-model-'));
 const store = new FsBlobStore(dir);

@@ -15,8 +15,8 @@ import {
   setFlatWeights,
 } from './index';
 import type { EvalResult } from './index';
-import { useFastestCpuBackend } from './test-backend';
-import { cmudict, names, spamSubjects, weather } from './test-data';
+import { useFastestCpuBackend } from '../test/test-backend';
+import { cmudict, names, spamSubjects, weather } from '../test/test-data';
 
 function train(
   spec: TrainSpec,

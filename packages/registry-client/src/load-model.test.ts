@@ -21,7 +21,7 @@ import { createBlobStore, type S3BlobStore } from '@seqtrain/storage';
 import { loadModel, resolveModel } from './index';
 
 const TOKEN = 'service-read-token';
-const CHILD = fileURLToPath(new URL('./load-in-child.ts', import.meta.url));
+const CHILD = fileURLToPath(new URL('../test/load-in-child.ts', import.meta.url));
 
 let stack: TestStack;
 let store: S3BlobStore;

@@ -17,7 +17,7 @@ import {
   startRegistryServer,
   type RunningRegistryServer,
 } from './index';
-import { buildTinyLstm, modelFiles, testCard } from './test-model';
+import { buildTinyLstm, modelFiles, testCard } from '../test/test-model';
 
 const READ = 'prop-reader-token';
 const WRITE = 'prop-writer-token';

@@ -13,7 +13,7 @@ import {
   startRegistryServer,
   type RunningRegistryServer,
 } from './index';
-import { buildTinyLstm, modelFiles, testCard } from './test-model';
+import { buildTinyLstm, modelFiles, testCard } from '../test/test-model';
 
 const READ = 'reader-token-123';
 const WRITE = 'writer-token-456';

@@ -12,7 +12,7 @@ import {
   writeAliasEvent,
   writeModelFiles,
 } from './index';
-import { buildTinyLstm, modelFiles, testCard } from './test-model';
+import { buildTinyLstm, modelFiles, testCard } from '../test/test-model';
 
 let dir: string;
 let s3: LocalS3;

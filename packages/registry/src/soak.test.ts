@@ -18,7 +18,7 @@ import {
   startRegistryServer,
   type RunningRegistryServer,
 } from './index';
-import { buildTinyLstm, modelFiles, testCard } from './test-model';
+import { buildTinyLstm, modelFiles, testCard } from '../test/test-model';
 
 const TOKEN = 'soak-reader-token';
 const MODELS = 60;

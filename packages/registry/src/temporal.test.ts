@@ -15,7 +15,7 @@ import {
 } from '@seqtrain/contracts';
 import { createBlobStore, sha256Hex, type BlobStore, type S3BlobStore } from '@seqtrain/storage';
 import { createRegistryActivities, ModelRegistry, TemporalCoordinator } from './index';
-import { buildTinyLstm, modelFiles, testCard } from './test-model';
+import { buildTinyLstm, modelFiles, testCard } from '../test/test-model';
 
 // The bundler needs the workflow source file; it is the worker's bundle entry in production too.
 const WORKFLOWS = fileURLToPath(new URL('../../../workflows/src/registry.ts', import.meta.url));

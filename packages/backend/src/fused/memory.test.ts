@@ -1,7 +1,7 @@
 import type { SymbolicTensor, Tensor } from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { fusedRnnStats, getTf, initBackend } from '../index';
-import { BATCH, paddedTokens, rnnFactory, STEPS, VOCAB } from './test-cases';
+import { BATCH, paddedTokens, rnnFactory, STEPS, VOCAB } from '../../test/fused/test-cases';
 
 /** tfjs-node's count of live native TensorFlow tensor handles. */
 function nativeHandles(tf: ReturnType<typeof getTf>): number {

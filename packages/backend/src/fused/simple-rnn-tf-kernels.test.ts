@@ -1,4 +1,4 @@
-import { fusedSuite } from './fused-suite';
+import { fusedSuite } from '../../test/fused/fused-suite';
 
 // The fallback when seqtrain's own kernels are not built: TensorFlow ops with hoisted products.
 fusedSuite('simpleRNN', 'tensorflow');

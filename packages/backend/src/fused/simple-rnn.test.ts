@@ -1,3 +1,3 @@
-import { fusedSuite } from './fused-suite';
+import { fusedSuite } from '../../test/fused/fused-suite';
 
 fusedSuite('simpleRNN');

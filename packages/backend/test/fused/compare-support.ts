@@ -4,7 +4,7 @@
  * steps of Adam training.
  */
 import type { LayersModel, Scalar, Tensor } from '@tensorflow/tfjs';
-import { fusedRnnStats, setFusedRnnKernels, type Tf } from '../index';
+import { fusedRnnStats, setFusedRnnKernels, type Tf } from '../../src';
 
 export function withFused<T>(on: boolean, f: () => T): T {
   setFusedRnnKernels(on);

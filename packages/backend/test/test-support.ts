@@ -2,7 +2,7 @@
  * A tiny many-to-one LSTM regression shared by the per-backend tests (each backend needs its own
  * test file, hence its own process). The data come from a formula, so every backend sees the same.
  */
-import type { Tf } from './init-backend';
+import type { Tf } from '../src/init-backend';
 
 export async function fitTinyLstm(tf: Tf, epochs = 25): Promise<number[]> {
   const [n, steps, features] = [32, 6, 2];

@@ -3,7 +3,7 @@
  * TOLERANCE (absolute) on outputs, loss, gradients and 50 Adam steps. Each cell's *.test.ts runs it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fusedRnnStats, getTf, initBackend, useSeqtrainKernels, type FusedCell, type Tf } from '../index';
+import { fusedRnnStats, getTf, initBackend, useSeqtrainKernels, type FusedCell, type Tf } from '../../src';
 import { compareOnce, compareTraining, maxAbsDiff, withFused } from './compare-support';
 import { BATCH, cases, countedDropout, rnnFactory, STEPS } from './test-cases';
 import type { io, LayersModel, Scalar, SymbolicTensor, Tensor } from '@tensorflow/tfjs';

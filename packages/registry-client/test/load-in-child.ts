@@ -4,7 +4,7 @@
  * from stdin ({ shape, values }) as one JSON line. Not exported from the package.
  */
 import * as tf from '@tensorflow/tfjs';
-import { loadModel } from './load-model';
+import { loadModel } from '../src/load-model';
 
 async function main(): Promise<void> {
   const [baseUrl, token] = process.argv.slice(2);

@@ -4,7 +4,7 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '@seqtrain/local-stack';
-import { cliMainPath, tsxLoader } from './node-process';
+import { cliMainPath, tsxLoader } from '../src/node-process';
 
 export interface CliRun {
   code: number | null;

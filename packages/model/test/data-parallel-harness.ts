@@ -14,8 +14,8 @@ import {
   encodeCheckpoint,
   encodeGradients,
   initCheckpoint,
-} from './index';
-import type { Checkpoint } from './index';
+} from '../src';
+import type { Checkpoint } from '../src';
 import { weather } from './test-data';
 
 export const STEPS = 20;

@@ -3,7 +3,7 @@
  * each test file fast; seeded initialisers and inputs make both runs of a comparison identical.
  */
 import type { LayersModel, SymbolicTensor, Tensor } from '@tensorflow/tfjs';
-import type { FusedCell, Tf } from '../index';
+import type { FusedCell, Tf } from '../../src';
 
 export const BATCH = 6;
 export const STEPS = 7;

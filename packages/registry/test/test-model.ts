@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ModelCardInput } from '@seqtrain/contracts';
-import { modelArtifactsToFiles, type ModelFiles } from './artifacts';
+import { modelArtifactsToFiles, type ModelFiles } from '../src/artifacts';
 
 export function buildTinyLstm(seed: number): tf.LayersModel {
   const model = tf.sequential();
