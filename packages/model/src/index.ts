@@ -23,7 +23,7 @@ export { mixSeed, createRng } from './seeded';
 export type { Rng } from './seeded';
 export { evaluate, Evaluator } from './evaluate';
 export type { EvalResult } from './evaluate';
-export { blobStoreIOHandler, saveModel, loadModel, MODEL_WEIGHTS_FILE } from './io-handler';
+export { blobStoreIOHandler, layersModelFiles, saveModel, loadModel, MODEL_WEIGHTS_FILE } from './io-handler';
 export {
   forecast,
   classify,

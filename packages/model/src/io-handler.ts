@@ -30,6 +30,26 @@ function concat(data: tf.io.WeightData): Uint8Array {
 }
 
 /**
+ * model.json and the one weight file (MODEL_WEIGHTS_FILE) for what a tfjs save hands over: the
+ * form of every model seqtrain saves, and what the registry serves byte for byte.
+ */
+export function layersModelFiles(artifacts: tf.io.ModelArtifacts): {
+  modelJson: string;
+  weights: Uint8Array;
+} {
+  const weights = artifacts.weightData ? concat(artifacts.weightData) : new Uint8Array(0);
+  const modelJson = {
+    modelTopology: artifacts.modelTopology,
+    format: artifacts.format ?? 'layers-model',
+    generatedBy: artifacts.generatedBy,
+    convertedBy: artifacts.convertedBy ?? null,
+    weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs ?? [] }],
+    ...(artifacts.userDefinedMetadata ? { userDefinedMetadata: artifacts.userDefinedMetadata } : {}),
+  };
+  return { modelJson: JSON.stringify(modelJson), weights };
+}
+
+/**
  * Reads and writes a layers model under `prefix`. `read`, when given, reads the files instead
  * (e.g. the registry's reader, which checks every file against the card's sha256).
  */
@@ -40,17 +60,8 @@ export function blobStoreIOHandler(
 ): tf.io.IOHandler {
   return {
     async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
-      const weights = artifacts.weightData ? concat(artifacts.weightData) : new Uint8Array(0);
+      const { modelJson: text, weights } = layersModelFiles(artifacts);
       await store.put(join(prefix, WEIGHTS_FILE), weights, { contentType: 'application/octet-stream' });
-      const modelJson = {
-        modelTopology: artifacts.modelTopology,
-        format: artifacts.format ?? 'layers-model',
-        generatedBy: artifacts.generatedBy,
-        convertedBy: artifacts.convertedBy ?? null,
-        weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs ?? [] }],
-        ...(artifacts.userDefinedMetadata ? { userDefinedMetadata: artifacts.userDefinedMetadata } : {}),
-      };
-      const text = JSON.stringify(modelJson);
       await store.put(join(prefix, 'model.json'), text, { contentType: 'application/json' });
       return {
         modelArtifactsInfo: {

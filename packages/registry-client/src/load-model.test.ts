@@ -6,12 +6,12 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { layersModelFiles, MODEL_WEIGHTS_FILE } from '@seqtrain/model';
 import { startTestStack, type TestStack } from '@seqtrain/local-stack';
 import { BadInputError, NotFoundError, type ModelCardInput } from '@seqtrain/contracts';
 import {
   InProcessCoordinator,
   ModelRegistry,
-  modelArtifactsToFiles,
   parseRegistryTokens,
   startRegistryServer,
   type ModelFiles,
@@ -47,7 +47,8 @@ async function files(model: tf.LayersModel): Promise<ModelFiles> {
   let out: ModelFiles | undefined;
   await model.save(
     tf.io.withSaveHandler((a) => {
-      out = modelArtifactsToFiles(a);
+      const { modelJson, weights } = layersModelFiles(a);
+      out = { modelJson, weightFiles: new Map([[MODEL_WEIGHTS_FILE, weights]]) };
       return Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } });
     }),
   );

@@ -4,7 +4,6 @@
  * weight paths are plain file names in the same directory (so an HTTP client resolving them
  * relative to model.json stays inside the version).
  */
-import type { io } from '@tensorflow/tfjs';
 import { CorruptDataError } from '@seqtrain/contracts';
 import type { BlobStore } from '@seqtrain/storage';
 import { assertFileName, CARD_FILE, MODEL_JSON } from './layout';
@@ -14,31 +13,6 @@ export interface ModelFiles {
   modelJson: Uint8Array | string;
   /** weight file name -> bytes; names must be those listed in model.json's weightsManifest. */
   weightFiles: Map<string, Uint8Array> | ReadonlyArray<readonly [string, Uint8Array]>;
-}
-
-/** Turns what `model.save(tf.io.withSaveHandler(...))` hands over into model.json + one weights.bin. */
-export function modelArtifactsToFiles(artifacts: io.ModelArtifacts, weightsFile = 'weights.bin'): ModelFiles {
-  assertFileName(weightsFile);
-  const data = artifacts.weightData;
-  const buffers = data === undefined ? [] : Array.isArray(data) ? data : [data];
-  const total = buffers.reduce((n, b) => n + b.byteLength, 0);
-  const weights = new Uint8Array(total);
-  let offset = 0;
-  for (const b of buffers) {
-    weights.set(new Uint8Array(b), offset);
-    offset += b.byteLength;
-  }
-  const modelJson: Record<string, unknown> = {
-    modelTopology: artifacts.modelTopology,
-    format: artifacts.format ?? 'layers-model',
-    generatedBy: artifacts.generatedBy,
-    convertedBy: artifacts.convertedBy ?? null,
-    weightsManifest: [{ paths: [weightsFile], weights: artifacts.weightSpecs ?? [] }],
-  };
-  if (artifacts.trainingConfig !== undefined) modelJson.trainingConfig = artifacts.trainingConfig;
-  if (artifacts.userDefinedMetadata !== undefined)
-    modelJson.userDefinedMetadata = artifacts.userDefinedMetadata;
-  return { modelJson: JSON.stringify(modelJson), weightFiles: new Map([[weightsFile, weights]]) };
 }
 
 /** The weight file names model.json refers to, validated. */

@@ -6,7 +6,7 @@ export { InProcessCoordinator } from './coordinator';
 export type { RegistryCoordinator, InProcessCoordinatorOptions } from './coordinator';
 export { publishVersion, writeAliasEvent, loadRegistryState, readCard } from './publish';
 export type { PublishVersionInput, PublishOptions } from './publish';
-export { modelArtifactsToFiles, writeModelFiles, weightPathsOf } from './artifacts';
+export { writeModelFiles, weightPathsOf } from './artifacts';
 export type { ModelFiles } from './artifacts';
 export {
   versionPrefix,

@@ -4,7 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ModelCardInput } from '@seqtrain/contracts';
-import { modelArtifactsToFiles, type ModelFiles } from '../src/artifacts';
+import { layersModelFiles, MODEL_WEIGHTS_FILE } from '@seqtrain/model';
+import type { ModelFiles } from '../src/artifacts';
 
 export function buildTinyLstm(seed: number): tf.LayersModel {
   const model = tf.sequential();
@@ -26,7 +27,8 @@ export async function modelFiles(model: tf.LayersModel): Promise<ModelFiles> {
   let files: ModelFiles | undefined;
   await model.save(
     tf.io.withSaveHandler((artifacts) => {
-      files = modelArtifactsToFiles(artifacts);
+      const { modelJson, weights } = layersModelFiles(artifacts);
+      files = { modelJson, weightFiles: new Map([[MODEL_WEIGHTS_FILE, weights]]) };
       return Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } });
     }),
   );
