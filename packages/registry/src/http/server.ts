@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import {
   assertAliasName,
   assertModelName,
+  BAD_INPUT_ERROR,
   BadInputError,
   firstIssue,
   MoveAliasRequestSchema,
@@ -428,7 +429,7 @@ export async function startRegistryServer(
           : [400, 'Bad Request'];
     const body = `${JSON.stringify({
       error: {
-        type: 'BadInputError',
+        type: BAD_INPUT_ERROR,
         status,
         message: `malformed HTTP request (${err.code ?? 'parse error'})`,
       },
