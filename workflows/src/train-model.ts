@@ -271,7 +271,7 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
           modelPrefix: exported.modelPrefix,
           metrics: best.metrics,
           ...(input.codeVersion ? { codeVersion: input.codeVersion } : {}),
-          backend: s.backend,
+          backend: s.backend ?? null,
           stats: {
             rounds: s.position.rounds,
             epochs,

@@ -112,7 +112,7 @@ export function resultOf(
   const { samplesPerSec, overheadFraction } = rates(s);
   return {
     ...ids,
-    backend: s.backend,
+    backend: s.backend ?? null,
     rounds: s.position.rounds,
     epochs: s.history.length,
     samplesPerSec,

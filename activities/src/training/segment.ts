@@ -16,7 +16,9 @@ import {
   PeerError,
   retainCheckpoints,
   runKeys,
+  SegmentRecordSchema,
   type BoundedMap,
+  type BackendSummary,
   type Checked,
   type DatasetManifest,
   type RunControl,
@@ -56,7 +58,7 @@ const NEXT_SEGMENT_GRACE_MS = 30_000;
 export interface SegmentDeps {
   store: BlobStore;
   workerId: string;
-  backend: unknown;
+  backend: BackendSummary | null;
   cache: TrainerCache;
   lease: TrainerLease;
   /** serialises the trainer's computations */
@@ -144,20 +146,11 @@ async function recorded(store: BlobStore, key: string): Promise<SegmentResult | 
 
 /** The fields of a segment record a replay relies on, checked (a damaged record is not replayed). */
 function segmentRecord(v: unknown): Checked<SegmentResult> {
-  const fail = (path: string, message: string): Checked<SegmentResult> => ({
-    success: false,
-    error: { issues: [{ path: [path], message }] },
-  });
-  if (typeof v !== 'object' || v === null) return fail('(root)', 'expected an object');
-  const r = v as Partial<Record<keyof SegmentResult, unknown>>;
-  if (typeof r.execution !== 'string') return fail('execution', 'expected a string');
-  if (typeof r.weightsSha256 !== 'string') return fail('weightsSha256', 'expected a string');
-  if (!Array.isArray(r.epochs)) return fail('epochs', 'expected an array');
-  const end = r.end as { step?: unknown; checkpointKey?: unknown } | undefined;
-  if (typeof end?.step !== 'number' || !Number.isInteger(end.step))
-    return fail('end.step', 'expected an integer');
-  if (typeof end.checkpointKey !== 'string') return fail('end.checkpointKey', 'expected a string');
-  return { success: true, data: v as SegmentResult };
+  const r = SegmentRecordSchema.safeParse(v);
+  // The checked fields are SegmentResult's; the others pass through as the leader wrote them.
+  return r.success
+    ? { success: true, data: r.data as unknown as SegmentResult }
+    : { success: false, error: r.error };
 }
 
 async function loadData(

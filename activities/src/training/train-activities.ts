@@ -8,6 +8,7 @@ import { asAllocationFailure } from './allocation';
 import {
   BadInputError,
   BoundedMap,
+  type BackendSummary,
   runKeys,
   type ExportModelInput,
   type ExportModelResult,
@@ -44,7 +45,7 @@ export interface TrainingDeps {
   store: BlobStore;
   workerId: string;
   /** BackendInfo of this trainer, reported with every result */
-  backend?: unknown;
+  backend?: BackendSummary;
   /** this trainer's data-plane listener (needed for groups of more than one member) */
   dataPlane?: DataPlaneServer;
   /** a run's control query, asked by the leader of a segment */

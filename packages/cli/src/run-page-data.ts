@@ -6,7 +6,9 @@
 import type { Client } from '@temporalio/client';
 import {
   runKeys,
-  type SegmentResult,
+  CorruptDataError,
+  parseStoredJson,
+  SegmentRecordSchema,
   type TrainProgress,
   type TrainResult,
   type TrainRunInput,
@@ -109,17 +111,33 @@ async function readSegments(
     const batch = listed.slice(i, i + 16);
     const records = await Promise.all(
       batch.map(async (b) => {
-        const rec = JSON.parse(new TextDecoder().decode(await store.get(b.key))) as Partial<SegmentResult>;
         const segment = Number(/(\d+)\.json$/.exec(b.key)?.[1] ?? NaN);
+        let rec;
+        try {
+          rec = parseStoredJson(await store.get(b.key), SegmentRecordSchema, `${store.describe}/${b.key}`);
+        } catch (err) {
+          // One damaged record is a row that says so, not a page that fails.
+          if (!(err instanceof CorruptDataError)) throw err;
+          const why = err.message.slice(err.message.lastIndexOf(': ') + 2);
+          return {
+            segment,
+            workerId: '?',
+            rounds: 0,
+            samples: 0,
+            busyMs: 0,
+            setupMs: 0,
+            reason: `unreadable record (${why})`,
+          };
+        }
         return {
           segment,
-          workerId: String(rec.workerId ?? '?'),
+          workerId: rec.workerId,
           ...(b.lastModified ? { endedAt: b.lastModified.toISOString() } : {}),
-          rounds: Number(rec.rounds ?? 0),
-          samples: Number(rec.samples ?? 0),
-          busyMs: Number(rec.busyMs ?? 0),
-          setupMs: Number(rec.setupMs ?? 0),
-          reason: String(rec.reason ?? '?'),
+          rounds: rec.rounds,
+          samples: rec.samples,
+          busyMs: rec.busyMs,
+          setupMs: rec.setupMs,
+          reason: rec.reason,
         };
       }),
     );

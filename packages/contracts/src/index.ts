@@ -177,6 +177,7 @@ export type {
   SegmentInput,
   SegmentEndReason,
   SegmentResult,
+  BackendSummary,
   SegmentProgress,
   RunControl,
   RunPhase,
@@ -245,3 +246,4 @@ export { BoundedMap, mapLimit } from './bounded';
 export { canonicalJson } from './canonical-json';
 export { SEARCH_ATTRIBUTES, retrainWorkflowId } from './search-attributes';
 export type { SearchAttributeName, SeqtrainSearchAttributes } from './search-attributes';
+export { SegmentRecordSchema } from './training';

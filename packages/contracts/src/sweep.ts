@@ -36,7 +36,7 @@ import { z } from 'zod';
 import { BadInputError } from './errors';
 import { seededRandom } from './random';
 import { formatSpecIssues, parseTrainSpec, type TrainSpec } from './spec';
-import type { EpochMetrics } from './training';
+import type { BackendSummary, EpochMetrics } from './training';
 
 export const SWEEP_WORKFLOW_TYPE = 'runSweep';
 export const RETRAIN_WORKFLOW_TYPE = 'retrain';
@@ -199,7 +199,7 @@ export interface RegisterTrialInput {
   metrics: Record<string, number>;
   weightsSha256: string;
   dataset: { name: string; digest: string };
-  backend: unknown;
+  backend: BackendSummary | null;
   rounds: number;
   epochs: number;
   samplesPerSec: number;

@@ -3,7 +3,24 @@
  * Temporal (2 MB payload limit): checkpoints are S3 keys (claim checks), gradients travel between
  * trainers over the data plane, and the workflow sees segments, never steps.
  */
+import { z } from 'zod';
 import type { TrainSpec } from './spec';
+
+/**
+ * What a trainer computes on, as results, run state and model cards record it: the backend
+ * package's BackendInfo (`name` is the concrete backend), of which only `name` is always there.
+ */
+export interface BackendSummary {
+  name: string;
+  requested?: string;
+  device?: string;
+  tfjsVersion?: string;
+  tfjsNodeVersion?: string | null;
+  nativeTfVersion?: string | null;
+  threads?: { intraOp: number; interOp: number };
+  numericsEnv?: Record<string, string>;
+  skipped?: { name: string; reason: string }[];
+}
 
 export const TRAIN_WORKFLOW_TYPE = 'trainModel';
 export const PROGRESS_QUERY = 'progress';
@@ -132,7 +149,7 @@ export interface JoinGroupInput {
 }
 
 export type JoinGroupResult =
-  | { joined: true; workerId: string; address: string; backend: unknown }
+  | { joined: true; workerId: string; address: string; backend: BackendSummary | null }
   | { joined: false; workerId: string; busyWith: string };
 
 export interface LeaveGroupInput {
@@ -164,7 +181,7 @@ export interface SegmentResult {
   execution: string;
   member: number;
   workerId: string;
-  backend: unknown;
+  backend: BackendSummary | null;
   reason: SegmentEndReason;
   end: LoopPosition;
   /** epochs evaluated in this segment */
@@ -227,7 +244,7 @@ export interface TrainLoopState {
     overheadMs: number;
   };
   lastLoss?: number;
-  backend?: unknown;
+  backend?: BackendSummary | null;
   startedAt: number;
   stopRequested: boolean;
   paused: boolean;
@@ -252,7 +269,7 @@ export interface InitCheckpointResult {
   checkpointKey: string;
   paramCount: number;
   specHash: string;
-  backend: unknown;
+  backend: BackendSummary | null;
 }
 
 export interface PrepareRunInput {
@@ -284,7 +301,7 @@ export interface RegisterRunModelInput {
   modelPrefix: string;
   metrics: Record<string, number>;
   codeVersion?: string;
-  backend: unknown;
+  backend: BackendSummary | null;
   stats: {
     rounds: number;
     epochs: number;
@@ -339,7 +356,7 @@ export interface TrainResult {
   model: { name: string; version: number } | null;
   metrics: Record<string, number>;
   weightsSha256: string;
-  backend: unknown;
+  backend: BackendSummary | null;
   rounds: number;
   epochs: number;
   samplesPerSec: number;
@@ -372,3 +389,20 @@ export const runKeys = {
   segmentRecord: (runId: string, execution: string, segment: number): string =>
     `runs/${runId}/${execution}/segments/${String(segment).padStart(7, '0')}.json`,
 };
+
+/**
+ * A segment's record (runs/<id>/<execution>/segments/<n>.json) as read back: the fields a replay
+ * and the run page rely on, checked; the rest of SegmentResult passes through.
+ */
+export const SegmentRecordSchema = z.looseObject({
+  execution: z.string(),
+  workerId: z.string(),
+  reason: z.enum(['budget', 'finished', 'stopped', 'paused']),
+  end: z.looseObject({ step: z.number().int().min(0), checkpointKey: z.string() }),
+  epochs: z.array(z.unknown()),
+  rounds: z.number().int().min(0),
+  samples: z.number().min(0),
+  busyMs: z.number().min(0),
+  setupMs: z.number().min(0),
+  weightsSha256: z.string(),
+});

@@ -10,7 +10,13 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { ActivityIo, TrainerActivities } from '@seqtrain/activities';
 import { TRAINER_NODE_FLAGS } from '@seqtrain/backend/process-flags';
-import { errorMessage, TransientError, type Config, type RunControl } from '@seqtrain/contracts';
+import {
+  errorMessage,
+  TransientError,
+  type Config,
+  type RunControl,
+  type BackendSummary,
+} from '@seqtrain/contracts';
 import {
   ENGINE_ACTIVITIES,
   type EngineActivity,
@@ -47,7 +53,7 @@ interface Pending {
 }
 
 interface Ready {
-  backend: unknown;
+  backend: BackendSummary;
   dataPlane: { address: string; bound: string };
 }
 

@@ -3,7 +3,7 @@
  * channel with structured-clone serialisation. The worker holds the Temporal side (polling,
  * heartbeats, cancellation, the control query); the engine holds everything that computes.
  */
-import type { Config } from '@seqtrain/contracts';
+import type { BackendSummary, Config } from '@seqtrain/contracts';
 
 /** The trainer activities the engine runs (createTrainerActivities). */
 export const ENGINE_ACTIVITIES = [
@@ -29,7 +29,7 @@ export type ToEngine =
   | { type: 'shutdown' };
 
 export type FromEngine =
-  | { type: 'ready'; backend: unknown; dataPlane: { address: string; bound: string } }
+  | { type: 'ready'; backend: BackendSummary; dataPlane: { address: string; bound: string } }
   | { type: 'init-failed'; error: WireError }
   | { type: 'heartbeat'; id: number; details: unknown }
   | { type: 'result'; id: number; value: unknown }
