@@ -18,6 +18,7 @@ import {
   defineSignal,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   uuid4,
@@ -217,6 +218,8 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
       s.group ??= await formGroup(s);
       if (!s.group) continue;
       await runSegment(s, s.group);
+      if (s.group && !s.position.finished && !stopRequested && patched('grow-group'))
+        await growIfMoreTrainers(s, s.group);
       if (
         workflowInfo().continueAsNewSuggested ||
         workflowInfo().historyLength > (input.historyLimit ?? 8_000)
@@ -355,10 +358,20 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
       const busy = answers.filter((a) => a && !a.joined).length;
       waiting =
         busy > 0 ? `all ${busy} trainer(s) serve other runs` : 'no trainer is polling the trainer queue';
-      const any = await anyTrainer
-        .joinGroup({ runId, generation, prefetch: { planKey: s.plan.planKey, spec } })
-        .catch(() => undefined);
-      if (any?.joined) joined = [any];
+      // One join per trainer the run could use: that backlog is what tells an autoscaler how many
+      // to start. Whoever answers forms the group; trainers that start later join at a segment
+      // boundary (growIfMoreTrainers).
+      const anyAnswers = await Promise.all(
+        // (patched: a run started by an older worker scheduled one join here, and replays so)
+        Array.from({ length: patched('scale-from-zero-joins') ? wantedTrainers(s) : 1 }, () =>
+          anyTrainer
+            .joinGroup({ runId, generation, prefetch: { planKey: s.plan.planKey, spec } })
+            .catch((): JoinGroupResult | undefined => undefined),
+        ),
+      );
+      const byId = new Map<string, Extract<JoinGroupResult, { joined: true }>>();
+      for (const a of anyAnswers) if (a?.joined) byId.set(a.workerId, a);
+      if (byId.size > 0) joined = [...byId.values()];
       else {
         await pause(Math.min(30_000, 2_000 * 2 ** Math.min(4, waits++)));
         return undefined;
@@ -381,8 +394,30 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
     );
     s.generation = generation;
     s.lastMembers = members;
+    s.formedFrom = [...new Set([...ids, ...joined.map((j) => j.workerId)])];
     log.info('group formed', { generation, members: members.map((m) => `${m.workerId}:${m.ranks}`) });
     return { generation, secret: `${uuid4()}${uuid4()}`.replace(/-/g, ''), members };
+  }
+
+  /** Trainers a group of this run can use: one per rank, at most maxTrainers. */
+  function wantedTrainers(s: TrainLoopState): number {
+    return Math.max(1, Math.min(s.plan.ranks, input.maxTrainers ?? s.plan.ranks));
+  }
+
+  /**
+   * After a segment of a group smaller than the run could use: when Temporal lists a trainer the
+   * group was not formed from (one an autoscaler started since), the next segment re-forms the
+   * group with it. The weights do not depend on how many trainers host the ranks.
+   */
+  async function growIfMoreTrainers(s: TrainLoopState, group: TrainerGroup): Promise<void> {
+    if (group.members.length >= wantedTrainers(s)) return;
+    const ids = await light.discoverTrainers();
+    const known = new Set(s.formedFrom ?? group.members.map((m) => m.workerId));
+    const now = Date.now();
+    const fresh = ids.filter((id) => !known.has(id) && (s.avoid?.[id] ?? 0) <= now);
+    if (fresh.length === 0) return;
+    log.info('more trainers are polling: re-forming the group at this segment boundary', { fresh });
+    s.group = undefined;
   }
 
   /** Runs one segment on every member; on failure cancels the rest and drops the group. */

@@ -256,6 +256,8 @@ export interface TrainLoopState {
    * (workflow ms) given, unless no other trainer joins
    */
   avoid?: Record<string, number>;
+  /** the trainers the current group was formed from (listed or answering): newer ones grow it */
+  formedFrom?: string[];
 }
 
 export interface InitCheckpointInput {

@@ -37,10 +37,14 @@ type Behaviour = {
   failAfterMs?: (input: SegmentInput) => number;
   /** blocks checkpoint 0 until cancelled */
   holdInit?: boolean;
+  /** segments before this one end on their budget after one epoch (default: the first finishes) */
+  budgetSegments?: number;
 };
 
 const ROUNDS_PER_EPOCH = 5;
 const behaviours = new Map<string, Behaviour>();
+/** the trainers Temporal lists as polling (discoverTrainers takes no run id: one answer for all) */
+let discover: () => string[] = () => ['t1', 't2'];
 const calls: { runId: string; name: string; detail?: string }[] = [];
 
 function record(runId: string, name: string, detail?: string): void {
@@ -67,17 +71,21 @@ const light = {
       specHash: '',
     });
   },
-  discoverTrainers: (): Promise<string[]> => Promise.resolve(['t1', 't2']),
+  discoverTrainers: (): Promise<string[]> => Promise.resolve(discover()),
   registerRunModel(input: { workflowId: string; spec: { name: string } }) {
     record(input.workflowId, 'registerRunModel');
     return Promise.resolve({ name: input.spec.name, version: 1 });
   },
 };
 
-function trainer(workerId: string) {
+function trainer(workerId: string, shared = false) {
   return {
     joinGroup(input: JoinGroupInput): Promise<JoinGroupResult> {
-      record(input.runId, 'joinGroup', `${workerId}@${input.generation}`);
+      record(
+        input.runId,
+        shared ? 'joinGroup (shared queue)' : 'joinGroup',
+        `${workerId}@${input.generation}`,
+      );
       return Promise.resolve({ joined: true, workerId, address: '127.0.0.1:9', backend: { name: 'stub' } });
     },
     leaveGroup: (): Promise<void> => Promise.resolve(),
@@ -105,7 +113,41 @@ function trainer(workerId: string) {
       // A leader that fails noticed its peer's failure: a moment after the peer's own.
       const after = behaviours.get(input.runId)?.failAfterMs?.(input) ?? (input.member === 0 ? 300 : 0);
       if (fail) return new Promise((_, reject) => setTimeout(() => reject(fail), after));
-      // One segment runs the whole (stub) training: every epoch, a best checkpoint.
+      if (input.segment < (behaviours.get(input.runId)?.budgetSegments ?? 0)) {
+        // The budget ends this segment after the first epoch.
+        const key = `runs/${input.runId}/ckpt-${ROUNDS_PER_EPOCH}`;
+        return Promise.resolve({
+          execution: input.execution,
+          member: input.member,
+          workerId,
+          backend: { name: 'stub' },
+          reason: 'budget',
+          end: {
+            ...input.start,
+            step: ROUNDS_PER_EPOCH,
+            rounds: ROUNDS_PER_EPOCH,
+            epoch: 1,
+            roundInEpoch: 0,
+            checkpointKey: key,
+            best: {
+              checkpointKey: key,
+              epoch: 0,
+              step: ROUNDS_PER_EPOCH,
+              value: 0.9,
+              metrics: { loss: 0.9 },
+            },
+            recentCheckpoints: [key],
+          },
+          epochs: [{ epoch: 0, step: ROUNDS_PER_EPOCH, trainLoss: 1, valLoss: 0.9, metrics: { loss: 0.9 } }],
+          rounds: ROUNDS_PER_EPOCH,
+          samples: ROUNDS_PER_EPOCH * 64,
+          busyMs: 10,
+          setupMs: 1,
+          weightsSha256: 'c'.repeat(64),
+          replayed: false,
+        });
+      }
+      // The segment runs the rest of the (stub) training: every epoch, a best checkpoint.
       const epochs = input.spec.training.epochs;
       const rounds = epochs * ROUNDS_PER_EPOCH;
       const key = `runs/${input.runId}/ckpt-${rounds}`;
@@ -178,7 +220,13 @@ describe('trainModel with stubbed activities', () => {
       [trainerQueueFor('t1'), 't1'],
       [trainerQueueFor('t2'), 't2'],
     ] as const)
-      workers.push(await Worker.create({ connection, taskQueue: queue, activities: trainer(id) }));
+      workers.push(
+        await Worker.create({
+          connection,
+          taskQueue: queue,
+          activities: trainer(id, queue === TRAINER_QUEUE),
+        }),
+      );
     for (const w of workers) running.push(w.run());
     clientConnection = await Connection.connect({ address });
     client = new Client({ connection: clientConnection });
@@ -247,6 +295,28 @@ describe('trainModel with stubbed activities', () => {
     );
     expect(of(h.workflowId, 'runSegment').filter((c) => c.detail?.endsWith('@2'))).toHaveLength(2);
     expect(of(h.workflowId, 'registerRunModel')).toHaveLength(1);
+  });
+
+  it('from zero trainers: one join per rank on the shared queue, then the group grows as trainers appear', async () => {
+    // Nobody polls at first (an autoscaler has scaled trainers to zero); t1 starts and answers
+    // the shared queue; t2 is listed from the first segment boundary on.
+    let calls = 0;
+    discover = () => (calls++ === 0 ? [] : ['t1', 't2']);
+    try {
+      const h = await start({ budgetSegments: 1 });
+      const r: TrainResult = await h.result();
+      expect(r.status).toBe('completed');
+      // The backlog an autoscaler sees: one join per rank (2), both answered by t1.
+      expect(of(h.workflowId, 'joinGroup (shared queue)').map((c) => c.detail)).toEqual(['t1@1', 't1@1']);
+      const segments = of(h.workflowId, 'runSegment').map((c) => c.detail);
+      // Generation 1: both ranks on t1; generation 2, after the boundary: one rank each.
+      expect(segments.filter((d) => d?.endsWith('@1'))).toEqual(['t1:0@1']);
+      expect(segments.filter((d) => d?.endsWith('@2')).sort()).toEqual(['t1:0@2', 't2:1@2']);
+      expect(r.generations).toBe(2);
+      expect(r.faults).toEqual([]);
+    } finally {
+      discover = () => ['t1', 't2'];
+    }
   });
 
   it('a trainer its peer could not reach is left out of the next group, and the run finishes without it', async () => {
