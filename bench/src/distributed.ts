@@ -36,9 +36,6 @@ import {
 import { initBackend, TRAINER_NODE_FLAGS } from '@seqtrain/backend';
 import {
   errorMessage,
-  loadConfig,
-  LOCAL_ACCESS_KEY,
-  LOCAL_SECRET_KEY,
   ORCHESTRATOR_QUEUE,
   parseTrainSpec,
   runKeys,
@@ -49,9 +46,11 @@ import { importDataset, type ImportOptions } from '@seqtrain/dataset';
 import {
   createNetwork,
   resolveTemporalCli,
+  seattleWeatherImport,
   startLocalS3,
   startTemporal,
   startTestStack,
+  testStackEnv,
   waitFor,
   type NetHost,
   type TestStack,
@@ -124,18 +123,8 @@ async function jobs(tmp: string): Promise<Job[]> {
     out.push({
       name: 'weather',
       // examples/weather-forecast.yaml on the dataset of the README.
-      dataset: {
-        source: 'npm:vega-datasets/seattle-weather.csv',
-        name: 'seattle-weather',
-        kind: 'timeseries',
-        cwd: repoRoot,
-        timeColumn: 'date',
-        valueColumns: ['temp_max', 'temp_min', 'precipitation', 'wind'],
-        targetColumn: 'temp_max',
-        window: 14,
-        horizon: 1,
-        normalize: 'last-value',
-      },
+      // (the importer's default validation split, as the README's import command has it)
+      dataset: seattleWeatherImport(repoRoot, { name: 'seattle-weather', valFraction: 0.1 }),
       spec: parseTrainSpec({
         name: 'bench-weather',
         dataset: 'seattle-weather',
@@ -473,15 +462,7 @@ async function startHostsStack(): Promise<{ stack: TestStack; trainerHosts: NetH
         launcher: h('s3').launcher,
       }),
     ]);
-    const env: Record<string, string> = {
-      SEQTRAIN_HOME: path.join(dir, 'home'),
-      SEQTRAIN_S3_BUCKET: bucket,
-      AWS_ACCESS_KEY_ID: LOCAL_ACCESS_KEY,
-      AWS_SECRET_ACCESS_KEY: LOCAL_SECRET_KEY,
-      SEQTRAIN_S3_REGION: 'us-east-1',
-      SEQTRAIN_S3_ENDPOINT: s3.endpoint,
-      SEQTRAIN_TEMPORAL_ADDRESS: temporal.address,
-    };
+    const { env, config } = testStackEnv(dir, bucket, s3.endpoint, temporal.address);
     log(
       `--hosts: network ${net.subnet}; Temporal ${temporal.address}, S3 ${s3.endpoint}, trainers on ${h('t0').address} and ${h('t1').address}`,
     );
@@ -489,7 +470,7 @@ async function startHostsStack(): Promise<{ stack: TestStack; trainerHosts: NetH
       trainerHosts: [h('t0'), h('t1')],
       stack: {
         dir,
-        config: loadConfig({ HOME: os.homedir(), ...env }),
+        config,
         env,
         s3,
         temporal,

@@ -44,6 +44,28 @@ export async function resolveTemporalCli(
   return cli;
 }
 
+/**
+ * The environment (and its config) of processes that use a private stack under `dir`: its S3
+ * server (the local keys) and its Temporal, where they run.
+ */
+export function testStackEnv(
+  dir: string,
+  bucket: string,
+  s3Endpoint: string | undefined,
+  temporalAddress: string | undefined,
+): { env: Record<string, string>; config: Config } {
+  const env: Record<string, string> = {
+    SEQTRAIN_HOME: path.join(dir, 'home'),
+    SEQTRAIN_S3_BUCKET: bucket,
+    AWS_ACCESS_KEY_ID: LOCAL_ACCESS_KEY,
+    AWS_SECRET_ACCESS_KEY: LOCAL_SECRET_KEY,
+    SEQTRAIN_S3_REGION: 'us-east-1',
+    ...(s3Endpoint ? { SEQTRAIN_S3_ENDPOINT: s3Endpoint } : {}),
+    ...(temporalAddress ? { SEQTRAIN_TEMPORAL_ADDRESS: temporalAddress } : {}),
+  };
+  return { env, config: loadConfig({ HOME: os.homedir(), ...env }) };
+}
+
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'seqtrain-test-'));
   const bucket = options.bucket ?? 'seqtrain';
@@ -63,16 +85,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     await temporal?.stop();
     throw err;
   }
-  const env: Record<string, string> = {
-    SEQTRAIN_HOME: path.join(dir, 'home'),
-    SEQTRAIN_S3_BUCKET: bucket,
-    AWS_ACCESS_KEY_ID: LOCAL_ACCESS_KEY,
-    AWS_SECRET_ACCESS_KEY: LOCAL_SECRET_KEY,
-    SEQTRAIN_S3_REGION: 'us-east-1',
-    ...(s3 ? { SEQTRAIN_S3_ENDPOINT: s3.endpoint } : {}),
-    ...(temporal ? { SEQTRAIN_TEMPORAL_ADDRESS: temporal.address } : {}),
-  };
-  const config = loadConfig({ HOME: os.homedir(), ...env });
+  const { env, config } = testStackEnv(dir, bucket, s3?.endpoint, temporal?.address);
   return {
     dir,
     config,

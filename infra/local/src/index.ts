@@ -3,7 +3,7 @@ export type { LocalS3, LocalS3Options } from './s3-server';
 export { startTemporal, checkTemporalHealth, terminate, SEARCH_ATTRIBUTES } from './temporal-server';
 export type { TemporalServer, TemporalServerOptions } from './temporal-server';
 export { ensureTemporalCli, TEMPORAL_CLI_VERSION } from './provision/temporal-cli';
-export { startTestStack, resolveTemporalCli } from './harness';
+export { startTestStack, resolveTemporalCli, testStackEnv } from './harness';
 export type { TestStack, TestStackOptions } from './harness';
 export { freePort, isPortOpen, waitFor, isAlive, withLock, which, run } from './exec';
 export { ensureChromium } from './provision/chromium';
