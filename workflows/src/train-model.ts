@@ -61,6 +61,7 @@ import {
   rootCause,
   untrainedResult,
   AVOID_UNREACHABLE_MS,
+  isAvoided,
   preferReachable,
   unreachableMembers,
 } from './train-state';
@@ -381,7 +382,7 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
     waiting = undefined;
     const now = Date.now();
     // A trainer whose data plane was unreachable would fail the same group again.
-    if (s.avoid) for (const [id, until] of Object.entries(s.avoid)) if (until <= now) delete s.avoid[id];
+    if (s.avoid) for (const id of Object.keys(s.avoid)) if (!isAvoided(s.avoid, id, now)) delete s.avoid[id];
     const usable = preferReachable(joined, s.avoid, now);
     const members = placeRanks(s.plan.ranks, usable, s.lastMembers, input.maxTrainers);
     const unused = joined.filter((j) => !members.some((m) => m.workerId === j.workerId));
@@ -414,7 +415,7 @@ export async function trainModel(input: TrainRunInput): Promise<TrainResult> {
     const ids = await light.discoverTrainers();
     const known = new Set(s.formedFrom ?? group.members.map((m) => m.workerId));
     const now = Date.now();
-    const fresh = ids.filter((id) => !known.has(id) && (s.avoid?.[id] ?? 0) <= now);
+    const fresh = ids.filter((id) => !known.has(id) && !isAvoided(s.avoid, id, now));
     if (fresh.length === 0) return;
     log.info('more trainers are polling: re-forming the group at this segment boundary', { fresh });
     s.group = undefined;

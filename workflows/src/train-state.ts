@@ -229,6 +229,11 @@ export function unreachableMembers(
   return out;
 }
 
+/** Whether the trainer is still left out of new groups at `now`. */
+export function isAvoided(avoid: Record<string, number> | undefined, workerId: string, now: number): boolean {
+  return (avoid?.[workerId] ?? 0) > now;
+}
+
 /**
  * Of the trainers that joined, those not avoided at `now`; all of them when every one is (a
  * trainer that may be unreachable beats no trainer: the next failure says so again).
@@ -238,6 +243,6 @@ export function preferReachable<T extends { workerId: string }>(
   avoid: Record<string, number> | undefined,
   now: number,
 ): T[] {
-  const ok = joined.filter((j) => (avoid?.[j.workerId] ?? 0) <= now);
+  const ok = joined.filter((j) => !isAvoided(avoid, j.workerId, now));
   return ok.length > 0 ? ok : [...joined];
 }
