@@ -78,6 +78,51 @@ const light = {
   },
 };
 
+/** A segment that trained the run up to `epochs` epochs (the end of training when that is all). */
+function stubSegment(input: SegmentInput, workerId: string, epochs: number): SegmentResult {
+  const rounds = epochs * ROUNDS_PER_EPOCH;
+  const finished = epochs >= input.spec.training.epochs;
+  const loss = (e: number): number => 1 - e * 0.1;
+  const key = `runs/${input.runId}/ckpt-${rounds}`;
+  return {
+    execution: input.execution,
+    member: input.member,
+    workerId,
+    backend: { name: 'stub' },
+    reason: finished ? 'finished' : 'budget',
+    end: {
+      ...input.start,
+      step: rounds,
+      rounds,
+      epoch: epochs,
+      roundInEpoch: 0,
+      checkpointKey: key,
+      best: {
+        checkpointKey: key,
+        epoch: epochs - 1,
+        step: rounds,
+        value: loss(epochs - 1),
+        metrics: { loss: loss(epochs - 1) },
+      },
+      recentCheckpoints: [key],
+      finished,
+    },
+    epochs: Array.from({ length: epochs }, (_, e) => ({
+      epoch: e,
+      step: (e + 1) * ROUNDS_PER_EPOCH,
+      trainLoss: loss(e),
+      valLoss: loss(e),
+      metrics: { loss: loss(e) },
+    })),
+    rounds,
+    samples: rounds * 32 * input.group.members.length,
+    busyMs: 10,
+    setupMs: 1,
+    weightsSha256: 'b'.repeat(64),
+    replayed: false,
+  };
+}
+
 function trainer(workerId: string, shared = false) {
   return {
     joinGroup(input: JoinGroupInput): Promise<JoinGroupResult> {
@@ -113,75 +158,9 @@ function trainer(workerId: string, shared = false) {
       // A leader that fails noticed its peer's failure: a moment after the peer's own.
       const after = behaviours.get(input.runId)?.failAfterMs?.(input) ?? (input.member === 0 ? 300 : 0);
       if (fail) return new Promise((_, reject) => setTimeout(() => reject(fail), after));
-      if (input.segment < (behaviours.get(input.runId)?.budgetSegments ?? 0)) {
-        // The budget ends this segment after the first epoch.
-        const key = `runs/${input.runId}/ckpt-${ROUNDS_PER_EPOCH}`;
-        return Promise.resolve({
-          execution: input.execution,
-          member: input.member,
-          workerId,
-          backend: { name: 'stub' },
-          reason: 'budget',
-          end: {
-            ...input.start,
-            step: ROUNDS_PER_EPOCH,
-            rounds: ROUNDS_PER_EPOCH,
-            epoch: 1,
-            roundInEpoch: 0,
-            checkpointKey: key,
-            best: {
-              checkpointKey: key,
-              epoch: 0,
-              step: ROUNDS_PER_EPOCH,
-              value: 0.9,
-              metrics: { loss: 0.9 },
-            },
-            recentCheckpoints: [key],
-          },
-          epochs: [{ epoch: 0, step: ROUNDS_PER_EPOCH, trainLoss: 1, valLoss: 0.9, metrics: { loss: 0.9 } }],
-          rounds: ROUNDS_PER_EPOCH,
-          samples: ROUNDS_PER_EPOCH * 64,
-          busyMs: 10,
-          setupMs: 1,
-          weightsSha256: 'c'.repeat(64),
-          replayed: false,
-        });
-      }
-      // The segment runs the rest of the (stub) training: every epoch, a best checkpoint.
-      const epochs = input.spec.training.epochs;
-      const rounds = epochs * ROUNDS_PER_EPOCH;
-      const key = `runs/${input.runId}/ckpt-${rounds}`;
-      return Promise.resolve({
-        execution: input.execution,
-        member: input.member,
-        workerId,
-        backend: { name: 'stub' },
-        reason: 'finished',
-        end: {
-          ...input.start,
-          step: rounds,
-          rounds,
-          epoch: epochs,
-          roundInEpoch: 0,
-          checkpointKey: key,
-          best: { checkpointKey: key, epoch: epochs - 1, step: rounds, value: 0.5, metrics: { loss: 0.5 } },
-          recentCheckpoints: [key],
-          finished: true,
-        },
-        epochs: Array.from({ length: epochs }, (_, e) => ({
-          epoch: e,
-          step: (e + 1) * ROUNDS_PER_EPOCH,
-          trainLoss: 1 - e * 0.1,
-          valLoss: 1 - e * 0.1,
-          metrics: { loss: 1 - e * 0.1 },
-        })),
-        rounds,
-        samples: rounds * 32 * input.group.members.length,
-        busyMs: 10,
-        setupMs: 1,
-        weightsSha256: 'b'.repeat(64),
-        replayed: false,
-      });
+      // A budget-ended segment stops after the first epoch; otherwise it runs the rest.
+      const early = input.segment < (behaviours.get(input.runId)?.budgetSegments ?? 0);
+      return Promise.resolve(stubSegment(input, workerId, early ? 1 : input.spec.training.epochs));
     },
     exportModel(input: { runId: string }): Promise<ExportModelResult> {
       record(input.runId, 'exportModel');
