@@ -183,16 +183,14 @@ describe.skipIf(!probe.ok)('trainers on separate hosts (network namespaces)', ()
     return res;
   }
 
+  /** Where the S3 server keeps an object (or a prefix) of the bucket on disk. */
+  function s3File(...key: string[]): string {
+    return path.join(dir, 's3', 'data', BUCKET, ...key);
+  }
+
   /** sha256 of the exported weights.bin, as the S3 server stores it on disk. */
   async function weightsFileSha(r: TrainResult): Promise<string> {
-    const file = path.join(
-      dir,
-      's3',
-      'data',
-      BUCKET,
-      runKeys.model(r.workflowId, r.execution),
-      'weights.bin',
-    );
+    const file = s3File(runKeys.model(r.workflowId, r.execution), 'weights.bin');
     return createHash('sha256')
       .update(await fsp.readFile(file))
       .digest('hex');
@@ -203,14 +201,7 @@ describe.skipIf(!probe.ok)('trainers on separate hosts (network namespaces)', ()
    * bytes (the weights, the optimizer state and the step: deterministic, no timestamps).
    */
   async function finalCheckpoint(r: TrainResult): Promise<string> {
-    const prefix = path.join(
-      dir,
-      's3',
-      'data',
-      BUCKET,
-      runKeys.prefix(r.workflowId, r.execution),
-      'checkpoints',
-    );
+    const prefix = s3File(runKeys.prefix(r.workflowId, r.execution), 'checkpoints');
     const last = (await fsp.readdir(prefix))
       .filter((f) => f.endsWith('.ckpt'))
       .sort()
